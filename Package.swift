@@ -1,0 +1,48 @@
+// swift-tools-version:5.9
+import PackageDescription
+
+// Kernels are compiled optimised even in debug builds: tests run real forward passes.
+let kernelFlags: [CSetting] = [.unsafeFlags(["-O3", "-ffp-contract=off"])]
+
+let package = Package(
+    name: "polycom",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "polycom", targets: ["polycom"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries, each reached through one thin Swift wrapper.
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd",
+                       providers: [.apt(["libmicrohttpd-dev"])]),
+        .systemLibrary(name: "CJansson", pkgConfig: "jansson",
+                       providers: [.apt(["libjansson-dev"])]),
+
+        // Hand-written kernels BLAS lacks (bf16 weights, fused elementwise ops).
+        .target(name: "PolyKernels", cSettings: kernelFlags),
+
+        // Layers, bottom to top: Kernels → Checkpoint → Model → (Engine, Server, CLI).
+        .target(name: "Kernels", dependencies: ["CBLAS", "PolyKernels"]),
+        .target(name: "JSON", dependencies: ["CJansson"]),
+        .target(name: "HTTP", dependencies: ["CMicroHTTPD"]),
+        .target(name: "Checkpoint", dependencies: ["Kernels", "JSON"]),
+        .target(name: "Tokenizer"),
+        .target(name: "Model", dependencies: ["Kernels", "Checkpoint"]),
+        .executableTarget(name: "polycom", dependencies: [
+            "Model", "Checkpoint", "Tokenizer", "JSON",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Checkpoint"]),
+        .testTarget(name: "polycomTests", dependencies: ["Checkpoint"]),
+    ]
+)

@@ -1,0 +1,68 @@
+// PolyKernels: the few numeric kernels BLAS does not provide.
+// Conventions (llm.c style): outputs first, then inputs, then dimensions.
+// Matrices are row-major; "w" of shape [R, C] is used as x · wᵀ.
+#ifndef POLYKERNELS_H
+#define POLYKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// ---- dtype conversion -------------------------------------------------------
+void pk_bf16_to_f32(float *out, const uint16_t *in, size_t n);
+void pk_f16_to_f32(float *out, const uint16_t *in, size_t n);
+/// Round to nearest even, NaN stays NaN (as torch's .to(torch.bfloat16)).
+void pk_f32_to_bf16(uint16_t *out, const float *in, size_t n);
+void pk_f32_to_f16(uint16_t *out, const float *in, size_t n);
+
+// ---- matrix products with low-precision weights --------------------------------
+/// out[T, rows] = x[T, C] · w[rows, C]ᵀ for weight rows [row0, row0+rows) of a bf16 matrix.
+/// Each weight row is read once and used for all T tokens (T small: decode).
+/// ldo is the row stride of out.
+void pk_matmul_bf16(float *out, size_t ldo, const float *x, const uint16_t *w,
+                    size_t T, size_t rows, size_t C);
+void pk_matmul_f16(float *out, size_t ldo, const float *x, const uint16_t *w,
+                   size_t T, size_t rows, size_t C);
+
+// ---- normalisation --------------------------------------------------------------
+/// out[r] = x[r] * rsqrt(mean(x[r]^2) + eps) * weight   (weight may be NULL: no scale)
+void pk_rmsnorm(float *out, const float *x, const float *weight,
+                size_t rows, size_t n, float eps);
+
+// ---- activations (in place or out != x) -------------------------------------------
+/// PolyNorm over the last dim: w0·norm(x³) + w1·norm(x²) + w2·norm(x) + b.
+void pk_polynorm(float *out, const float *x, size_t rows, size_t n,
+                 float w0, float w1, float w2, float b, float eps);
+/// PolyReLU: w0·relu(x)³ + w1·relu(x)² + w2·relu(x) + b.
+void pk_polyrelu(float *out, const float *x, size_t n,
+                 float w0, float w1, float w2, float b);
+void pk_relu(float *out, const float *x, size_t n);
+/// Exact (erf) GELU, as torch's nn.GELU() / HF "gelu".
+void pk_gelu(float *out, const float *x, size_t n);
+/// Tanh-approximated GELU (HF "gelu_new", "gelu_pytorch_tanh").
+void pk_gelu_tanh(float *out, const float *x, size_t n);
+void pk_silu(float *out, const float *x, size_t n);
+/// out = act(gate) * up  (gated MLP); act: 0 silu, 1 gelu, 2 relu, 3 gelu_tanh
+void pk_gated(float *out, const float *gate, const float *up, size_t n, int act);
+
+// ---- attention pieces -------------------------------------------------------------
+/// HF rotate_half RoPE in place on x[T, heads, hd] (row stride ldx floats).
+/// cos/sin are [T, hd/2].
+void pk_rope(float *x, size_t ldx, const float *cos, const float *sin,
+             size_t T, size_t heads, size_t hd);
+/// Softmax of each row over its first `valid[r]` entries; entries past it become 0.
+void pk_softmax_causal(float *x, size_t ld, const size_t *valid, size_t rows);
+/// log-softmax of one row, in place; returns nothing. Uses a max-shifted, double sum.
+void pk_log_softmax(float *x, size_t n);
+
+// ---- small helpers ----------------------------------------------------------------
+void pk_add(float *out, const float *a, const float *b, size_t n);
+void pk_scale_add(float *out, const float *x, float scale, size_t n); // out += scale*x
+
+#ifdef __cplusplus
+}
+#endif
+#endif
