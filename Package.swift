@@ -31,9 +31,9 @@ let package = Package(
         .target(name: "HTTP", dependencies: ["CMicroHTTPD"]),
         .target(name: "Checkpoint", dependencies: ["Kernels", "JSON"]),
         .target(name: "Tokenizer"),
-        .target(name: "Model", dependencies: ["Kernels", "Checkpoint"]),
+        .target(name: "Model", dependencies: ["Kernels", "PolyKernels", "Checkpoint"]),
         .executableTarget(name: "polycom", dependencies: [
-            "Model", "Checkpoint", "Tokenizer", "JSON",
+            "Model", "Checkpoint", "Kernels", "Tokenizer", "JSON",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

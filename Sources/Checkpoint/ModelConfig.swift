@@ -1,0 +1,251 @@
+import Foundation
+
+/// The activation named by config.json's `hidden_act`.
+public enum Activation: String, Codable, Sendable, CaseIterable {
+    case polynorm, polyrelu, relu, gelu, silu
+    case geluTanh = "gelu_pytorch_tanh"
+    case geluNew = "gelu_new"
+
+    /// PolyCom activations carry learned coefficients (`mlp.act_fn.weight` / `.bias`).
+    public var isPolynomial: Bool { self == .polynorm || self == .polyrelu }
+}
+
+/// The architectures polycom runs, by config.json's `model_type`.
+public enum ModelType: String, Codable, Sendable, CaseIterable {
+    /// Llama block with the PolyCom plain MLP: down(act(up(x))).
+    case polyllama
+    /// Stock Llama: gated MLP down(act(gate(x)) · up(x)).
+    case llama
+    /// OLMoE-style mixture of experts.
+    case olmoe
+}
+
+/// A Hugging Face config.json. Unknown fields are ignored; missing required ones throw.
+public struct ModelConfig: Codable, Sendable, Equatable {
+    public var modelType: ModelType
+    public var hiddenAct: Activation
+    public var hiddenSize: Int
+    public var intermediateSize: Int
+    public var numHiddenLayers: Int
+    public var numAttentionHeads: Int
+    public var numKeyValueHeads: Int
+    public var vocabSize: Int
+    public var headDim: Int
+    public var rmsNormEps: Float
+    public var ropeTheta: Double
+    public var ropeScaling: RopeScaling?
+    public var maxPositionEmbeddings: Int
+    public var tieWordEmbeddings: Bool
+    public var attentionBias: Bool
+    public var numExperts: Int?
+    public var numExpertsPerTok: Int?
+    public var normTopkProb: Bool
+    public var clipQkv: Float?
+    public var bosTokenId: Int?
+    public var eosTokenIds: [Int]
+    public var padTokenId: Int?
+    public var torchDtype: String?
+
+    /// Llama 3 / linear RoPE frequency scaling.
+    public struct RopeScaling: Codable, Sendable, Equatable {
+        public var ropeType: String
+        public var factor: Double
+        public var lowFreqFactor: Double?
+        public var highFreqFactor: Double?
+        public var originalMaxPositionEmbeddings: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case ropeType = "rope_type", type, factor
+            case lowFreqFactor = "low_freq_factor", highFreqFactor = "high_freq_factor"
+            case originalMaxPositionEmbeddings = "original_max_position_embeddings"
+        }
+
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            ropeType = try c.decodeIfPresent(String.self, forKey: .ropeType) ?? c.decode(String.self, forKey: .type)
+            factor = try c.decodeIfPresent(Double.self, forKey: .factor) ?? 1
+            lowFreqFactor = try c.decodeIfPresent(Double.self, forKey: .lowFreqFactor)
+            highFreqFactor = try c.decodeIfPresent(Double.self, forKey: .highFreqFactor)
+            originalMaxPositionEmbeddings = try c.decodeIfPresent(Int.self, forKey: .originalMaxPositionEmbeddings)
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(ropeType, forKey: .ropeType)
+            try c.encode(factor, forKey: .factor)
+            try c.encodeIfPresent(lowFreqFactor, forKey: .lowFreqFactor)
+            try c.encodeIfPresent(highFreqFactor, forKey: .highFreqFactor)
+            try c.encodeIfPresent(originalMaxPositionEmbeddings, forKey: .originalMaxPositionEmbeddings)
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case modelType = "model_type", hiddenAct = "hidden_act", hiddenSize = "hidden_size"
+        case intermediateSize = "intermediate_size", numHiddenLayers = "num_hidden_layers"
+        case numAttentionHeads = "num_attention_heads", numKeyValueHeads = "num_key_value_heads"
+        case vocabSize = "vocab_size", headDim = "head_dim", rmsNormEps = "rms_norm_eps"
+        case ropeTheta = "rope_theta", ropeParameters = "rope_parameters", ropeScaling = "rope_scaling"
+        case maxPositionEmbeddings = "max_position_embeddings", tieWordEmbeddings = "tie_word_embeddings"
+        case attentionBias = "attention_bias", mlpBias = "mlp_bias"
+        case numExperts = "num_experts", numExpertsPerTok = "num_experts_per_tok", normTopkProb = "norm_topk_prob"
+        case clipQkv = "clip_qkv", bosTokenId = "bos_token_id", eosTokenId = "eos_token_id"
+        case padTokenId = "pad_token_id", torchDtype = "torch_dtype"
+    }
+
+    private struct RopeParameters: Decodable {
+        var ropeTheta: Double?
+        enum CodingKeys: String, CodingKey { case ropeTheta = "rope_theta" }
+    }
+
+    /// One id or a list of ids (`eos_token_id` may be either).
+    private enum OneOrMany: Decodable {
+        case one(Int), many([Int])
+        init(from decoder: Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if let i = try? c.decode(Int.self) { self = .one(i) } else { self = .many(try c.decode([Int].self)) }
+        }
+        var ids: [Int] { switch self { case .one(let i): return [i]; case .many(let l): return l } }
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        modelType = try c.decode(ModelType.self, forKey: .modelType)
+        // HF's Llama and OLMoE configs default to silu.
+        hiddenAct = try c.decodeIfPresent(Activation.self, forKey: .hiddenAct) ?? .silu
+        hiddenSize = try c.decode(Int.self, forKey: .hiddenSize)
+        intermediateSize = try c.decode(Int.self, forKey: .intermediateSize)
+        numHiddenLayers = try c.decode(Int.self, forKey: .numHiddenLayers)
+        numAttentionHeads = try c.decode(Int.self, forKey: .numAttentionHeads)
+        numKeyValueHeads = try c.decodeIfPresent(Int.self, forKey: .numKeyValueHeads) ?? numAttentionHeads
+        vocabSize = try c.decode(Int.self, forKey: .vocabSize)
+        headDim = try c.decodeIfPresent(Int.self, forKey: .headDim)
+            ?? (numAttentionHeads > 0 ? hiddenSize / numAttentionHeads : 0)
+        rmsNormEps = try c.decodeIfPresent(Float.self, forKey: .rmsNormEps) ?? 1e-6
+        let parameters = try c.decodeIfPresent(RopeParameters.self, forKey: .ropeParameters)
+        ropeTheta = try c.decodeIfPresent(Double.self, forKey: .ropeTheta) ?? parameters?.ropeTheta ?? 10000
+        ropeScaling = try c.decodeIfPresent(RopeScaling.self, forKey: .ropeScaling)
+        maxPositionEmbeddings = try c.decodeIfPresent(Int.self, forKey: .maxPositionEmbeddings) ?? 2048
+        tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? false
+        attentionBias = try c.decodeIfPresent(Bool.self, forKey: .attentionBias) ?? false
+        numExperts = try c.decodeIfPresent(Int.self, forKey: .numExperts)
+        numExpertsPerTok = try c.decodeIfPresent(Int.self, forKey: .numExpertsPerTok)
+        normTopkProb = try c.decodeIfPresent(Bool.self, forKey: .normTopkProb) ?? false
+        clipQkv = try c.decodeIfPresent(Float.self, forKey: .clipQkv)
+        bosTokenId = try c.decodeIfPresent(Int.self, forKey: .bosTokenId)
+        eosTokenIds = try c.decodeIfPresent(OneOrMany.self, forKey: .eosTokenId)?.ids ?? []
+        padTokenId = try c.decodeIfPresent(Int.self, forKey: .padTokenId)
+        torchDtype = try c.decodeIfPresent(String.self, forKey: .torchDtype)
+        if try c.decodeIfPresent(Bool.self, forKey: .mlpBias) == true {
+            throw CheckpointError.unsupported("mlp_bias: true is not supported")
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(modelType, forKey: .modelType)
+        try c.encode(hiddenAct, forKey: .hiddenAct)
+        try c.encode(hiddenSize, forKey: .hiddenSize)
+        try c.encode(intermediateSize, forKey: .intermediateSize)
+        try c.encode(numHiddenLayers, forKey: .numHiddenLayers)
+        try c.encode(numAttentionHeads, forKey: .numAttentionHeads)
+        try c.encode(numKeyValueHeads, forKey: .numKeyValueHeads)
+        try c.encode(vocabSize, forKey: .vocabSize)
+        try c.encode(headDim, forKey: .headDim)
+        try c.encode(rmsNormEps, forKey: .rmsNormEps)
+        try c.encode(ropeTheta, forKey: .ropeTheta)
+        try c.encodeIfPresent(ropeScaling, forKey: .ropeScaling)
+        try c.encode(maxPositionEmbeddings, forKey: .maxPositionEmbeddings)
+        try c.encode(tieWordEmbeddings, forKey: .tieWordEmbeddings)
+        try c.encode(attentionBias, forKey: .attentionBias)
+        try c.encodeIfPresent(numExperts, forKey: .numExperts)
+        try c.encodeIfPresent(numExpertsPerTok, forKey: .numExpertsPerTok)
+        if numExperts != nil { try c.encode(normTopkProb, forKey: .normTopkProb) }
+        try c.encodeIfPresent(clipQkv, forKey: .clipQkv)
+        try c.encodeIfPresent(bosTokenId, forKey: .bosTokenId)
+        if eosTokenIds.count == 1 { try c.encode(eosTokenIds[0], forKey: .eosTokenId) }
+        else if !eosTokenIds.isEmpty { try c.encode(eosTokenIds, forKey: .eosTokenId) }
+        try c.encodeIfPresent(padTokenId, forKey: .padTokenId)
+        try c.encodeIfPresent(torchDtype, forKey: .torchDtype)
+    }
+
+    public var isMoE: Bool { modelType == .olmoe }
+    /// True when the MLP multiplies an activated gate with an up projection (SwiGLU).
+    public var isGated: Bool { !hiddenAct.isPolynomial && modelType != .polyllama }
+    public var qDim: Int { numAttentionHeads * headDim }
+    public var kvDim: Int { numKeyValueHeads * headDim }
+}
+
+extension ModelConfig {
+    /// Reads and validates `config.json` at `path`.
+    public static func load(path: String) throws -> ModelConfig {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CheckpointError.io(path: path, reason: "cannot read config.json")
+        }
+        return try decode(data, path: path)
+    }
+
+    public static func decode(_ data: Data, path: String = "config.json") throws -> ModelConfig {
+        let config: ModelConfig
+        do {
+            config = try JSONDecoder().decode(ModelConfig.self, from: data)
+        } catch let error as DecodingError {
+            throw CheckpointError.invalidConfig(path: path, reason: describe(error))
+        } catch let error as CheckpointError {
+            throw CheckpointError.invalidConfig(path: path, reason: error.description)
+        } catch {
+            throw CheckpointError.invalidConfig(path: path, reason: "not valid JSON: \(error.localizedDescription)")
+        }
+        try config.validate(path: path)
+        return config
+    }
+
+    private static func describe(_ error: DecodingError) -> String {
+        func field(_ path: [CodingKey]) -> String { path.map(\.stringValue).joined(separator: ".") }
+        switch error {
+        case .keyNotFound(let key, let ctx):
+            return "missing required field '\(field(ctx.codingPath + [key]))'"
+        case .typeMismatch(_, let ctx), .valueNotFound(_, let ctx):
+            return "field '\(field(ctx.codingPath))' has the wrong type"
+        case .dataCorrupted(let ctx):
+            let name = field(ctx.codingPath)
+            if let last = ctx.codingPath.last?.stringValue, last == "hidden_act" {
+                return "unknown hidden_act (supported: \(Activation.allCases.map(\.rawValue).joined(separator: ", ")))"
+            }
+            if let last = ctx.codingPath.last?.stringValue, last == "model_type" {
+                return "unknown model_type (supported: \(ModelType.allCases.map(\.rawValue).joined(separator: ", ")))"
+            }
+            return name.isEmpty ? "not valid JSON: \(ctx.debugDescription)" : "field '\(name)': \(ctx.debugDescription)"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+
+    func validate(path: String) throws {
+        func fail(_ reason: String) -> CheckpointError { .invalidConfig(path: path, reason: reason) }
+        let positive: [(String, Int)] = [
+            ("hidden_size", hiddenSize), ("intermediate_size", intermediateSize),
+            ("num_hidden_layers", numHiddenLayers), ("num_attention_heads", numAttentionHeads),
+            ("num_key_value_heads", numKeyValueHeads), ("vocab_size", vocabSize), ("head_dim", headDim),
+            ("max_position_embeddings", maxPositionEmbeddings),
+        ]
+        for (name, value) in positive where value <= 0 { throw fail("\(name) must be positive, got \(value)") }
+        if numAttentionHeads % numKeyValueHeads != 0 {
+            throw fail("num_attention_heads (\(numAttentionHeads)) is not a multiple of num_key_value_heads (\(numKeyValueHeads))")
+        }
+        if headDim % 2 != 0 { throw fail("head_dim (\(headDim)) must be even for rotary embeddings") }
+        if !(rmsNormEps > 0) { throw fail("rms_norm_eps must be positive") }
+        if !(ropeTheta > 0) { throw fail("rope_theta must be positive") }
+        if let scaling = ropeScaling, !["linear", "llama3", "default"].contains(scaling.ropeType) {
+            throw fail("rope_scaling type '\(scaling.ropeType)' is not supported (linear, llama3)")
+        }
+        if attentionBias { throw fail("attention_bias: true is not supported") }
+        if modelType == .olmoe {
+            guard let e = numExperts, let k = numExpertsPerTok else {
+                throw fail("olmoe configs need num_experts and num_experts_per_tok")
+            }
+            if e <= 0 || k <= 0 { throw fail("num_experts and num_experts_per_tok must be positive") }
+            if k > e { throw fail("num_experts_per_tok (\(k)) is larger than num_experts (\(e))") }
+            if hiddenAct == .polyrelu { throw fail("olmoe with polyrelu experts is not supported (polynorm or silu)") }
+        }
+    }
+}

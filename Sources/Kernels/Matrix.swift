@@ -1,0 +1,112 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+import Dispatch
+import PolyKernels
+
+/// A weight matrix W [rows, cols] applied as y = x · Wᵀ, kept in its stored dtype.
+///
+/// F32 goes straight to sgemm/sgemv. BF16 and F16 stay compressed in memory: few tokens
+/// use a kernel that converts each weight row once for all tokens; many tokens convert
+/// blocks of rows into a scratch panel and hand the panel to sgemm.
+public struct Matrix: @unchecked Sendable {
+    public let tensor: Tensor
+    public let rows: Int
+    public let cols: Int
+
+    /// Below this many tokens the row-streaming kernel beats convert-then-sgemm.
+    public static let panelThreshold = 8
+    static let panelRows = 128
+
+    public init(_ tensor: Tensor) {
+        precondition(tensor.shape.count == 2, "a matrix needs a 2-D tensor, got \(tensor.shape)")
+        precondition([.f32, .bf16, .f16].contains(tensor.dtype), "unsupported weight dtype \(tensor.dtype)")
+        self.tensor = tensor
+        rows = tensor.shape[0]
+        cols = tensor.shape[1]
+    }
+
+    var f32: UnsafePointer<Float> { tensor.bytes.baseAddress!.assumingMemoryBound(to: Float.self) }
+    var u16: UnsafePointer<UInt16> { tensor.bytes.baseAddress!.assumingMemoryBound(to: UInt16.self) }
+
+    /// out[T, rows] (row stride `ldo`, default rows) = x[T, cols] · Wᵀ.
+    public func apply(_ x: UnsafePointer<Float>, tokens T: Int, into out: UnsafeMutablePointer<Float>, ldo: Int? = nil) {
+        let ldo = ldo ?? rows
+        if T == 0 { return }
+        switch tensor.dtype {
+        case .f32:
+            if T == 1 {
+                BLAS.sgemv(m: rows, n: cols, a: f32, lda: cols, x: x, y: out)
+            } else {
+                BLAS.sgemm(transB: true, m: T, n: rows, k: cols, a: x, lda: cols, b: f32, ldb: cols, c: out, ldc: ldo)
+            }
+        default:
+            if T < Matrix.panelThreshold { streamRows(x, T: T, out: out, ldo: ldo) } else { panels(x, T: T, out: out, ldo: ldo) }
+        }
+    }
+
+    /// Row-streaming kernel, rows split across cores.
+    private func streamRows(_ x: UnsafePointer<Float>, T: Int, out: UnsafeMutablePointer<Float>, ldo: Int) {
+        let workers = Matrix.workers(for: rows * cols)
+        let chunk = (rows + workers - 1) / workers
+        let w = u16, bf16 = tensor.dtype == .bf16, cols = cols, rows = rows
+        let o = UnsafeMutableSendablePointer(out), xs = UnsafeSendablePointer(x)
+        DispatchQueue.concurrentPerform(iterations: workers) { part in
+            let r0 = part * chunk
+            let n = min(chunk, rows - r0)
+            guard n > 0 else { return }
+            if bf16 {
+                pk_matmul_bf16(o.pointer + r0, ldo, xs.pointer, w + r0 * cols, T, n, cols)
+            } else {
+                pk_matmul_f16(o.pointer + r0, ldo, xs.pointer, w + r0 * cols, T, n, cols)
+            }
+        }
+    }
+
+    /// Convert a panel of rows to f32, multiply it with sgemm, move on.
+    private func panels(_ x: UnsafePointer<Float>, T: Int, out: UnsafeMutablePointer<Float>, ldo: Int) {
+        let panel = FloatBuffer(count: Matrix.panelRows * cols)
+        var r0 = 0
+        while r0 < rows {
+            let n = min(Matrix.panelRows, rows - r0)
+            if tensor.dtype == .bf16 {
+                pk_bf16_to_f32(panel.pointer, u16 + r0 * cols, n * cols)
+            } else {
+                pk_f16_to_f32(panel.pointer, u16 + r0 * cols, n * cols)
+            }
+            BLAS.sgemm(transB: true, m: T, n: n, k: cols, a: x, lda: cols, b: panel.pointer, ldb: cols,
+                       c: out + r0, ldc: ldo)
+            r0 += n
+        }
+    }
+
+    /// Row `r` as f32 (embedding lookup).
+    public func copyRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
+        switch tensor.dtype {
+        case .f32: out.update(from: f32 + r * cols, count: cols)
+        case .bf16: pk_bf16_to_f32(out, u16 + r * cols, cols)
+        default: pk_f16_to_f32(out, u16 + r * cols, cols)
+        }
+    }
+
+    /// Splitting small matrices across threads costs more than it saves.
+    static func workers(for elements: Int) -> Int {
+        elements < 1 << 16 ? 1 : max(1, min(Matrix.cores, elements >> 16))
+    }
+
+    static let cores = max(1, sysconfCores())
+}
+
+private func sysconfCores() -> Int {
+    #if canImport(Glibc)
+    return Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+    #else
+    return Int(sysconf(_SC_NPROCESSORS_ONLN))
+    #endif
+}
+
+/// Pointers handed to worker threads; each thread writes a disjoint range.
+struct UnsafeMutableSendablePointer<T>: @unchecked Sendable { let pointer: UnsafeMutablePointer<T>; init(_ p: UnsafeMutablePointer<T>) { pointer = p } }
+struct UnsafeSendablePointer<T>: @unchecked Sendable { let pointer: UnsafePointer<T>; init(_ p: UnsafePointer<T>) { pointer = p } }

@@ -1,0 +1,69 @@
+import Checkpoint
+import Foundation
+import Kernels
+import PolyKernels
+
+/// Causal self-attention with grouped KV heads, optional QK-norm (OLMoE) and clipping.
+public struct Attention: Sendable {
+    public let q: Matrix, k: Matrix, v: Matrix, o: Matrix
+    /// RMSNorm weights over the whole q / k projection (OLMoE), applied before RoPE.
+    public let qNorm: [Float]?, kNorm: [Float]?
+    public let clip: Float?
+    public let heads: Int, kvHeads: Int, headDim: Int
+    public let normEps: Float
+
+    public init(q: Matrix, k: Matrix, v: Matrix, o: Matrix, qNorm: [Float]? = nil, kNorm: [Float]? = nil,
+                config: ModelConfig) {
+        (self.q, self.k, self.v, self.o) = (q, k, v, o)
+        (self.qNorm, self.kNorm) = (qNorm, kNorm)
+        clip = config.clipQkv
+        heads = config.numAttentionHeads
+        kvHeads = config.numKeyValueHeads
+        headDim = config.headDim
+        normEps = config.rmsNormEps
+    }
+
+    /// out[N, D] = attention over `x`[N, D] (already normalised) for the chunks' tokens,
+    /// writing their keys and values into the chunks' caches at `layer`.
+    func forward(_ x: UnsafePointer<Float>, tokens N: Int, chunks: [SequenceChunk], layer: Int,
+                 rope: RoPE, ropeTables: (cos: FloatBuffer, sin: FloatBuffer), out: UnsafeMutablePointer<Float>) {
+        let qDim = heads * headDim, kvDim = kvHeads * headDim
+        let qs = FloatBuffer(count: N * qDim), ks = FloatBuffer(count: N * kvDim), vs = FloatBuffer(count: N * kvDim)
+        q.apply(x, tokens: N, into: qs.pointer)
+        k.apply(x, tokens: N, into: ks.pointer)
+        v.apply(x, tokens: N, into: vs.pointer)
+        if let clip {
+            for b in [qs, ks, vs] { for i in 0..<b.count { b[i] = min(max(b[i], -clip), clip) } }
+        }
+        if let qNorm { pk_rmsnorm(qs.pointer, qs.pointer, qNorm, N, qDim, normEps) }
+        if let kNorm { pk_rmsnorm(ks.pointer, ks.pointer, kNorm, N, kvDim, normEps) }
+        rope.apply(qs.pointer, ld: qDim, tokens: N, heads: heads, tables: ropeTables)
+        rope.apply(ks.pointer, ld: kvDim, tokens: N, heads: kvHeads, tables: ropeTables)
+
+        let context = FloatBuffer(count: N * qDim)
+        let scale = 1 / Float(headDim).squareRoot()
+        var row = 0
+        for chunk in chunks {
+            let n = chunk.tokens.count, start = chunk.cache.count, total = start + n
+            let kc = chunk.cache.keys(layer: layer), vc = chunk.cache.values(layer: layer)
+            (kc + start * kvDim).update(from: ks.pointer + row * kvDim, count: n * kvDim)
+            (vc + start * kvDim).update(from: vs.pointer + row * kvDim, count: n * kvDim)
+            let scores = FloatBuffer(count: n * total)
+            let valid = (0..<n).map { start + $0 + 1 }
+            let group = heads / kvHeads
+            for h in 0..<heads {
+                let g = h / group
+                // scores[n, total] = q_h · k_gᵀ / √hd
+                BLAS.sgemm(transB: true, m: n, n: total, k: headDim, alpha: scale,
+                           a: qs.pointer + row * qDim + h * headDim, lda: qDim,
+                           b: kc + g * headDim, ldb: kvDim, c: scores.pointer, ldc: total)
+                pk_softmax_causal(scores.pointer, total, valid, n)
+                // context[n, hd] = scores · v_g
+                BLAS.sgemm(m: n, n: headDim, k: total, a: scores.pointer, lda: total,
+                           b: vc + g * headDim, ldb: kvDim, c: context.pointer + row * qDim + h * headDim, ldc: qDim)
+            }
+            row += n
+        }
+        o.apply(context.pointer, tokens: N, into: out)
+    }
+}

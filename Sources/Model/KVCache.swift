@@ -1,0 +1,63 @@
+import Kernels
+
+/// The keys and values of one sequence, per layer, for every position seen so far.
+///
+/// Rows are [positions, kvHeads · headDim]; storage grows by doubling so appending a
+/// token is amortised O(1) and a prefix can be copied into a new sequence.
+public final class KVCache: @unchecked Sendable {
+    public let layers: Int
+    public let width: Int
+    public private(set) var capacity: Int
+    /// Positions filled (the next token's position).
+    public internal(set) var count: Int = 0
+    private(set) var keys: [FloatBuffer]
+    private(set) var values: [FloatBuffer]
+
+    public init(layers: Int, width: Int, capacity: Int = 64) {
+        self.layers = layers
+        self.width = width
+        self.capacity = max(capacity, 1)
+        keys = (0..<layers).map { _ in FloatBuffer(count: max(capacity, 1) * width) }
+        values = (0..<layers).map { _ in FloatBuffer(count: max(capacity, 1) * width) }
+    }
+
+    /// Makes room for `positions` positions in total.
+    public func reserve(_ positions: Int) {
+        guard positions > capacity else { return }
+        var newCapacity = capacity
+        while newCapacity < positions { newCapacity *= 2 }
+        keys = keys.map { Self.grow($0, rows: count, width: width, capacity: newCapacity) }
+        values = values.map { Self.grow($0, rows: count, width: width, capacity: newCapacity) }
+        capacity = newCapacity
+    }
+
+    private static func grow(_ b: FloatBuffer, rows: Int, width: Int, capacity: Int) -> FloatBuffer {
+        let n = FloatBuffer(count: capacity * width)
+        n.pointer.update(from: b.pointer, count: rows * width)
+        return n
+    }
+
+    public func keys(layer: Int) -> UnsafeMutablePointer<Float> { keys[layer].pointer }
+    public func values(layer: Int) -> UnsafeMutablePointer<Float> { values[layer].pointer }
+
+    /// Forgets positions from `length` on (rewind after a rejected continuation).
+    public func truncate(to length: Int) {
+        precondition(length <= count)
+        count = length
+    }
+
+    /// A new cache holding this cache's first `length` positions.
+    public func copyPrefix(_ length: Int) -> KVCache {
+        precondition(length <= count)
+        let c = KVCache(layers: layers, width: width, capacity: max(length, 16))
+        for l in 0..<layers {
+            c.keys[l].pointer.update(from: keys[l].pointer, count: length * width)
+            c.values[l].pointer.update(from: values[l].pointer, count: length * width)
+        }
+        c.count = length
+        return c
+    }
+
+    /// Bytes of key/value storage held.
+    public var bytes: Int { 2 * layers * capacity * width * 4 }
+}

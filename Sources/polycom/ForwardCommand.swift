@@ -1,0 +1,28 @@
+import ArgumentParser
+import Checkpoint
+import Foundation
+import Kernels
+import Model
+
+struct Forward: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run one full forward pass and write the logits.",
+        discussion: "Writes a safetensors file with tensor `logits`, F32, shape [tokens, vocab].")
+
+    @Option(help: "Checkpoint folder.")
+    var model: String
+
+    @Option(help: "Comma-separated token ids, e.g. 5,17,42.")
+    var tokens: TokenList
+
+    @Option(help: "Output safetensors file.")
+    var out: String
+
+    func run() throws {
+        let m = try Architectures.load(path: model)
+        let logits = try m.logits(for: tokens.ids)
+        let tensor = Tensor(logits.buffer.array, shape: [logits.rows, logits.vocab])
+        try SafeTensorsWriter.write(["logits": tensor], to: out)
+        FileHandle.standardError.write("wrote logits [\(logits.rows), \(logits.vocab)] to \(out)\n".data(using: .utf8)!)
+    }
+}
