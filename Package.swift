@@ -37,12 +37,13 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
+        .target(name: "TestSupport", dependencies: ["Kernels", "Checkpoint"], path: "Tests/TestSupport"),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
-        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Model", "TestSupport"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"]),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "Checkpoint"]),
-        .testTarget(name: "polycomTests", dependencies: ["Checkpoint"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Checkpoint", "TestSupport"]),
+        .testTarget(name: "polycomTests", dependencies: ["polycom", "Checkpoint", "TestSupport"]),
     ]
 )

@@ -1,0 +1,55 @@
+import Checkpoint
+import Foundation
+import Kernels
+import XCTest
+
+/// Where the committed fixtures live: Tests/Fixtures in this repository.
+public let fixturesDirectory: String = {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures").path
+}()
+
+public let repositoryRoot: String = {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+}()
+
+public func fixtureModel(_ name: String) -> String { fixturesDirectory + "/models/" + name }
+
+/// The PyTorch reference outputs written by tools/reference for one fixture model.
+public func reference(_ name: String) throws -> SafeTensorsFile {
+    try SafeTensorsFile(path: fixturesDirectory + "/reference/\(name).safetensors")
+}
+
+/// Largest absolute difference; fails when the shapes differ.
+public func maxAbsDiff(_ a: [Float], _ b: [Float], file: StaticString = #filePath, line: UInt = #line) -> Float {
+    XCTAssertEqual(a.count, b.count, "length mismatch", file: file, line: line)
+    var m: Float = 0
+    for i in 0..<min(a.count, b.count) {
+        let d = abs(a[i] - b[i])
+        if d.isNaN { return .nan }
+        m = max(m, d)
+    }
+    return m
+}
+
+/// Asserts every element is within `tolerance`, reporting the largest difference.
+public func assertClose(_ a: [Float], _ b: [Float], tolerance: Float, _ message: String = "",
+                        file: StaticString = #filePath, line: UInt = #line) {
+    let d = maxAbsDiff(a, b, file: file, line: line)
+    XCTAssert(d <= tolerance, "\(message) max |Δ| = \(d) > \(tolerance)", file: file, line: line)
+}
+
+/// A fresh temporary directory, removed by the caller's tearDown if wanted.
+public func temporaryDirectory() -> String {
+    let path = NSTemporaryDirectory() + "polycom-test-" + UUID().uuidString
+    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+/// Copies a fixture model folder into a temporary directory so a test can damage it.
+public func copyOfFixture(_ name: String) throws -> String {
+    let dest = temporaryDirectory() + "/" + name
+    try FileManager.default.copyItem(atPath: fixtureModel(name), toPath: dest)
+    return dest
+}
