@@ -1,0 +1,31 @@
+# polycom — the two commands of the README:
+#   make serve   set up, build (release) and serve the default model in Models/
+#   make test    set up and run the test suite
+SHELL := /bin/bash
+APT_PACKAGES := libopenblas-dev libmicrohttpd-dev libjansson-dev pkg-config
+MODEL ?= Models/polynorm-demo
+PORT ?= 8000
+HOST ?= 127.0.0.1
+
+.PHONY: setup build serve test clean
+
+# Installs the system libraries when any is missing (needs root or sudo).
+setup:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+build: setup
+	swift build -c release --product polycom
+
+serve: build
+	.build/release/polycom serve --model $(MODEL) --host $(HOST) --port $(PORT)
+
+test: setup
+	swift test
+
+clean:
+	rm -rf .build
