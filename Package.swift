@@ -32,8 +32,9 @@ let package = Package(
         .target(name: "Checkpoint", dependencies: ["Kernels", "JSON"]),
         .target(name: "Tokenizer"),
         .target(name: "Model", dependencies: ["Kernels", "PolyKernels", "Checkpoint"]),
+        .target(name: "Engine", dependencies: ["Model", "PolyKernels"]),
         .executableTarget(name: "polycom", dependencies: [
-            "Model", "Checkpoint", "Kernels", "Tokenizer", "JSON",
+            "Engine", "Model", "Checkpoint", "Kernels", "Tokenizer", "JSON",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -44,6 +45,7 @@ let package = Package(
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Model", "TestSupport"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Checkpoint", "TestSupport"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "TestSupport"]),
         .testTarget(name: "polycomTests", dependencies: ["polycom", "Checkpoint", "TestSupport"]),
     ]
 )

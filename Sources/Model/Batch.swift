@@ -4,13 +4,18 @@ import Kernels
 public struct SequenceChunk {
     public let cache: KVCache
     public let tokens: [Int]
-    public init(cache: KVCache, tokens: [Int]) {
+    /// Logits for every token of this chunk even when the batch asks for `.last`
+    /// (prompt log-probs of one sequence batched with others' decode steps).
+    public let allLogits: Bool
+    public init(cache: KVCache, tokens: [Int], allLogits: Bool = false) {
         self.cache = cache
         self.tokens = tokens
+        self.allLogits = allLogits
     }
 }
 
-/// Which positions need logits: all of them (scoring, echo) or each chunk's last (decode).
+/// Which positions need logits: all of them (scoring, echo) or each chunk's last (decode;
+/// chunks with `allLogits` still get all of theirs).
 public enum LogitsSelection: Sendable {
     case all
     case last

@@ -73,8 +73,12 @@ public final class DecoderModel: @unchecked Sendable {
         switch selection {
         case .all: rows = Array(0..<N)
         case .last:
-            var end = 0
-            for chunk in chunks { end += chunk.tokens.count; rows.append(end - 1) }
+            var start = 0
+            for chunk in chunks {
+                let end = start + chunk.tokens.count
+                rows += chunk.allLogits ? Array(start..<end) : [end - 1]
+                start = end
+            }
         }
         let selected = FloatBuffer(count: rows.count * D)
         for (i, r) in rows.enumerated() {

@@ -33,7 +33,7 @@ public func argmax(_ values: UnsafeBufferPointer<Float>) -> Int {
 }
 
 /// A small, fast, seedable generator (Steele et al.); the same seed gives the same stream.
-public struct SplitMix64: RandomNumberGenerator {
+public struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
     public init(seed: UInt64) { state = seed }
     public mutating func next() -> UInt64 {

@@ -1,0 +1,277 @@
+import Foundation
+import Model
+
+/// Settings of the scheduler.
+public struct EngineOptions: Sendable {
+    /// Tokens per forward pass: decode tokens of every running sequence plus chunks of
+    /// prompts being prefilled.
+    public var maxBatchTokens = 512
+    /// Sequences running at once; more wait in the queue.
+    public var maxSequences = 32
+    /// Requests waiting beyond this are refused (HTTP 429).
+    public var maxQueue = 256
+    /// Memory for the prefix cache.
+    public var prefixCacheBytes = 512 << 20
+    public init() {}
+}
+
+/// Counters and latency observations, delivered from the engine thread.
+public protocol EngineObserver: AnyObject, Sendable {
+    func sequenceStarted(promptTokens: Int, reusedTokens: Int)
+    func tokenGenerated(interTokenSeconds: Double?, timeToFirstTokenSeconds: Double?)
+    func sequenceFinished(_ reason: FinishReason)
+}
+
+public enum EngineError: Error, CustomStringConvertible, Equatable {
+    case queueFull(Int)
+    case promptTooLong(tokens: Int, limit: Int)
+    case invalidRequest(String)
+    case stopped
+
+    public var description: String {
+        switch self {
+        case .queueFull(let n): return "the server is busy: \(n) requests are already waiting"
+        case .promptTooLong(let t, let limit):
+            return "this model's maximum context length is \(limit) tokens, but the prompt has \(t) tokens"
+        case .invalidRequest(let m): return m
+        case .stopped: return "the engine is shutting down"
+        }
+    }
+}
+
+/// Runs sequences on a model with continuous batching: every step puts the next token of
+/// each running sequence and chunks of new prompts into one forward pass, so concurrent
+/// requests share each pass over the weights. One engine thread owns the model.
+public final class Engine: @unchecked Sendable {
+    public let model: DecoderModel
+    public let options: EngineOptions
+    public let eosTokenIds: Set<Int>
+    public var maxModelLength: Int { model.config.maxPositionEmbeddings }
+    public weak var observer: EngineObserver?
+
+    private let condition = NSCondition()
+    private var queue: [EngineSequence] = []
+    private var running: [EngineSequence] = []
+    private var nextId = 0
+    private var stopping = false
+    private var thread: Thread?
+    private let prefixCache: PrefixCache
+    private var seedCounter: UInt64 = 0x5EED
+    /// Signalled once when the engine thread returns.
+    private let exited = DispatchSemaphore(value: 0)
+
+    public init(model: DecoderModel, options: EngineOptions = EngineOptions(), eosTokenIds: Set<Int>? = nil) {
+        self.model = model
+        self.options = options
+        self.eosTokenIds = eosTokenIds ?? Set(model.config.eosTokenIds)
+        prefixCache = PrefixCache(maxBytes: options.prefixCacheBytes)
+    }
+
+    deinit { shutdown() }
+
+    /// Starts the engine thread.
+    public func start() {
+        condition.lock()
+        defer { condition.unlock() }
+        guard thread == nil else { return }
+        let t = Thread { [unowned self] in self.loop() }
+        t.name = "polycom-engine"
+        t.stackSize = 8 << 20
+        thread = t
+        t.start()
+    }
+
+    /// Queues a request; events arrive on the returned handle.
+    public func submit(_ request: GenerationRequest) throws -> SequenceHandle {
+        guard !request.prompt.isEmpty else { throw EngineError.invalidRequest("the prompt is empty") }
+        if let bad = request.prompt.first(where: { $0 < 0 || $0 >= model.vocabSize }) {
+            throw EngineError.invalidRequest("token id \(bad) is outside the vocabulary (0..<\(model.vocabSize))")
+        }
+        guard request.prompt.count <= maxModelLength else {
+            throw EngineError.promptTooLong(tokens: request.prompt.count, limit: maxModelLength)
+        }
+        condition.lock()
+        defer { condition.unlock() }
+        guard !stopping else { throw EngineError.stopped }
+        guard queue.count < options.maxQueue else { throw EngineError.queueFull(queue.count) }
+        nextId += 1
+        seedCounter = seedCounter &* 6364136223846793005 &+ 1442695040888963407
+        let handle = SequenceHandle(id: nextId)
+        queue.append(EngineSequence(handle: handle, request: request, fallbackSeed: seedCounter))
+        condition.signal()
+        return handle
+    }
+
+    /// Stops taking requests, cancels what is queued or running and waits for the thread.
+    public func shutdown() {
+        condition.lock()
+        stopping = true
+        let started = thread != nil
+        condition.broadcast()
+        condition.unlock()
+        if started { exited.wait(); exited.signal() }
+    }
+
+    /// Sequences running / waiting, and KV-cache bytes held (for /metrics).
+    public func snapshot() -> (running: Int, waiting: Int, kvCacheBytes: Int, prefixHits: Int, prefixReusedTokens: Int) {
+        condition.lock()
+        defer { condition.unlock() }
+        return (runningCount, queue.count, kvBytes, prefixCache.hits, prefixCache.reusedTokens)
+    }
+
+    // Updated by the engine thread under the lock, for snapshot().
+    private var runningCount = 0
+    private var kvBytes = 0
+
+    // MARK: engine thread
+
+    private func loop() {
+        while true {
+            condition.lock()
+            while queue.isEmpty && running.isEmpty && !stopping { condition.wait() }
+            if stopping {
+                let all = queue + running
+                queue.removeAll()
+                condition.unlock()
+                for s in all { s.handle.push(.finished(.cancelled)) }
+                running.removeAll()
+                condition.lock()
+                runningCount = 0
+                condition.unlock()
+                exited.signal()
+                return
+            }
+            admit()
+            condition.unlock()
+            step()
+            condition.lock()
+            runningCount = running.count
+            kvBytes = running.reduce(0) { $0 + ($1.cache?.bytes ?? 0) } + prefixCache.bytes
+            condition.unlock()
+        }
+    }
+
+    /// Moves queued sequences into the running set (lock held). A sequence whose prompt
+    /// shares most of its prefix with one still being prefilled waits for it, so it can
+    /// reuse that prefix from the cache instead of computing it again.
+    private func admit() {
+        var index = 0
+        while running.count < options.maxSequences && index < queue.count {
+            let s = queue[index]
+            let sibling = running.contains { r in
+                r.isPrefilling && PrefixCache.commonPrefix(r.prompt, s.prompt) >= max(8, s.prompt.count / 2)
+            }
+            if sibling { index += 1; continue }
+            queue.remove(at: index)
+            if let hit = prefixCache.lookup(s.prompt, logprobsFrom: s.request.promptLogprobsFrom, topK: s.request.promptTopK) {
+                s.cache = hit.cache
+                s.prefilled = hit.reused
+                s.promptRecords = hit.logprobs
+                if let from = s.request.promptLogprobsFrom {
+                    for (i, r) in hit.logprobs.enumerated() { s.positionRecords[from + i] = r }
+                }
+            } else {
+                s.cache = model.makeCache(capacity: min(s.prompt.count + s.request.params.maxTokens, maxModelLength))
+            }
+            observer?.sequenceStarted(promptTokens: s.prompt.count, reusedTokens: s.prefilled)
+            running.append(s)
+        }
+    }
+
+    private func finish(_ s: EngineSequence, _ reason: FinishReason) {
+        condition.lock()
+        running.removeAll { $0 === s }
+        runningCount = running.count
+        condition.unlock()
+        observer?.sequenceFinished(reason)
+        s.handle.push(.finished(reason))
+    }
+
+    private func step() {
+        for s in running where s.handle.isCancelled { finish(s, .cancelled) }
+        guard !running.isEmpty else { return }
+
+        // Decode tokens first (one each), then prompt chunks in arrival order.
+        var budget = options.maxBatchTokens
+        var plan: [(seq: EngineSequence, chunk: SequenceChunk, start: Int)] = []
+        for s in running where !s.isPrefilling {
+            guard let token = s.pending else { continue }
+            plan.append((s, SequenceChunk(cache: s.cache!, tokens: [token]), s.cache!.count))
+            budget -= 1
+        }
+        for s in running where s.isPrefilling && budget > 0 {
+            let n = min(s.prompt.count - s.prefilled, budget)
+            let start = s.prefilled
+            let chunk = SequenceChunk(cache: s.cache!, tokens: Array(s.prompt[start..<(start + n)]),
+                                      allLogits: s.needsPromptLogits(start: start, end: start + n))
+            plan.append((s, chunk, start))
+            budget -= n
+        }
+        guard !plan.isEmpty else { return }
+
+        let logits: Logits
+        do {
+            logits = try model.forward(plan.map(\.chunk), logits: .last)
+        } catch {
+            for (s, _, _) in plan {
+                condition.lock()
+                running.removeAll { $0 === s }
+                condition.unlock()
+                s.handle.push(.failed("\(error)"))
+            }
+            return
+        }
+
+        var row = 0
+        for (s, chunk, start) in plan {
+            let rows = chunk.allLogits ? chunk.tokens.count : 1
+            defer { row += rows }
+            if s.isPrefilling {
+                if chunk.allLogits { recordPromptLogprobs(s, logits: logits, firstRow: row, start: start, count: chunk.tokens.count) }
+                s.prefilled += chunk.tokens.count
+                if s.isPrefilling { continue }
+                if s.request.promptLogprobsFrom != nil { s.handle.push(.promptLogprobs(s.promptRecords)) }
+                prefixCache.insert(tokens: s.prompt, cache: s.cache!, logprobs: s.positionRecords)
+                if s.request.params.maxTokens <= 0 { finish(s, .length); continue }
+            } else {
+                s.pending = nil
+            }
+            emitNextToken(s, logits: logits.row(row + rows - 1))
+        }
+    }
+
+    /// Logits at prompt position p score prompt token p + 1.
+    private func recordPromptLogprobs(_ s: EngineSequence, logits: Logits, firstRow: Int, start: Int, count: Int) {
+        guard let from = s.request.promptLogprobsFrom else { return }
+        for i in 0..<count {
+            let target = start + i + 1
+            guard target < s.prompt.count, target >= from else { continue }
+            let lp = Logprobs.logSoftmax(logits.row(firstRow + i))
+            let record = Logprobs.entry(logprobs: lp, token: s.prompt[target], k: s.request.promptTopK)
+            s.promptRecords.append(record)
+            s.positionRecords[target] = record
+        }
+    }
+
+    private func emitNextToken(_ s: EngineSequence, logits row: UnsafeBufferPointer<Float>) {
+        let params = s.request.params
+        let token = s.sampler.sample(row, prompt: s.prompt, output: s.output)
+        var record: TokenLogprob?
+        if let k = params.logprobs {
+            record = Logprobs.entry(logprobs: Logprobs.logSoftmax(row), token: token, k: k)
+        }
+        s.output.append(token)
+        let now = Date()
+        observer?.tokenGenerated(interTokenSeconds: s.lastTokenTime.map { now.timeIntervalSince($0) },
+                                 timeToFirstTokenSeconds: s.lastTokenTime == nil ? now.timeIntervalSince(s.arrival) : nil)
+        s.lastTokenTime = now
+        s.handle.push(.token(token, record))
+        if (!params.ignoreEOS && eosTokenIds.contains(token)) || params.stopTokenIds.contains(token) {
+            finish(s, .stop)
+        } else if s.output.count >= params.maxTokens || s.prompt.count + s.output.count >= maxModelLength {
+            finish(s, .length)
+        } else {
+            s.pending = token
+        }
+    }
+}

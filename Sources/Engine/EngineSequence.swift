@@ -1,0 +1,38 @@
+import Foundation
+import Model
+
+/// The engine's state for one sequence (owned by the engine thread).
+final class EngineSequence {
+    let handle: SequenceHandle
+    let request: GenerationRequest
+    var sampler: Sampler
+    var cache: KVCache?
+    /// Prompt tokens already in the cache.
+    var prefilled = 0
+    var output: [Int] = []
+    /// Sampled but not yet run through the model.
+    var pending: Int?
+    var promptRecords: [TokenLogprob] = []
+    /// Per prompt position, kept for the prefix cache.
+    var positionRecords: [TokenLogprob?]
+    let arrival: Date
+    var lastTokenTime: Date?
+
+    init(handle: SequenceHandle, request: GenerationRequest, fallbackSeed: UInt64) {
+        self.handle = handle
+        self.request = request
+        sampler = Sampler(params: request.params, fallbackSeed: fallbackSeed)
+        positionRecords = Array(repeating: nil, count: request.prompt.count)
+        arrival = Date()
+    }
+
+    var prompt: [Int] { request.prompt }
+    var isPrefilling: Bool { prefilled < prompt.count }
+
+    /// Does a chunk covering prompt positions [start, end) need all its logits?
+    func needsPromptLogits(start: Int, end: Int) -> Bool {
+        guard let from = request.promptLogprobsFrom else { return false }
+        // Logits at position p give the record of token p + 1.
+        return end >= from && start + 1 < prompt.count
+    }
+}

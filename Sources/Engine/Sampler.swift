@@ -1,0 +1,64 @@
+import Foundation
+import Model
+
+/// Picks the next token from a logits row: penalties, then temperature, then the
+/// top-k / top-p / min-p cuts, then a draw from the sequence's own seeded generator.
+public struct Sampler: Sendable {
+    public let params: SamplingParams
+    private var rng: SplitMix64
+
+    public init(params: SamplingParams, fallbackSeed: UInt64) {
+        self.params = params
+        rng = SplitMix64(seed: params.seed ?? fallbackSeed)
+    }
+
+    /// `prompt` and `output` are the tokens seen so far (for the penalties).
+    public mutating func sample(_ logits: UnsafeBufferPointer<Float>, prompt: [Int], output: [Int]) -> Int {
+        var x = Array(logits)
+        applyPenalties(&x, prompt: prompt, output: output)
+        if params.isGreedy { return x.withUnsafeBufferPointer { argmax($0) } }
+
+        let t = params.temperature
+        let maxLogit = x.max() ?? 0
+        // Candidates sorted by probability, best first; ties keep the lower id first.
+        var candidates = x.enumerated().map { (token: $0.offset, p: Double(expf(($0.element - maxLogit) / t))) }
+        candidates.sort { $0.p != $1.p ? $0.p > $1.p : $0.token < $1.token }
+        if params.topK > 0 && params.topK < candidates.count { candidates.removeSubrange(params.topK...) }
+        var total = candidates.reduce(0) { $0 + $1.p }
+        if params.topP < 1 {
+            var kept = 0, mass = 0.0
+            for c in candidates {
+                kept += 1
+                mass += c.p
+                if mass >= Double(params.topP) * total { break }
+            }
+            candidates.removeSubrange(kept...)
+            total = candidates.reduce(0) { $0 + $1.p }
+        }
+        if params.minP > 0, let top = candidates.first?.p {
+            candidates.removeAll { $0.p < Double(params.minP) * top }
+            total = candidates.reduce(0) { $0 + $1.p }
+        }
+        var r = Double(rng.next() >> 11) / Double(1 << 53) * total
+        for c in candidates {
+            r -= c.p
+            if r < 0 { return c.token }
+        }
+        return candidates.last!.token
+    }
+
+    private func applyPenalties(_ x: inout [Float], prompt: [Int], output: [Int]) {
+        if params.repetitionPenalty != 1 {
+            for token in Set(prompt).union(output) where token < x.count {
+                x[token] = x[token] > 0 ? x[token] / params.repetitionPenalty : x[token] * params.repetitionPenalty
+            }
+        }
+        if params.frequencyPenalty != 0 || params.presencePenalty != 0 {
+            var counts: [Int: Int] = [:]
+            for token in output { counts[token, default: 0] += 1 }
+            for (token, n) in counts where token < x.count {
+                x[token] -= params.frequencyPenalty * Float(n) + params.presencePenalty
+            }
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+
+/// What a running sequence tells its client, in order.
+public enum SequenceEvent: Sendable {
+    /// Log-probs of prompt tokens from `GenerationRequest.promptLogprobsFrom` to the end.
+    case promptLogprobs([TokenLogprob])
+    /// A generated token, with its log-prob when asked for.
+    case token(Int, TokenLogprob?)
+    case finished(FinishReason)
+    case failed(String)
+}
+
+/// A request to the engine: prompt tokens and how to continue them.
+public struct GenerationRequest: Sendable {
+    public var prompt: [Int]
+    public var params: SamplingParams
+    /// Report log-probs of prompt tokens from this position on (echo: 1; scoring: the
+    /// context length); nil for none.
+    public var promptLogprobsFrom: Int?
+    /// Alternatives per prompt position (0: only the chosen token and the greedy one).
+    public var promptTopK: Int = 0
+
+    public init(prompt: [Int], params: SamplingParams, promptLogprobsFrom: Int? = nil, promptTopK: Int = 0) {
+        self.prompt = prompt
+        self.params = params
+        self.promptLogprobsFrom = promptLogprobsFrom
+        self.promptTopK = promptTopK
+    }
+}
+
+/// The client's side of a sequence: a blocking queue of events and a cancel switch.
+/// Safe to use from any thread.
+public final class SequenceHandle: @unchecked Sendable {
+    public let id: Int
+    private let condition = NSCondition()
+    private var events: [SequenceEvent] = []
+    private var cancelled = false
+
+    init(id: Int) { self.id = id }
+
+    /// The next event, waiting for it; nil when `timeout` passes first.
+    public func next(timeout: TimeInterval = .infinity) -> SequenceEvent? {
+        condition.lock()
+        defer { condition.unlock() }
+        let deadline = timeout.isFinite ? Date(timeIntervalSinceNow: timeout) : Date.distantFuture
+        while events.isEmpty {
+            if !condition.wait(until: deadline) { return nil }
+        }
+        return events.removeFirst()
+    }
+
+    /// Asks the engine to drop the sequence at its next step (client went away, or a
+    /// stop string matched). A `.finished(.cancelled)` event follows unless it had ended.
+    public func cancel() {
+        condition.lock()
+        cancelled = true
+        condition.unlock()
+    }
+
+    public var isCancelled: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return cancelled
+    }
+
+    func push(_ event: SequenceEvent) {
+        condition.lock()
+        events.append(event)
+        condition.signal()
+        condition.unlock()
+    }
+}

@@ -1,0 +1,166 @@
+import Checkpoint
+import Engine
+import Foundation
+import Model
+import TestSupport
+import XCTest
+
+final class EngineTests: XCTestCase {
+    var model: DecoderModel!
+    var engine: Engine!
+
+    override func setUpWithError() throws {
+        model = try Architectures.load(path: fixtureModel("polynorm-f32"))
+        var options = EngineOptions()
+        options.maxBatchTokens = 16 // forces chunked prefill on the 40-token prompts
+        engine = Engine(model: model, options: options)
+        engine.start()
+    }
+
+    override func tearDown() { engine.shutdown() }
+
+    /// Drains a handle until it finishes.
+    func collect(_ h: SequenceHandle) -> (tokens: [Int], prompt: [TokenLogprob], logprobs: [TokenLogprob], reason: FinishReason?) {
+        var tokens: [Int] = [], prompt: [TokenLogprob] = [], lps: [TokenLogprob] = []
+        while let e = h.next(timeout: 30) {
+            switch e {
+            case .token(let t, let lp): tokens.append(t); if let lp { lps.append(lp) }
+            case .promptLogprobs(let r): prompt = r
+            case .finished(let reason): return (tokens, prompt, lps, reason)
+            case .failed(let m): XCTFail(m); return (tokens, prompt, lps, nil)
+            }
+        }
+        XCTFail("timed out")
+        return (tokens, prompt, lps, nil)
+    }
+
+    func greedy(_ maxTokens: Int) -> SamplingParams {
+        var p = SamplingParams()
+        p.temperature = 0
+        p.maxTokens = maxTokens
+        p.ignoreEOS = true
+        return p
+    }
+
+    func testGreedyMatchesReferenceWhileOthersRun() throws {
+        let ref = try reference("polynorm-f32")
+        let expected = try ref.tensor("greedy_tokens").ints()
+        let others = try (0..<3).map { i in
+            try engine.submit(GenerationRequest(prompt: Array(try ref.tensor("tokens_40").ints()[(i * 5)..<(i * 5 + 12)]), params: greedy(20)))
+        }
+        let h = try engine.submit(GenerationRequest(prompt: try ref.tensor("greedy_prompt").ints(), params: greedy(expected.count)))
+        let r = collect(h)
+        XCTAssertEqual(r.tokens, expected)
+        XCTAssertEqual(r.reason, .length)
+        for o in others { XCTAssertEqual(collect(o).tokens.count, 20) }
+        XCTAssertEqual(engine.snapshot().running, 0)
+    }
+
+    /// Prompt log-probs (echo) equal log-softmax of the PyTorch reference logits.
+    func testPromptLogprobsMatchReference() throws {
+        let ref = try reference("polynorm-f32")
+        let tokens = try ref.tensor("tokens_40").ints()
+        let logits = try ref.tensor("logits_40").floats()
+        var params = greedy(0)
+        params.maxTokens = 0
+        let h = try engine.submit(GenerationRequest(prompt: tokens, params: params, promptLogprobsFrom: 1, promptTopK: 3))
+        let r = collect(h)
+        XCTAssertEqual(r.reason, .length)
+        XCTAssertEqual(r.prompt.count, tokens.count - 1)
+        for (i, record) in r.prompt.enumerated() {
+            let row = Array(logits[(i * 320)..<((i + 1) * 320)])
+            let m = row.max()!
+            let lse = m + Float(log(row.reduce(0.0) { $0 + exp(Double($1 - m)) }))
+            XCTAssertEqual(record.token, tokens[i + 1])
+            XCTAssertEqual(record.logprob, row[tokens[i + 1]] - lse, accuracy: 1e-4)
+            XCTAssertEqual(record.top.count, 3)
+            XCTAssertEqual(record.top[0].token, row.indices.max { row[$0] < row[$1] })
+        }
+    }
+
+    /// Four continuations of one context: the context is computed once, and every score
+    /// still equals the reference.
+    func testSharedPrefixIsReusedAndScoresStayExact() throws {
+        let ref = try reference("polynorm-f32")
+        let tokens = try ref.tensor("tokens_40").ints()
+        let logits = try ref.tensor("logits_40").floats()
+        let context = Array(tokens[0..<30])
+        var params = greedy(0)
+        params.maxTokens = 0
+        let before = engine.snapshot().prefixHits
+        var handles: [SequenceHandle] = []
+        for ending in 0..<4 {
+            // Ending 0 is the reference's own continuation; the others differ.
+            var cont = Array(tokens[30..<36])
+            if ending > 0 { cont[0] = (cont[0] + ending) % 320 }
+            handles.append(try engine.submit(GenerationRequest(prompt: context + cont, params: params, promptLogprobsFrom: 30)))
+        }
+        let results = handles.map { collect($0) }
+        XCTAssertGreaterThanOrEqual(engine.snapshot().prefixHits - before, 3)
+        let scored = results[0].prompt
+        XCTAssertEqual(scored.count, 6)
+        for (i, record) in scored.enumerated() {
+            let p = 29 + i
+            let row = Array(logits[(p * 320)..<((p + 1) * 320)])
+            let m = row.max()!
+            let lse = m + Float(log(row.reduce(0.0) { $0 + exp(Double($1 - m)) }))
+            XCTAssertEqual(record.logprob, row[tokens[p + 1]] - lse, accuracy: 1e-4)
+        }
+        // An ending's first token is scored from the context alone: same distribution.
+        for r in results.dropFirst() {
+            XCTAssertEqual(r.prompt.count, 6)
+            XCTAssertEqual(r.prompt[0].top[0].token, scored[0].top[0].token)
+        }
+    }
+
+    func testSeededSamplingIsReproducibleWhateverElseRuns() throws {
+        var params = SamplingParams()
+        params.temperature = 0.9
+        params.topP = 0.95
+        params.seed = 1234
+        params.maxTokens = 15
+        params.ignoreEOS = true
+        let prompt = [5, 17, 42, 99]
+        let alone = collect(try engine.submit(GenerationRequest(prompt: prompt, params: params))).tokens
+        let noise = try (0..<3).map { _ in try engine.submit(GenerationRequest(prompt: [1, 2, 3, 4, 5, 6], params: greedy(25))) }
+        let together = collect(try engine.submit(GenerationRequest(prompt: prompt, params: params))).tokens
+        noise.forEach { _ = collect($0) }
+        XCTAssertEqual(alone, together)
+        XCTAssertEqual(alone.count, 15)
+        params.seed = 99
+        XCTAssertNotEqual(collect(try engine.submit(GenerationRequest(prompt: prompt, params: params))).tokens, alone)
+    }
+
+    func testCancellationFreesTheSequence() throws {
+        let h = try engine.submit(GenerationRequest(prompt: [1, 2, 3], params: greedy(100_000)))
+        guard case .token = h.next(timeout: 10) else { return XCTFail("no first token") }
+        h.cancel()
+        var reason: FinishReason?
+        while let e = h.next(timeout: 10) { if case .finished(let r) = e { reason = r; break } }
+        XCTAssertEqual(reason, .cancelled)
+        Thread.sleep(forTimeInterval: 0.05)
+        XCTAssertEqual(engine.snapshot().running, 0)
+    }
+
+    func testStopsAtContextLengthAndRejectsBadPrompts() throws {
+        let limit = model.config.maxPositionEmbeddings
+        let r = collect(try engine.submit(GenerationRequest(prompt: Array(repeating: 7, count: limit - 3), params: greedy(50))))
+        XCTAssertEqual(r.tokens.count, 3)
+        XCTAssertEqual(r.reason, .length)
+        XCTAssertThrowsError(try engine.submit(GenerationRequest(prompt: Array(repeating: 7, count: limit + 1), params: greedy(1)))) {
+            XCTAssertTrue("\($0)".contains("maximum context length"), "\($0)")
+        }
+        XCTAssertThrowsError(try engine.submit(GenerationRequest(prompt: [1, 999], params: greedy(1))))
+        XCTAssertThrowsError(try engine.submit(GenerationRequest(prompt: [], params: greedy(1))))
+    }
+
+    func testStopTokenIds() throws {
+        let ref = try reference("polynorm-f32")
+        let expected = try ref.tensor("greedy_tokens").ints()
+        var params = greedy(12)
+        params.stopTokenIds = [expected[3]]
+        let r = collect(try engine.submit(GenerationRequest(prompt: try ref.tensor("greedy_prompt").ints(), params: params)))
+        XCTAssertEqual(r.tokens, Array(expected[0...3]))
+        XCTAssertEqual(r.reason, .stop)
+    }
+}
