@@ -100,6 +100,8 @@ public final class HTTPServer: @unchecked Sendable {
         }
         func function<F>(_ f: F) -> Int { unsafeBitCast(f, to: Int.self) }
 
+        // MHD wants the logger first, or it reports earlier option errors its own way.
+        if configuration.log != nil { option(.EXTERNAL_LOGGER, function(loggerThunk), cls) }
         switch configuration.threading {
         case .threadPerConnection:
             // poll(), not select(): select cannot watch descriptors past FD_SETSIZE.
@@ -114,7 +116,6 @@ public final class HTTPServer: @unchecked Sendable {
         option(.CONNECTION_TIMEOUT, configuration.idleTimeoutSeconds)
         option(.NOTIFY_COMPLETED, function(requestCompletedThunk), cls)
         option(.NOTIFY_CONNECTION, function(notifyConnectionThunk), cls)
-        if configuration.log != nil { option(.EXTERNAL_LOGGER, function(loggerThunk), cls) }
         option(.END, 0)
 
         return options.withUnsafeMutableBufferPointer { array in

@@ -12,7 +12,9 @@ final class ServerCore: @unchecked Sendable {
     private let observer: (@Sendable (HTTPCompletion) -> Void)?
 
     private let state = NSCondition()
-    private var inFlight: [ObjectIdentifier: RequestContext] = [:]
+    /// In-flight requests and the stream each is sending, if any. Guarded by `state`:
+    /// `stop()` reads it from another thread, so the contexts themselves are not shared.
+    private var inFlight: [ObjectIdentifier: HTTPStream?] = [:]
     private var draining = false
 
     init(configuration: HTTPServerConfiguration, handler: @escaping HTTPHandler,
@@ -70,14 +72,16 @@ final class ServerCore: @unchecked Sendable {
             context.body.append(contentsOf: chunk)
             return .YES
         }
+        // MHD 0.9.75 refuses to queue a response mid-body, so the 413 waits for the end;
+        // meanwhile the bytes are counted and dropped, never stored.
         if !context.bodyOverLimit {
             context.bodyOverLimit = true
             context.body = []
         }
         context.discardedBytes += chunk.count
-        // Dropping bytes still costs a thread; a client that keeps sending long after its
-        // body was refused is cut off.
-        let patience = 4 * max(configuration.maxBodyBytes, 1 << 20)
+        // Dropping bytes still costs a thread and bandwidth: a client that keeps sending
+        // long past the limit is cut off without an answer.
+        let patience = max(4 * configuration.maxBodyBytes, 64 << 20)
         return MHD_Result(context.discardedBytes <= patience)
     }
 
@@ -87,6 +91,7 @@ final class ServerCore: @unchecked Sendable {
         do {
             try MHDResponse.queue(response, on: connection, context: context,
                                   pollInterval: configuration.disconnectPollSeconds, closeAfter: closeAfter)
+            if let stream = context.streamSource?.stream { attach(stream, to: context) }
             return .YES
         } catch {
             configuration.log?("polycom HTTP: \(context.method) \(context.path): \(error)")
@@ -153,20 +158,26 @@ final class ServerCore: @unchecked Sendable {
     /// Unblocks MHD threads parked in stream readers so the daemon can join them.
     func cancelAllStreams() {
         state.lock()
-        let streams = inFlight.values.compactMap { $0.streamSource?.stream }
+        let streams = inFlight.values.compactMap { $0 }
         state.unlock()
         for stream in streams { stream.cancel(.serverShutdown) }
     }
 
     private func register(_ context: RequestContext) {
         state.lock()
-        inFlight[ObjectIdentifier(context)] = context
+        inFlight[ObjectIdentifier(context)] = .some(nil)
+        state.unlock()
+    }
+
+    private func attach(_ stream: HTTPStream, to context: RequestContext) {
+        state.lock()
+        inFlight[ObjectIdentifier(context)] = .some(stream)
         state.unlock()
     }
 
     private func unregister(_ context: RequestContext) {
         state.lock()
-        inFlight[ObjectIdentifier(context)] = nil
+        inFlight.removeValue(forKey: ObjectIdentifier(context))
         state.broadcast()
         state.unlock()
     }

@@ -56,9 +56,9 @@ final class HTTPRobustnessTests: XCTestCase {
             }
             try? client.send("0\r\n\r\n")
         }
-        if let response = try? client.readResponse() {
-            XCTAssertEqual(response.status, 413)
-        }
+        // Chunked bodies can only be judged as they arrive, and MHD cannot answer mid-body:
+        // the rest is dropped unread-into-memory and the 413 follows the last chunk.
+        XCTAssertEqual(try client.readResponse().status, 413)
         XCTAssertTrue(writer.join(timeout: 30))
         client.close()
         assertStillServing(server)

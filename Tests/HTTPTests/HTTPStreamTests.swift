@@ -166,3 +166,31 @@ final class HTTPStreamTests: XCTestCase {
         XCTAssertFalse(stream.isCancelled)
     }
 }
+
+/// The same streaming guarantees on MHD's shared event-loop threads.
+final class HTTPStreamPoolTests: XCTestCase {
+    func testStreamAndDisconnectOnThreadPool() throws {
+        let streams = Shared<[HTTPStream]>([])
+        let server = try makeServer(configure: { $0.threading = .pool(threads: 2) }, handler: { request in
+            if request.path == "/hello" { return HTTPResponse(text: "hello") }
+            let stream = HTTPStream()
+            streams.update { $0.append(stream) }
+            Thread.detachNewThread {
+                for i in 0..<5 { stream.writeEvent(data: "\(i)") }
+                if streams.current.count == 1 { stream.finish() }  // the second stream never ends
+            }
+            return .serverSentEvents(stream)
+        })
+        let first = try TestConnection(port: server.port)
+        XCTAssertEqual(try first.request("GET", "/a").text, (0..<5).map { "data: \($0)\n\n" }.joined())
+
+        let second = try TestConnection(port: server.port)
+        try second.sendRequest("GET", "/b")
+        XCTAssertEqual(try second.readHead().status, 200)
+        XCTAssertNotNil(try second.readChunk())
+        second.close()
+        let stream = try XCTUnwrap(streams.wait { $0.count == 2 }.last)
+        XCTAssertTrue(stream.waitUntilCancelled(timeout: 10))
+        XCTAssertEqual(try first.request("GET", "/hello").status, 200)
+    }
+}
