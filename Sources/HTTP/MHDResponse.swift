@@ -1,3 +1,4 @@
+import Foundation
 import CMicroHTTPD
 
 /// Turns an `HTTPResponse` into an MHD response and queues it on a connection.
@@ -35,7 +36,7 @@ enum MHDResponse {
         // Our reference is dropped whatever happens; a queued response holds MHD's own.
         defer { MHD_destroy_response(handle) }
 
-        for field in response.headers {
+        for field in response.headers where !isFraming(field) {
             try mhdCheck(MHD_add_response_header(handle, field.name, field.value),
                          "MHD_add_response_header(\(field.name))")
         }
@@ -49,6 +50,19 @@ enum MHDResponse {
         context.streamSource = source
         context.onComplete = response.onComplete
         if case .bytes(let bytes) = response.body { context.bytesBodyCount = bytes.count }
+    }
+
+    /// Message framing belongs to MHD: it sets Content-Length or chunking from the body and
+    /// refuses most hand-set values (which would turn a good response into a 500).
+    /// `Connection: close` is the one framing header a handler may ask for.
+    private static func isFraming(_ field: HTTPHeaders.Field) -> Bool {
+        if HTTPHeaders.same(field.name, "Content-Length") || HTTPHeaders.same(field.name, "Transfer-Encoding") {
+            return true
+        }
+        if HTTPHeaders.same(field.name, "Connection") {
+            return !HTTPHeaders.same(field.value.trimmingCharacters(in: .whitespaces), "close")
+        }
+        return false
     }
 }
 

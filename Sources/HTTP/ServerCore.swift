@@ -115,7 +115,9 @@ final class ServerCore: @unchecked Sendable {
             case .clientDisconnected?: termination = .clientDisconnected
             default: break
             }
-            if termination != .completed {
+            // Whatever the reason (client gone, shutdown, a HEAD request that sent no body),
+            // nobody reads this stream any more: tell the producer to stop.
+            if termination != .completed || !stream.isDrained {
                 stream.cancel(termination == .serverShutdown ? .serverShutdown : .clientDisconnected)
             }
         }
