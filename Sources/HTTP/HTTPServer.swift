@@ -1,1 +1,128 @@
-// The HTTP module: a small Swift type over libmicrohttpd (see issue 5).
+import CMicroHTTPD
+import Foundation
+
+/// An HTTP/1.1 server on libmicrohttpd. It listens from `init` until `stop()` / `close()`
+/// (or deinit). Keep-alive is on; accepted sockets get TCP_NODELAY.
+///
+///     let server = try HTTPServer { request in
+///         HTTPResponse(text: "hello \(request.path)")
+///     }
+///     print(server.port)
+public final class HTTPServer: @unchecked Sendable {
+    public let configuration: HTTPServerConfiguration
+    /// The bound port (the kernel's choice when `configuration.port` was 0).
+    public let port: UInt16
+
+    private let core: ServerCore
+    private let lock = NSLock()
+    private var daemon: OpaquePointer?
+    private var listenSocket: Int32 = -1
+
+    /// Starts listening. `onComplete` sees every request's completion record (for metrics);
+    /// it runs on MHD threads, so it must be quick and thread-safe.
+    public init(configuration: HTTPServerConfiguration = HTTPServerConfiguration(),
+                onComplete: (@Sendable (HTTPCompletion) -> Void)? = nil,
+                handler: @escaping HTTPHandler) throws {
+        try configuration.validate()
+        self.configuration = configuration
+        let core = ServerCore(configuration: configuration, handler: handler, observer: onComplete)
+        self.core = core
+        // MHD holds this retain for the daemon's whole life; `close()` gives it back.
+        let cls = Unmanaged.passRetained(core).toOpaque()
+        let started: OpaquePointer?
+        do {
+            started = try Socket.withAddress(host: configuration.host, port: configuration.port) { address, isIPv6 in
+                Self.startDaemon(configuration, address: address, isIPv6: isIPv6, cls: cls)
+            }
+        } catch {
+            Unmanaged<ServerCore>.fromOpaque(cls).release()
+            throw error
+        }
+        guard let started else {
+            let code = errno
+            Unmanaged<ServerCore>.fromOpaque(cls).release()
+            throw HTTPServerError.startFailed(host: configuration.host, port: configuration.port, errno: code)
+        }
+        daemon = started
+        port = polycom_mhd_bind_port(started)
+    }
+
+    deinit { close() }
+
+    /// Requests received and not yet finished (includes streams still being sent).
+    public var activeRequests: Int { core.inFlightCount }
+
+    /// Graceful stop: stop accepting connections at once, let in-flight requests finish
+    /// (responses sent from now on carry `Connection: close`), and after `grace` seconds
+    /// cancel the streams still open. Returns when the daemon is gone. A handler that never
+    /// returns still blocks this: MHD joins its threads.
+    public func stop(grace: Double? = nil) {
+        lock.lock()
+        guard let daemon, !core.isDraining else {
+            lock.unlock()
+            return
+        }
+        core.beginDraining()
+        // Needs MHD_USE_ITC (set at start). Closing the returned socket right away makes new
+        // connection attempts fail fast instead of waiting in a backlog nobody accepts from.
+        let socket = MHD_quiesce_daemon(daemon)
+        if socket >= 0 { Glibc.close(socket) }
+        lock.unlock()
+
+        let deadline = Date(timeIntervalSinceNow: grace ?? configuration.shutdownGraceSeconds)
+        _ = core.waitForIdle(until: deadline)
+        close()
+    }
+
+    /// Immediate stop: cancel every open stream, close every connection, join MHD's threads.
+    public func close() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let daemon else { return }
+        self.daemon = nil
+        core.beginDraining()
+        core.cancelAllStreams()
+        MHD_stop_daemon(daemon)
+        // No callback can run after MHD_stop_daemon returns: the daemon's retain can go.
+        Unmanaged.passUnretained(core).release()
+    }
+
+    private static func startDaemon(_ configuration: HTTPServerConfiguration,
+                                    address: UnsafePointer<sockaddr>, isIPv6: Bool,
+                                    cls: UnsafeMutableRawPointer) -> OpaquePointer? {
+        var flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_ITC.rawValue
+        if isIPv6 { flags |= MHD_USE_IPv6.rawValue }
+        if configuration.log != nil { flags |= MHD_USE_ERROR_LOG.rawValue }
+
+        var options: [MHD_OptionItem] = []
+        func option(_ kind: MHD_OPTION, _ value: Int, _ pointer: UnsafeMutableRawPointer? = nil) {
+            options.append(MHD_OptionItem(option: kind, value: value, ptr_value: pointer))
+        }
+        func function<F>(_ f: F) -> Int { unsafeBitCast(f, to: Int.self) }
+
+        // MHD wants the logger first, or it reports earlier option errors its own way.
+        if configuration.log != nil { option(.EXTERNAL_LOGGER, function(loggerThunk), cls) }
+        switch configuration.threading {
+        case .threadPerConnection:
+            // poll(), not select(): select cannot watch descriptors past FD_SETSIZE.
+            flags |= MHD_USE_THREAD_PER_CONNECTION.rawValue | MHD_USE_POLL.rawValue
+        case .pool(let threads):
+            flags |= MHD_USE_AUTO.rawValue
+            if threads > 1 { option(.THREAD_POOL_SIZE, threads) }
+        }
+        option(.SOCK_ADDR, 0, UnsafeMutableRawPointer(mutating: address))
+        option(.CONNECTION_LIMIT, configuration.maxConnections)
+        option(.CONNECTION_MEMORY_LIMIT, configuration.maxHeaderBytes)
+        option(.CONNECTION_TIMEOUT, configuration.idleTimeoutSeconds)
+        option(.NOTIFY_COMPLETED, function(requestCompletedThunk), cls)
+        option(.NOTIFY_CONNECTION, function(notifyConnectionThunk), cls)
+        option(.END, 0)
+
+        return options.withUnsafeMutableBufferPointer { array in
+            // MHD_start_daemon is variadic; its `_va` twin takes the options as an array.
+            withVaList([MHD_OPTION.ARRAY.rawValue, array.baseAddress!, MHD_OPTION.END.rawValue]) { arguments in
+                MHD_start_daemon_va(flags, configuration.port, nil, nil, accessHandlerThunk, cls, arguments)
+            }
+        }
+    }
+}

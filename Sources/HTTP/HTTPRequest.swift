@@ -1,0 +1,44 @@
+/// One decoded query parameter. `value` is nil for a bare `?flag`, "" for `?flag=`.
+public struct HTTPQueryItem: Sendable, Equatable {
+    public var name: String
+    public var value: String?
+    public init(name: String, value: String?) {
+        self.name = name
+        self.value = value
+    }
+}
+
+/// A complete request, body included, as handed to the handler.
+///
+/// Strings that arrived as bytes (path, query, headers) are decoded as UTF-8 with invalid
+/// sequences replaced by U+FFFD: garbage from a client must never become a crash.
+public struct HTTPRequest: Sendable {
+    public var method: String
+    /// Percent-decoded path without the query string.
+    public var path: String
+    /// "HTTP/1.1", "HTTP/1.0".
+    public var version: String
+    /// Percent- and plus-decoded, in arrival order.
+    public var queryItems: [HTTPQueryItem]
+    public var headers: HTTPHeaders
+    public var body: [UInt8]
+
+    public init(method: String, path: String, version: String = "HTTP/1.1",
+                queryItems: [HTTPQueryItem] = [], headers: HTTPHeaders = HTTPHeaders(),
+                body: [UInt8] = []) {
+        self.method = method
+        self.path = path
+        self.version = version
+        self.queryItems = queryItems
+        self.headers = headers
+        self.body = body
+    }
+
+    /// The first value of query parameter `name` ("" for a bare `?name`), or nil when absent.
+    public func query(_ name: String) -> String? {
+        queryItems.first { $0.name == name }.map { $0.value ?? "" }
+    }
+
+    /// The body as UTF-8, invalid sequences replaced.
+    public var bodyText: String { String(decoding: body, as: UTF8.self) }
+}

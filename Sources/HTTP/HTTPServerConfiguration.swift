@@ -1,0 +1,53 @@
+/// How MHD schedules connections onto threads.
+public enum HTTPThreading: Sendable, Equatable {
+    /// One thread per open connection. Handlers and stream producers may block for as long as
+    /// they like without stalling anyone else; `maxConnections` bounds the thread count.
+    /// The right mode for an inference server, whose handlers wait on model output.
+    case threadPerConnection
+    /// A fixed number of event-loop threads shared by all connections. Cheaper per idle
+    /// connection, but a handler or stream that blocks stalls every connection on its thread.
+    case pool(threads: Int)
+}
+
+public struct HTTPServerConfiguration: Sendable {
+    /// An IPv4 or IPv6 address literal; names are not resolved.
+    public var host: String = "127.0.0.1"
+    /// 0 asks the kernel for a free port; `HTTPServer.port` reports the one bound.
+    public var port: UInt16 = 0
+    public var threading: HTTPThreading = .threadPerConnection
+    /// Open connections beyond this are refused at accept time.
+    public var maxConnections: Int = 256
+    /// Larger request bodies are answered with 413 and never buffered.
+    public var maxBodyBytes: Int = 16 << 20
+    /// Request line plus headers must fit here; MHD answers larger ones itself (431/414).
+    public var maxHeaderBytes: Int = 64 << 10
+    /// An idle connection (keep-alive, or a client that stalls mid-request) is closed after this.
+    /// It does not limit a handler or a stream that is busy producing.
+    public var idleTimeoutSeconds: Int = 60
+    /// How long `stop()` waits for in-flight requests before cancelling their streams.
+    public var shutdownGraceSeconds: Double = 10
+    /// How often a stream waiting for its producer checks whether the client went away.
+    public var disconnectPollSeconds: Double = 0.1
+    /// Receives MHD's own diagnostics (malformed requests, socket errors). nil: silent.
+    public var log: (@Sendable (String) -> Void)? = nil
+
+    public init() {}
+
+    public init(host: String = "127.0.0.1", port: UInt16 = 0,
+                threading: HTTPThreading = .threadPerConnection) {
+        self.host = host
+        self.port = port
+        self.threading = threading
+    }
+
+    func validate() throws {
+        func bad(_ why: String) -> HTTPServerError { .invalidConfiguration(why) }
+        if case .pool(let threads) = threading, threads < 1 { throw bad("pool needs at least 1 thread") }
+        if maxConnections < 1 { throw bad("maxConnections must be positive") }
+        if maxBodyBytes < 0 { throw bad("maxBodyBytes must not be negative") }
+        if maxHeaderBytes < 4096 { throw bad("maxHeaderBytes below 4096 cannot hold ordinary requests") }
+        if idleTimeoutSeconds < 0 { throw bad("idleTimeoutSeconds must not be negative") }
+        if shutdownGraceSeconds < 0 { throw bad("shutdownGraceSeconds must not be negative") }
+        if !(disconnectPollSeconds > 0) { throw bad("disconnectPollSeconds must be positive") }
+    }
+}

@@ -1,0 +1,215 @@
+import CMicroHTTPD
+import Foundation
+
+/// Called once per complete request on an MHD thread; may block (e.g. on model output).
+public typealias HTTPHandler = @Sendable (HTTPRequest) -> HTTPResponse
+
+/// The state MHD's callbacks reach through their `cls` pointer: configuration, handler,
+/// and the registry of in-flight requests that graceful shutdown waits on.
+final class ServerCore: @unchecked Sendable {
+    let configuration: HTTPServerConfiguration
+    private let handler: HTTPHandler
+    private let observer: (@Sendable (HTTPCompletion) -> Void)?
+
+    private let state = NSCondition()
+    /// In-flight requests and the stream each is sending, if any. Guarded by `state`:
+    /// `stop()` reads it from another thread, so the contexts themselves are not shared.
+    private var inFlight: [ObjectIdentifier: HTTPStream?] = [:]
+    private var draining = false
+
+    init(configuration: HTTPServerConfiguration, handler: @escaping HTTPHandler,
+         observer: (@Sendable (HTTPCompletion) -> Void)?) {
+        self.configuration = configuration
+        self.handler = handler
+        self.observer = observer
+    }
+
+    // MARK: - Request lifecycle (MHD threads)
+
+    func access(connection: OpaquePointer, url: UnsafePointer<CChar>?, method: UnsafePointer<CChar>?,
+                version: UnsafePointer<CChar>?, uploadData: UnsafePointer<CChar>?,
+                uploadDataSize: UnsafeMutablePointer<Int>,
+                requestSlot: UnsafeMutablePointer<UnsafeMutableRawPointer?>) -> MHD_Result {
+        guard let raw = requestSlot.pointee else {
+            // First call: headers are in, no body yet.
+            let context = RequestContext(method: Self.text(method), path: Self.text(url),
+                                         version: Self.text(version))
+            requestSlot.pointee = Unmanaged.passRetained(context).toOpaque()
+            register(context)
+            if let declared = Self.contentLength(connection), declared > UInt64(configuration.maxBodyBytes) {
+                // Refuse before reading a byte of it; MHD closes the connection after.
+                return respond(context, connection, tooLarge())
+            }
+            return .YES
+        }
+        let context = Unmanaged<RequestContext>.fromOpaque(raw).takeUnretainedValue()
+
+        let count = uploadDataSize.pointee
+        if count > 0 {
+            uploadDataSize.pointee = 0
+            return accept(body: UnsafeRawBufferPointer(start: uploadData, count: count),
+                          into: context, connection)
+        }
+        guard context.status == nil else { return .YES }
+        if context.bodyOverLimit { return respond(context, connection, tooLarge()) }
+
+        let request = HTTPRequest(
+            method: context.method, path: context.path, version: context.version,
+            queryItems: PairCollector.collect(connection, kind: .GET_ARGUMENT_KIND)
+                .map { HTTPQueryItem(name: $0.name, value: $0.value) },
+            headers: HTTPHeaders(PairCollector.collect(connection, kind: .HEADER_KIND)
+                .map { ($0.name, $0.value ?? "") }),
+            body: context.body)
+        context.body = []
+        return respond(context, connection, handler(request))
+    }
+
+    /// Bodies without a Content-Length (chunked) can only be judged as they arrive.
+    private func accept(body chunk: UnsafeRawBufferPointer, into context: RequestContext,
+                        _ connection: OpaquePointer) -> MHD_Result {
+        if context.status == nil, !context.bodyOverLimit,
+           context.body.count + chunk.count <= configuration.maxBodyBytes {
+            context.body.append(contentsOf: chunk)
+            return .YES
+        }
+        // MHD 0.9.75 refuses to queue a response mid-body, so the 413 waits for the end;
+        // meanwhile the bytes are counted and dropped, never stored.
+        if !context.bodyOverLimit {
+            context.bodyOverLimit = true
+            context.body = []
+        }
+        context.discardedBytes += chunk.count
+        // Dropping bytes still costs a thread and bandwidth: a client that keeps sending
+        // long past the limit is cut off without an answer.
+        let patience = max(4 * configuration.maxBodyBytes, 64 << 20)
+        return MHD_Result(context.discardedBytes <= patience)
+    }
+
+    private func respond(_ context: RequestContext, _ connection: OpaquePointer,
+                         _ response: HTTPResponse) -> MHD_Result {
+        let closeAfter = isDraining
+        do {
+            try MHDResponse.queue(response, on: connection, context: context,
+                                  pollInterval: configuration.disconnectPollSeconds, closeAfter: closeAfter)
+            if let stream = context.streamSource?.stream { attach(stream, to: context) }
+            return .YES
+        } catch {
+            configuration.log?("polycom HTTP: \(context.method) \(context.path): \(error)")
+            if case .stream(let stream) = response.body { stream.cancel(.aborted) }
+            do {
+                try MHDResponse.queue(.plain(500, "internal error: invalid response"), on: connection,
+                                      context: context, pollInterval: configuration.disconnectPollSeconds,
+                                      closeAfter: true)
+                return .YES
+            } catch {
+                return .NO  // MHD drops the connection.
+            }
+        }
+    }
+
+    func completed(_ context: RequestContext, code: MHD_RequestTerminationCode) {
+        var termination = Self.termination(code)
+        if let stream = context.streamSource?.stream {
+            switch stream.cancelReason {
+            case .aborted?: termination = .error
+            case .clientDisconnected?: termination = .clientDisconnected
+            default: break
+            }
+            // Whatever the reason (client gone, shutdown, a HEAD request that sent no body),
+            // nobody reads this stream any more: tell the producer to stop.
+            if termination != .completed || !stream.isDrained {
+                stream.cancel(termination == .serverShutdown ? .serverShutdown : .clientDisconnected)
+            }
+        }
+        let record = context.completion(termination)
+        context.onComplete?(record)
+        observer?(record)
+        unregister(context)
+    }
+
+    // MARK: - Shutdown support (caller's thread)
+
+    var isDraining: Bool {
+        state.lock()
+        defer { state.unlock() }
+        return draining
+    }
+
+    var inFlightCount: Int {
+        state.lock()
+        defer { state.unlock() }
+        return inFlight.count
+    }
+
+    func beginDraining() {
+        state.lock()
+        draining = true
+        state.unlock()
+    }
+
+    /// True if every in-flight request finished before `deadline`.
+    func waitForIdle(until deadline: Date) -> Bool {
+        state.lock()
+        defer { state.unlock() }
+        while !inFlight.isEmpty {
+            if !state.wait(until: deadline) { return inFlight.isEmpty }
+        }
+        return true
+    }
+
+    /// Unblocks MHD threads parked in stream readers so the daemon can join them.
+    func cancelAllStreams() {
+        state.lock()
+        let streams = inFlight.values.compactMap { $0 }
+        state.unlock()
+        for stream in streams { stream.cancel(.serverShutdown) }
+    }
+
+    private func register(_ context: RequestContext) {
+        state.lock()
+        inFlight[ObjectIdentifier(context)] = .some(nil)
+        state.unlock()
+    }
+
+    private func attach(_ stream: HTTPStream, to context: RequestContext) {
+        state.lock()
+        inFlight[ObjectIdentifier(context)] = .some(stream)
+        state.unlock()
+    }
+
+    private func unregister(_ context: RequestContext) {
+        state.lock()
+        inFlight.removeValue(forKey: ObjectIdentifier(context))
+        state.broadcast()
+        state.unlock()
+    }
+
+    // MARK: - Helpers
+
+    private func tooLarge() -> HTTPResponse {
+        .plain(413, "request body exceeds \(configuration.maxBodyBytes) bytes")
+    }
+
+    private static func text(_ pointer: UnsafePointer<CChar>?) -> String {
+        guard let pointer else { return "" }
+        return String(decoding: UnsafeRawBufferPointer(start: pointer, count: strlen(pointer)), as: UTF8.self)
+    }
+
+    private static func contentLength(_ connection: OpaquePointer) -> UInt64? {
+        guard let value = MHD_lookup_connection_value(connection, .HEADER_KIND, "Content-Length") else {
+            return nil
+        }
+        return UInt64(String(cString: value).trimmingCharacters(in: .whitespaces))
+    }
+
+    private static func termination(_ code: MHD_RequestTerminationCode) -> HTTPTermination {
+        switch code {
+        case .REQUEST_TERMINATED_COMPLETED_OK: return .completed
+        case .REQUEST_TERMINATED_TIMEOUT_REACHED: return .timedOut
+        case .REQUEST_TERMINATED_DAEMON_SHUTDOWN: return .serverShutdown
+        case .REQUEST_TERMINATED_READ_ERROR, .REQUEST_TERMINATED_CLIENT_ABORT: return .clientDisconnected
+        case .REQUEST_TERMINATED_WITH_ERROR: return .error
+        @unknown default: return .error
+        }
+    }
+}
