@@ -33,8 +33,9 @@ let package = Package(
         .target(name: "Tokenizer"),
         .target(name: "Model", dependencies: ["Kernels", "PolyKernels", "Checkpoint"]),
         .target(name: "Engine", dependencies: ["Model", "PolyKernels"]),
+        .target(name: "Server", dependencies: ["Engine", "Model", "Checkpoint", "Tokenizer", "HTTP", "JSON"]),
         .executableTarget(name: "polycom", dependencies: [
-            "Engine", "Model", "Checkpoint", "Kernels", "Tokenizer", "JSON",
+            "Server", "Engine", "Model", "Checkpoint", "Kernels", "Tokenizer", "JSON",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -46,6 +47,7 @@ let package = Package(
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Checkpoint", "TestSupport"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "TestSupport"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Engine", "Model", "Tokenizer", "JSON", "TestSupport"]),
         .testTarget(name: "polycomTests", dependencies: ["polycom", "Checkpoint", "TestSupport"]),
     ]
 )

@@ -1,0 +1,69 @@
+import Tokenizer
+
+/// The text of one choice as tokens arrive: incremental decoding (never half a UTF-8
+/// character), per-token strings for log-probs, and stop strings matched across token
+/// boundaries and cut from the text.
+struct ChoiceText {
+    private var decoder: StreamingDecoder
+    /// Generated text so far, as unicode scalars (offsets count scalars, as Python's len).
+    private(set) var scalars: [Unicode.Scalar] = []
+    /// The piece of text each token added (empty while a character is incomplete).
+    private(set) var tokenStrings: [String] = []
+    private(set) var stopped = false
+    private let stops: [[Unicode.Scalar]]
+    /// Scalars already sent to a streaming client.
+    private var sent = 0
+
+    init(tokenizer: Tokenizer, stops: [String]) {
+        decoder = tokenizer.streamingDecoder()
+        self.stops = stops.filter { !$0.isEmpty }.map { Array($0.unicodeScalars) }
+    }
+
+    var text: String { String(String.UnicodeScalarView(scalars)) }
+
+    /// Adds a token; returns true when a stop string now ends the text.
+    mutating func append(_ token: Int) -> Bool {
+        let piece = decoder.step(token) ?? ""
+        tokenStrings.append(piece)
+        let before = scalars.count
+        scalars += piece.unicodeScalars
+        return checkStops(since: before)
+    }
+
+    /// Flushes bytes held back at the end (an incomplete character becomes U+FFFD).
+    mutating func finish() {
+        guard !stopped, let tail = decoder.finish(), !tail.isEmpty else { return }
+        let before = scalars.count
+        scalars += tail.unicodeScalars
+        if tokenStrings.isEmpty { tokenStrings.append(tail) } else { tokenStrings[tokenStrings.count - 1] += tail }
+        _ = checkStops(since: before)
+    }
+
+    private mutating func checkStops(since before: Int) -> Bool {
+        guard !stops.isEmpty else { return false }
+        let longest = stops.map(\.count).max()!
+        // A stop string ending in the new text may start up to longest-1 scalars earlier.
+        let from = max(0, before - longest + 1)
+        var cut: Int?
+        for stop in stops where stop.count <= scalars.count {
+            var i = from
+            while i + stop.count <= scalars.count {
+                if scalars[i..<(i + stop.count)].elementsEqual(stop) { cut = min(cut ?? i, i); break }
+                i += 1
+            }
+        }
+        guard let at = cut else { return false }
+        scalars.removeSubrange(at...)
+        stopped = true
+        return true
+    }
+
+    /// Text that can be streamed now: everything except a tail that might still become
+    /// the start of a stop string (all of it once `final`).
+    mutating func takeStreamable(final: Bool) -> String {
+        let holdBack = final || stopped ? 0 : max(0, (stops.map(\.count).max() ?? 1) - 1)
+        let end = max(sent, scalars.count - holdBack)
+        defer { sent = end }
+        return String(String.UnicodeScalarView(scalars[sent..<end]))
+    }
+}

@@ -1,0 +1,168 @@
+import Checkpoint
+import Engine
+import Foundation
+import HTTP
+import JSON
+import Model
+import Tokenizer
+
+/// Server settings (the `polycom serve` flags).
+public struct ServerOptions: Sendable {
+    public var host = "127.0.0.1"
+    public var port: UInt16 = 8000
+    public var apiKey: String?
+    public var servedModelName: String?
+    public var maxBodyBytes = 8 << 20
+    public var maxConnections = 256
+    public var engine = EngineOptions()
+    public init() {}
+}
+
+/// The HTTP front of one model: routes, auth, readiness, metrics. The model loads in the
+/// background while /health answers 503; a drain (SIGTERM) turns new work away with 503.
+public final class InferenceService: @unchecked Sendable {
+    public let options: ServerOptions
+    public let modelPath: String
+    public let modelId: String
+    let metrics = Metrics()
+    private let lock = NSLock()
+    private var engine: Engine?
+    private var loadError: String?
+    private var draining = false
+    private var _tokenizer: Tokenizer?
+    private var server: HTTPServer?
+    public var log: (String) -> Void = { FileHandle.standardError.write(($0 + "\n").data(using: .utf8)!) }
+
+    public init(modelPath: String, options: ServerOptions) {
+        self.options = options
+        self.modelPath = modelPath
+        modelId = options.servedModelName ?? URL(fileURLWithPath: modelPath).standardizedFileURL.lastPathComponent
+    }
+
+    var tokenizer: Tokenizer { lock.withLock { _tokenizer! } }
+    var maxModelLength: Int { lock.withLock { engine?.maxModelLength ?? 0 } }
+
+    /// Starts listening at once; returns the bound port.
+    @discardableResult
+    public func start() throws -> UInt16 {
+        var config = HTTPServerConfiguration()
+        config.host = options.host
+        config.port = options.port
+        config.maxBodyBytes = options.maxBodyBytes
+        config.maxConnections = options.maxConnections
+        let server = try HTTPServer(configuration: config, onComplete: { [metrics] in metrics.record($0) }) { [unowned self] request in
+            self.route(request)
+        }
+        lock.withLock { self.server = server }
+        return server.port
+    }
+
+    /// Loads tokenizer and model (blocking); /health turns 200 when done.
+    public func load() throws {
+        do {
+            let started = Date()
+            let tokenizer = try Tokenizer(path: modelPath)
+            let model = try Architectures.load(path: modelPath)
+            let engine = Engine(model: model, options: options.engine,
+                                eosTokenIds: Set(model.config.eosTokenIds + (tokenizer.eosTokenId.map { [$0] } ?? [])))
+            engine.observer = metrics
+            engine.start()
+            lock.withLock {
+                _tokenizer = tokenizer
+                self.engine = engine
+            }
+            log(String(format: "loaded %@ (%@, %d layers, vocab %d) in %.2f s", modelId, model.config.modelType.rawValue,
+                       model.config.numHiddenLayers, model.config.vocabSize, Date().timeIntervalSince(started)))
+        } catch {
+            lock.withLock { loadError = "\(error)" }
+            throw error
+        }
+    }
+
+    public var port: UInt16? { lock.withLock { server?.port } }
+
+    /// Graceful stop: refuse new work, let in-flight requests finish, stop the engine.
+    public func drainAndStop(grace: Double = 30) {
+        let (server, engine) = lock.withLock { () -> (HTTPServer?, Engine?) in
+            draining = true
+            return (self.server, self.engine)
+        }
+        server?.stop(grace: grace)
+        engine?.shutdown()
+    }
+
+    func readyEngine() throws -> Engine {
+        try lock.withLock {
+            if draining { throw APIError.unavailable("the server is shutting down") }
+            if let loadError { throw APIError.unavailable("the model failed to load: \(loadError)") }
+            guard let engine else { throw APIError.unavailable("the model is still loading") }
+            return engine
+        }
+    }
+
+    func apiError(_ error: Error) -> APIError {
+        switch error {
+        case let e as APIError: return e
+        case EngineError.queueFull(let n): return .tooManyRequests("too many requests waiting (\(n)); retry later")
+        case EngineError.stopped: return .unavailable("the server is shutting down")
+        case let e as EngineError: return .badRequest(e.description)
+        default: return .internalError("\(error)")
+        }
+    }
+
+    // MARK: routing
+
+    typealias Handler = (HTTPRequest) throws -> HTTPResponse
+
+    /// Path → (method → handler). Tokenizer routes answer at `/` and under `/v1`.
+    private lazy var routes: [String: [String: Handler]] = {
+        let completions = CompletionsEndpoint(service: self), scoring = LoglikelihoodEndpoint(service: self)
+        let tok = TokenizerEndpoints(service: self)
+        var r: [String: [String: Handler]] = [
+            "/v1/completions": ["POST": completions.handle],
+            "/v1/loglikelihood": ["POST": scoring.handle],
+            "/v1/models": ["GET": { [unowned self] _ in try self.models() }],
+            "/health": ["GET": { [unowned self] _ in try self.health() }],
+            "/metrics": ["GET": { [unowned self] _ in
+                HTTPResponse(headers: ["Content-Type": "text/plain; version=0.0.4"],
+                             text: self.metrics.render(engine: self.lock.withLock { self.engine }))
+            }],
+        ]
+        for prefix in ["", "/v1"] {
+            r[prefix + "/tokenize"] = ["POST": { [unowned self] in _ = try self.readyEngine(); return try tok.tokenize($0) }]
+            r[prefix + "/detokenize"] = ["POST": { [unowned self] in _ = try self.readyEngine(); return try tok.detokenize($0) }]
+            r[prefix + "/tokenizer_info"] = ["GET": { [unowned self] in _ = try self.readyEngine(); return try tok.info($0) }]
+        }
+        return r
+    }()
+
+    private static let open: Set<String> = ["/health", "/metrics"]
+
+    func route(_ request: HTTPRequest) -> HTTPResponse {
+        let path = request.path.count > 1 && request.path.hasSuffix("/") ? String(request.path.dropLast()) : request.path
+        do {
+            guard let methods = lock.withLock({ routes[path] }) else { throw APIError.notFound("no route for \(request.method) \(path)") }
+            if let key = options.apiKey, !Self.open.contains(path) {
+                guard request.headers["Authorization"] == "Bearer \(key)" else { throw APIError.unauthorized }
+            }
+            let method = request.method == "HEAD" ? "GET" : request.method
+            guard let handler = methods[method] else { throw APIError.methodNotAllowed(request.method, path) }
+            return try handler(request)
+        } catch {
+            return apiError(error).response
+        }
+    }
+
+    private func health() throws -> HTTPResponse {
+        _ = try readyEngine()
+        return jsonResponse(["status": "ok"])
+    }
+
+    private func models() throws -> HTTPResponse {
+        let engine = try readyEngine()
+        let model: JSONValue = ["id": .string(modelId), "object": "model", "created": .int(Int(Date().timeIntervalSince1970)),
+                                "owned_by": "polycom", "root": .string(modelPath), "parent": .null,
+                                "max_model_len": .int(engine.maxModelLength)]
+        return jsonResponse(["object": "list", "data": [model]])
+    }
+}

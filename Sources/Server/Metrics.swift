@@ -1,0 +1,95 @@
+import Engine
+import Foundation
+import HTTP
+
+/// Prometheus metrics of the server and its engine, rendered in the text format.
+final class Metrics: EngineObserver, @unchecked Sendable {
+    private let lock = NSLock()
+    private var requestsByStatus: [String: Int] = [:]
+    private var promptTokens = 0
+    private var reusedPromptTokens = 0
+    private var generatedTokens = 0
+    private var finished: [String: Int] = [:]
+    private var ttft = Histogram(bounds: [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30])
+    private var perToken = Histogram(bounds: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5])
+    private var latency = Histogram(bounds: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60])
+
+    struct Histogram {
+        let bounds: [Double]
+        var counts: [Int]
+        var sum = 0.0
+        var count = 0
+        init(bounds: [Double]) {
+            self.bounds = bounds
+            counts = Array(repeating: 0, count: bounds.count)
+        }
+        mutating func observe(_ v: Double) {
+            for (i, b) in bounds.enumerated() where v <= b { counts[i] += 1 }
+            sum += v
+            count += 1
+        }
+        func render(_ name: String, help: String) -> String {
+            var s = "# HELP \(name) \(help)\n# TYPE \(name) histogram\n"
+            for (i, b) in bounds.enumerated() { s += "\(name)_bucket{le=\"\(b)\"} \(counts[i])\n" }
+            s += "\(name)_bucket{le=\"+Inf\"} \(count)\n\(name)_sum \(sum)\n\(name)_count \(count)\n"
+            return s
+        }
+    }
+
+    func record(_ completion: HTTPCompletion) {
+        let status = completion.status.map(String.init) ?? "none"
+        let seconds = Double(completion.duration.components.seconds) + Double(completion.duration.components.attoseconds) * 1e-18
+        lock.withLock {
+            requestsByStatus[status, default: 0] += 1
+            latency.observe(seconds)
+        }
+    }
+
+    func sequenceStarted(promptTokens: Int, reusedTokens: Int) {
+        lock.withLock {
+            self.promptTokens += promptTokens
+            reusedPromptTokens += reusedTokens
+        }
+    }
+
+    func tokenGenerated(interTokenSeconds: Double?, timeToFirstTokenSeconds: Double?) {
+        lock.withLock {
+            generatedTokens += 1
+            if let t = interTokenSeconds { perToken.observe(t) }
+            if let t = timeToFirstTokenSeconds { ttft.observe(t) }
+        }
+    }
+
+    func sequenceFinished(_ reason: FinishReason) {
+        lock.withLock { finished[reason.rawValue, default: 0] += 1 }
+    }
+
+    func render(engine: Engine?) -> String {
+        lock.lock()
+        defer { lock.unlock() }
+        var s = "# HELP polycom_requests_total HTTP requests by status code.\n# TYPE polycom_requests_total counter\n"
+        for (status, n) in requestsByStatus.sorted(by: { $0.key < $1.key }) { s += "polycom_requests_total{status=\"\(status)\"} \(n)\n" }
+        s += "# HELP polycom_prompt_tokens_total Prompt tokens of sequences started.\n# TYPE polycom_prompt_tokens_total counter\n"
+        s += "polycom_prompt_tokens_total \(promptTokens)\n"
+        s += "# HELP polycom_prompt_tokens_cached_total Prompt tokens taken from the prefix cache.\n# TYPE polycom_prompt_tokens_cached_total counter\n"
+        s += "polycom_prompt_tokens_cached_total \(reusedPromptTokens)\n"
+        s += "# HELP polycom_generation_tokens_total Tokens generated.\n# TYPE polycom_generation_tokens_total counter\n"
+        s += "polycom_generation_tokens_total \(generatedTokens)\n"
+        s += "# HELP polycom_sequences_finished_total Sequences finished by reason.\n# TYPE polycom_sequences_finished_total counter\n"
+        for (r, n) in finished.sorted(by: { $0.key < $1.key }) { s += "polycom_sequences_finished_total{reason=\"\(r)\"} \(n)\n" }
+        if let snap = engine?.snapshot() {
+            s += "# HELP polycom_sequences_running Sequences in the running batch.\n# TYPE polycom_sequences_running gauge\n"
+            s += "polycom_sequences_running \(snap.running)\n"
+            s += "# HELP polycom_sequences_waiting Sequences queued.\n# TYPE polycom_sequences_waiting gauge\n"
+            s += "polycom_sequences_waiting \(snap.waiting)\n"
+            s += "# HELP polycom_kv_cache_bytes KV-cache memory held (running sequences and prefix cache).\n# TYPE polycom_kv_cache_bytes gauge\n"
+            s += "polycom_kv_cache_bytes \(snap.kvCacheBytes)\n"
+            s += "# HELP polycom_prefix_cache_hits_total Sequences that reused a cached prefix.\n# TYPE polycom_prefix_cache_hits_total counter\n"
+            s += "polycom_prefix_cache_hits_total \(snap.prefixHits)\n"
+        }
+        s += ttft.render("polycom_time_to_first_token_seconds", help: "Time from arrival to the first generated token.")
+        s += perToken.render("polycom_time_per_output_token_seconds", help: "Time between consecutive generated tokens.")
+        s += latency.render("polycom_request_duration_seconds", help: "HTTP request duration.")
+        return s
+    }
+}
