@@ -21,15 +21,19 @@ public struct Router: Sendable {
         let probs = FloatBuffer(count: N * E)
         gate.apply(x, tokens: N, into: probs.pointer)
         var chosen = [Int](repeating: 0, count: N * K), weights = [Float](repeating: 0, count: N * K)
+        let taken = UnsafeMutablePointer<Bool>.allocate(capacity: E)
+        defer { taken.deallocate() }
         for t in 0..<N {
             let p = probs.pointer + t * E
             softmax(p, E)
-            // Selection by strict `>` keeps the lower expert index on ties, as torch.topk.
+            // torch.topk leaves the order of exactly equal probabilities unspecified (on CPU
+            // its selection may even skip the lowest tied index); strict `>` makes ours
+            // deterministic: the lower expert index wins a tie.
+            taken.initialize(repeating: false, count: E)
             for j in 0..<K {
                 var best = -1
-                for e in 0..<E where !chosen[(t * K)..<(t * K + j)].contains(e) {
-                    if best < 0 || p[e] > p[best] { best = e }
-                }
+                for e in 0..<E where !taken[e] && (best < 0 || p[e] > p[best]) { best = e }
+                taken[best] = true
                 chosen[t * K + j] = best
                 weights[t * K + j] = p[best]
             }

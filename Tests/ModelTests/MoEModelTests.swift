@@ -76,6 +76,39 @@ final class MoEModelTests: XCTestCase {
         assertClose(batched.array(1), try model.logits(for: b).array(b.count - 1), tolerance: 1e-5)
     }
 
+    /// One-token decode reads only the chosen experts: every expert PyTorch did not pick
+    /// for the token is filled with NaN and the logits still match.
+    func testDecodeTouchesOnlyChosenExperts() throws {
+        let name = "olmoe-swiglu-e8k2"
+        let ref = try reference(name)
+        let topk = try ref.tensor("topk_1").ints(), k = try ref.tensor("topk_1").shape[2]
+        let dir = try editedWeights(name) { t in
+            for layer in 0..<2 {
+                let used = Set(topk[(layer * k)..<((layer + 1) * k)])
+                for e in 0..<8 where !used.contains(e) {
+                    for m in ["gate", "up", "down"] {
+                        let key = "model.layers.\(layer).mlp.experts.\(e).\(m)_proj.weight"
+                        t[key] = Tensor([Float](repeating: .nan, count: t[key]!.count), shape: t[key]!.shape)
+                    }
+                }
+            }
+        }
+        let model = try Architectures.load(path: dir)
+        let logits = try model.logits(for: try ref.tensor("tokens_1").ints())
+        assertClose(logits.buffer.array, try ref.tensor("logits_1").floats(), tolerance: 1e-4, "unused experts poisoned")
+    }
+
+    /// Exact ties (identical router rows) go to the lower expert index, deterministically.
+    func testRouterBreaksTiesTowardLowerIndex() {
+        let D = 4
+        var rows: [Float] = []
+        for e in 0..<5 { rows += (0..<D).map { e == 1 || e == 3 || e == 4 ? Float($0) : -Float($0) } }
+        let router = Router(gate: Matrix(Tensor(rows, shape: [5, D])), topK: 2, normalizeTopK: true)
+        let routing = router.route([1, 1, 1, 1], tokens: 1)
+        XCTAssertEqual(routing.experts, [1, 3])
+        XCTAssertEqual(routing.weights, [0.5, 0.5])
+    }
+
     /// Cumulative counts equal the histogram of PyTorch's choices; reset clears them.
     func testRouterStatsCountTokensPerExpert() throws {
         let name = "olmoe-polynorm-e8k2"
@@ -157,6 +190,17 @@ final class MoEModelTests: XCTestCase {
             .replacingOccurrences(of: "\"num_experts_per_tok\": 2", with: "\"num_experts_per_tok\": 9")
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         assertLoadFails(dir, mentions: ["num_experts_per_tok (9) is larger than num_experts (8)"])
+    }
+
+    /// Fused SwiGLU experts under a PolyNorm config: the gate_up tensors do not fit.
+    func testExpertLayoutNotMatchingActivationIsNamed() throws {
+        let dir = try copyOfFixture("olmoe-swiglu-e6k3-fused")
+        let path = dir + "/config.json"
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+            .replacingOccurrences(of: "\"hidden_act\": \"silu\"", with: "\"hidden_act\": \"polynorm\"")
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        assertLoadFails(dir, mentions: ["model.layers.0.mlp.experts.0.up_proj.weight", "model.layers.1.mlp.act_fn.weight",
+                                         "unexpected (2): model.layers.0.mlp.experts.gate_up_proj, model.layers.1.mlp.experts.gate_up_proj"])
     }
 
     func testMissingExpertTensorsAreNamed() throws {
