@@ -5,7 +5,8 @@ import Kernels
 ///
 /// Layouts: HF with or without the `model.` prefix; Megatron-LM
 /// (`model.language_model.encoder.layers.{i}…`, fused QKV interleaved per KV group);
-/// OLMo (`transformer.blocks.{i}…`, fused `att_proj`, `ff_proj` = [up; gate]).
+/// OLMo (`transformer.blocks.{i}…`, fused `att_proj`, `ff_proj` = [up; gate]); fused
+/// expert tensors (ExpertTensorSplits.swift).
 public enum TensorNameAliases {
     /// Buffers some exporters save that are recomputed, never loaded.
     public static func isIgnored(_ name: String) -> Bool {
@@ -93,6 +94,15 @@ public enum TensorNameAliases {
             out[name] = t
         }
         outer: for (name, t) in tensors {
+            for (pattern, split) in expertSplits {
+                if let m = match(name, pattern),
+                   let parts = try splitExperts(t, split, config: config, name: name) {
+                    for (suffix, part) in parts {
+                        try put("model.layers.\(m.layer).mlp.experts." + suffix, part, from: name)
+                    }
+                    continue outer
+                }
+            }
             if name.hasPrefix("model.layers.") || name.hasPrefix("model.embed_tokens.") || name == "model.norm.weight" || name == "lm_head.weight" {
                 try put(name, t, from: name)
                 continue

@@ -32,11 +32,13 @@ public struct Attention: Sendable {
         q.apply(x, tokens: N, into: qs.pointer)
         k.apply(x, tokens: N, into: ks.pointer)
         v.apply(x, tokens: N, into: vs.pointer)
+        if let qNorm { pk_rmsnorm(qs.pointer, qs.pointer, qNorm, N, qDim, normEps) }
+        if let kNorm { pk_rmsnorm(ks.pointer, ks.pointer, kNorm, N, kvDim, normEps) }
+        // transformers' OLMoE clamps after QK-norm (original OLMo code clamps the fused
+        // projection before it); HF checkpoints and their reference outputs follow HF.
         if let clip {
             for b in [qs, ks, vs] { for i in 0..<b.count { b[i] = min(max(b[i], -clip), clip) } }
         }
-        if let qNorm { pk_rmsnorm(qs.pointer, qs.pointer, qNorm, N, qDim, normEps) }
-        if let kNorm { pk_rmsnorm(ks.pointer, ks.pointer, kNorm, N, kvDim, normEps) }
         rope.apply(qs.pointer, ld: qDim, tokens: N, heads: heads, tables: ropeTables)
         rope.apply(ks.pointer, ld: kvDim, tokens: N, heads: kvHeads, tables: ropeTables)
 

@@ -19,8 +19,12 @@ public final class DecoderModel: @unchecked Sendable {
     public let finalNorm: [Float]
     public let lmHead: Matrix
     public let rope: RoPE
+    /// Tokens routed per expert per layer (MoE models only).
+    public let routerStats: RouterStats?
 
-    public init(config: ModelConfig, embedding: Matrix, layers: [DecoderLayer], finalNorm: [Float], lmHead: Matrix) {
+    public init(config: ModelConfig, embedding: Matrix, layers: [DecoderLayer], finalNorm: [Float], lmHead: Matrix,
+                routerStats: RouterStats? = nil) {
+        self.routerStats = routerStats
         self.config = config
         self.embedding = embedding
         self.layers = layers

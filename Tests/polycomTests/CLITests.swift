@@ -29,6 +29,42 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("1,345,423,456"), r.stdout)
     }
 
+    /// The paper's MoE: 64 experts of which 8 run per token.
+    func testInspectPolyNormMoEConfigReportsTotalAndActive() throws {
+        let r = try polycom("inspect", repositoryRoot + "/Configs/PolyNorm_MoE")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        for phrase in ["6,919,161,920 (6.92 B)", "1,282,017,344 per token (1.28 B)", "64, top-8"] {
+            XCTAssertTrue(r.stdout.contains(phrase), r.stdout)
+        }
+    }
+
+    /// The count from the tensor table equals what a fused checkpoint really stores.
+    func testInspectFusedMoEFixtureCountsStoredParameters() throws {
+        let r = try polycom("inspect", fixtureModel("olmoe-swiglu-e6k3-fused"), "--json")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("\"parameters\": 140544"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("\"F32\": 140544"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("\"active_parameters\": 103680"), r.stdout)
+    }
+
+    func testForwardAndGenerateOnMoEFixtures() throws {
+        let ref = try reference("olmoe-swiglu-e6k3-fused")
+        let tokens = try ref.tensor("tokens_40").ints().map(String.init).joined(separator: ",")
+        let out = temporaryDirectory() + "/logits.safetensors"
+        let f = try polycom("forward", "--model", fixtureModel("olmoe-swiglu-e6k3-fused"), "--tokens", tokens, "--out", out)
+        XCTAssertEqual(f.status, 0, f.stderr)
+        assertClose(try SafeTensorsFile(path: out).tensor("logits").floats(), try ref.tensor("logits_40").floats(), tolerance: 1e-4)
+
+        let greedy = try reference("olmoe-polynorm-e8k2")
+        let prompt = try greedy.tensor("greedy_prompt").ints().map(String.init).joined(separator: ",")
+        let expected = try greedy.tensor("greedy_tokens").ints()
+        let g = try polycom("generate", "--model", fixtureModel("olmoe-polynorm-e8k2"), "--tokens", prompt,
+                            "--max-tokens", String(expected.count), "--json")
+        XCTAssertEqual(g.status, 0, g.stderr)
+        XCTAssertEqual(g.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
+                       "{\"tokens\":[" + expected.map(String.init).joined(separator: ",") + "]}")
+    }
+
     func testForwardWritesReferenceLogits() throws {
         let ref = try reference("polynorm-f32")
         let tokens = try ref.tensor("tokens_7").ints().map(String.init).joined(separator: ",")
