@@ -52,7 +52,17 @@ HARD_CASES = [
     "call |||PHONE_NUMBER||| now", "▁", "▁▁", "▁hello", "hello▁world", "Ġ", "Ċ", "<0x0A>", "<0xE6>",
     " " * 30, "a" + " " * 25 + "b", "word " * 40, "x" * 300, "ab" * 150, "😀" * 20, "日本" * 50,
     "The quick brown fox jumps over the lazy dog.", "THE QUICK BROWN FOX", "tHe QuIcK bRoWn",
-    "Question: What is 2+2?\nAnswer: 4", "Answer:", " Answer", "\n\nQuestion:",
+    "Question: What is 2+2?\nAnswer: 4",
+    "\u1112\u1161\u11ab\u1100\u1173\u11af", "\u0915\u093c\u0916\u093c", "\u03b1\u0301\u03b5\u0301 \u1f00\u0345",
+    "\u0627\u0653 \u0648\u0654", "\u0b47\u0b3e", "\u09c7\u09be \u0bc6\u0bbe", "\u212b \u2126 \u00c5", "e\u0301e\u0301e\u0301",
+    "\u0041\u0300\u0301\u0302\u0303 x", "\u1e0b\u0323 \u0071\u0307\u0323", "\u00e9t\u00e9 / e\u0301te\u0301",
+    "\u304b\u3099 \u304c", "\uac00\u11a8", "\u0345", "\u2000\u2001 em", "a\u3000b", "tab\tin\tthe\tmiddle",
+    "\r", "\r\r\n\n", " \t \t", "end with newline\n", "\n starts with newline", "multiple\n\n\nblank lines",
+    "cost: $1,000.50 (approx.)", "50% off!!!", "C++ and C#", "e.g., i.e., etc.", "Mr. O'Brien's dog's bone",
+    "it''s", "can't won't shouldn't", "'re 've 'll 'd 'm 's 't", "I'LL WE'RE", "\u2019s curly apostrophe\u2019s",
+    "\u00ab guillemets \u00bb \u201equotes\u201c", "\u2014 em dash \u2013 en dash", "\u2026 ellipsis",
+    "123abc456def", "\u0661\u0662\u0663 arabic-indic", "\u2167 roman", "\u00b2\u00b3\u00b9",
+    "</s></s>", "<s> <s>", "text</s>", "<unk>text", "<|endoftext|> spaced <|endoftext|>", "Answer:", " Answer", "\n\nQuestion:",
 ]
 
 
@@ -143,7 +153,7 @@ def main():
     texts = load_corpus(args.olmo_wheel_dir)
     with open(os.path.join(OUT, "corpus.jsonl"), "w", encoding="utf-8") as f:
         for t in texts:
-            f.write(json.dumps({"text": t}, ensure_ascii=False) + "\n")
+            f.write(json.dumps({"text": t}) + "\n")
 
     # OLMo / GPT-NeoX byte-level BPE, verbatim.
     olmo_dir = os.path.join(OUT, "olmo")
@@ -168,7 +178,7 @@ def main():
         rows = expected_rows(tok, texts, with_offsets=(name == "olmo"))
         with open(os.path.join(OUT, f"expected-{name}.jsonl"), "w", encoding="utf-8") as f:
             for r in rows:
-                f.write(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n")
+                f.write(json.dumps(r, separators=(",", ":")) + "\n")
         print(f"{name}: {len(rows)} texts", file=sys.stderr)
 
     # Cross-check HF's conversion against sentencepiece itself (informational: HF is the reference).
