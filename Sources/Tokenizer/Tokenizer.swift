@@ -1,1 +1,243 @@
-// The Tokenizer module: Hugging Face tokenizer.json in Swift (see issue 3).
+import Foundation
+
+/// A Hugging Face `tokenizer.json` tokenizer (BPE, byte-level or SentencePiece-style), giving
+/// the same ids, offsets and decoded text as the Rust `tokenizers` library.
+///
+/// Thread-safe: encoding and decoding may run concurrently (the word cache is locked).
+public final class Tokenizer: @unchecked Sendable {
+    private let normalizer: Normalizer?
+    private let preTokenizer: PreTokenizer?
+    private let model: BPEModel
+    private let postProcessor: PostProcessor?
+    private let decoder: Decoder?
+    private let rawMatcher: AddedTokenMatcher
+    private let normalizedMatcher: AddedTokenMatcher
+    private let addedById: [Int32: AddedToken]
+    private let addedByContent: [[UInt32]: Int32]
+    private let specialIds: Set<Int32>
+
+    /// Number of ids (highest id in the vocabulary or added tokens, plus one).
+    public let vocabSize: Int
+    public let bosToken: String?
+    public let eosToken: String?
+    public let padToken: String?
+    public let unkToken: String?
+    public let bosTokenId: Int?
+    public let eosTokenId: Int?
+    public let padTokenId: Int?
+    public let unkTokenId: Int?
+
+    /// `path` is a tokenizer.json file or a model directory containing one. A
+    /// tokenizer_config.json / special_tokens_map.json beside it is read when present.
+    public convenience init(path: String) throws {
+        try self.init(url: URL(fileURLWithPath: path))
+    }
+
+    public convenience init(url: URL) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
+            throw TokenizerError.fileNotFound(url.path)
+        }
+        let file = isDirectory.boolValue ? url.appendingPathComponent("tokenizer.json") : url
+        let folder = file.deletingLastPathComponent()
+        let data: Data
+        do { data = try Data(contentsOf: file) } catch { throw TokenizerError.fileNotFound(file.path) }
+        let config = try TokenizerConfig.load(folder.appendingPathComponent("tokenizer_config.json"))
+        let map = try TokenizerConfig.load(folder.appendingPathComponent("special_tokens_map.json"))
+        try self.init(tokenizerJSON: data, config: TokenizerConfig(config: config, specialTokensMap: map))
+    }
+
+    /// Builds from tokenizer.json contents; `config` carries tokenizer_config.json settings.
+    public convenience init(tokenizerJSON data: Data) throws {
+        try self.init(tokenizerJSON: data, config: TokenizerConfig())
+    }
+
+    init(tokenizerJSON data: Data, config: TokenizerConfig) throws {
+        let json = try JSONAccess.parse(data, what: "tokenizer.json")
+
+        let modelJSON = try json.object("model", in: "tokenizer.json")
+        let modelType = (modelJSON["type"] as? String) ?? (modelJSON["merges"] != nil ? "BPE" : "unknown")
+        guard modelType == "BPE" else { throw TokenizerError.unsupported(component: "model", type: modelType) }
+        model = try BPEModel(modelJSON)
+
+        normalizer = try Self.optional(json["normalizer"], "normalizer", makeNormalizer)
+        preTokenizer = try Self.optional(json["pre_tokenizer"], "pre_tokenizer", makePreTokenizer)
+        decoder = try Self.optional(json["decoder"], "decoder", makeDecoder)
+
+        var added: [AddedToken] = []
+        if let list = json["added_tokens"], !JSONAccess.isNull(list) {
+            guard let entries = list as? [Any] else { throw TokenizerError.malformedJSON("added_tokens is not a list") }
+            added = try entries.map { entry in
+                guard let object = entry as? JSONObject else { throw TokenizerError.malformedJSON("added_tokens entry is not an object") }
+                return try AddedToken(object)
+            }
+        }
+        var byId: [Int32: AddedToken] = [:]
+        var byContent: [[UInt32]: Int32] = [:]
+        var rawPatterns: [(pattern: [UInt32], token: Int)] = []
+        var normalizedPatterns: [(pattern: [UInt32], token: Int)] = []
+        for (index, token) in added.enumerated() {
+            byId[token.id] = token
+            byContent[token.content] = token.id
+            if token.normalized {
+                // HF matches normalized added tokens in their normalized form.
+                var text = NormalizedText(original: token.content, range: 0..<token.content.count)
+                normalizer?.normalize(&text)
+                normalizedPatterns.append((text.scalars, index))
+            } else {
+                rawPatterns.append((token.content, index))
+            }
+        }
+        addedById = byId
+        addedByContent = byContent
+        specialIds = Set(added.filter(\.special).map(\.id))
+        rawMatcher = AddedTokenMatcher(tokens: added, patterns: rawPatterns)
+        normalizedMatcher = AddedTokenMatcher(tokens: added, patterns: normalizedPatterns)
+
+        let maxModelId = model.idToTokenMap.keys.max() ?? -1
+        let maxAddedId = added.map(\.id).max() ?? -1
+        vocabSize = Int(max(maxModelId, maxAddedId)) + 1
+
+        let model = self.model
+        let tokenString: (Int32) -> [UInt32]? = { id in byId[id]?.content ?? model.idToTokenMap[id] }
+        var post = try Self.optional(json["post_processor"], "post_processor") {
+            try makePostProcessor($0, vocabSize: Int(max(maxModelId, maxAddedId)) + 1, tokenString: tokenString)
+        }
+
+        func lookup(_ token: String?) -> Int? {
+            guard let token else { return nil }
+            let key = token.scalarValues
+            if let id = byContent[key] ?? model.tokenToIdMap[key] { return Int(id) }
+            return nil
+        }
+        bosToken = config.bosToken
+        eosToken = config.eosToken
+        padToken = config.padToken
+        unkToken = config.unkToken ?? (modelJSON["unk_token"] as? String)
+        bosTokenId = lookup(bosToken)
+        eosTokenId = lookup(eosToken)
+        padTokenId = lookup(padToken)
+        unkTokenId = lookup(unkToken)
+
+        // transformers rebuilds the template from add_bos_token / add_eos_token when the
+        // tokenizer config sets them; follow it so ids match what a user of AutoTokenizer gets.
+        if config.addBosToken != nil || config.addEosToken != nil {
+            let addBos = config.addBosToken ?? false, addEos = config.addEosToken ?? false
+            var pieces: [TemplateProcessing.Piece] = []
+            if addBos {
+                guard let id = bosTokenId else { throw TokenizerError.invalidValue("add_bos_token is set but bos_token is missing or unknown") }
+                pieces.append(.special([Int32(id)]))
+            }
+            pieces.append(.sequence)
+            if addEos {
+                guard let id = eosTokenId else { throw TokenizerError.invalidValue("add_eos_token is set but eos_token is missing or unknown") }
+                pieces.append(.special([Int32(id)]))
+            }
+            let template = TemplateProcessing(single: pieces)
+            switch post {
+            case nil, is TemplateProcessing: post = template
+            default: if addBos || addEos { post = SequencePostProcessor(steps: [post!, template]) }
+            }
+        }
+        postProcessor = post
+    }
+
+    private static func optional<T>(_ value: Any?, _ name: String, _ make: (JSONObject) throws -> T) throws -> T? {
+        if JSONAccess.isNull(value) { return nil }
+        guard let object = value as? JSONObject else { throw TokenizerError.malformedJSON("\(name) is not an object") }
+        return try make(object)
+    }
+
+    // MARK: Encoding
+
+    /// Token ids of `text`; `addSpecialTokens` applies the post-processor template (e.g. BOS).
+    public func encode(_ text: String, addSpecialTokens: Bool = true) -> [Int] {
+        encodeRaw(text, addSpecialTokens: addSpecialTokens).map { Int($0.id) }
+    }
+
+    /// Ids plus unicode-scalar offsets (see `Encoding`).
+    public func encodeWithOffsets(_ text: String, addSpecialTokens: Bool = true) -> Encoding {
+        let raw = encodeRaw(text, addSpecialTokens: addSpecialTokens)
+        return Encoding(ids: raw.map { Int($0.id) },
+                        offsets: raw.map { TokenOffset(start: Int($0.start), end: Int($0.end)) })
+    }
+
+    /// HF's pipeline: split on raw added tokens, normalize each remaining segment, split on
+    /// normalized added tokens, pre-tokenize, run the model, post-process.
+    private func encodeRaw(_ text: String, addSpecialTokens: Bool) -> [RawToken] {
+        var original: [UInt32] = []
+        original.reserveCapacity(text.utf8.count)
+        for scalar in text.unicodeScalars { original.append(scalar.value) }
+
+        var tokens: [RawToken] = []
+        tokens.reserveCapacity(original.count / 3 + 4)
+        var words: [NormalizedText] = []
+        for (range, addedId) in rawMatcher.split(original) {
+            if let id = addedId {
+                tokens.append(RawToken(id: id, start: Int32(range.lowerBound), end: Int32(range.upperBound)))
+                continue
+            }
+            var segment = NormalizedText(original: original, range: range)
+            normalizer?.normalize(&segment)
+            for (inner, innerId) in normalizedMatcher.split(segment.scalars) {
+                if let id = innerId {
+                    let span = segment.originalRange(inner)
+                    tokens.append(RawToken(id: id, start: span.start, end: span.end))
+                    continue
+                }
+                let piece = inner == 0..<segment.count ? segment : segment.slice(inner)
+                if let preTokenizer {
+                    words.removeAll(keepingCapacity: true)
+                    preTokenizer.preTokenize(piece, into: &words)
+                    for word in words { model.tokenize(word, into: &tokens) }
+                } else {
+                    model.tokenize(piece, into: &tokens)
+                }
+            }
+        }
+        return postProcessor?.process(tokens, addSpecialTokens: addSpecialTokens) ?? tokens
+    }
+
+    // MARK: Decoding
+
+    /// Text for `ids`. Unknown ids are skipped (as HF does); with `skipSpecialTokens`, added
+    /// tokens flagged `special` are left out.
+    public func decode(_ ids: [Int], skipSpecialTokens: Bool = false) -> String {
+        String(scalarValues: decodeScalars(ids, skipSpecialTokens: skipSpecialTokens))
+    }
+
+    func decodeScalars(_ ids: [Int], skipSpecialTokens: Bool) -> [UInt32] {
+        var tokens: [[UInt32]] = []
+        tokens.reserveCapacity(ids.count)
+        for id in ids {
+            guard id >= 0, id < Int(Int32.max) else { continue }
+            let id32 = Int32(id)
+            if skipSpecialTokens && specialIds.contains(id32) { continue }
+            if let token = addedById[id32]?.content ?? model.idToTokenMap[id32] { tokens.append(token) }
+        }
+        guard let decoder else { return Array(tokens.joined(separator: [0x20])) }
+        return Array(decoder.decodeChain(tokens).joined())
+    }
+
+    /// A decoder for streaming generation that only ever emits whole characters.
+    public func streamingDecoder(skipSpecialTokens: Bool = false) -> StreamingDecoder {
+        StreamingDecoder(tokenizer: self, skipSpecialTokens: skipSpecialTokens)
+    }
+
+    // MARK: Vocabulary
+
+    public func idToToken(_ id: Int) -> String? {
+        guard id >= 0, id < Int(Int32.max) else { return nil }
+        return (addedById[Int32(id)]?.content ?? model.idToTokenMap[Int32(id)]).map { String(scalarValues: $0) }
+    }
+
+    public func tokenToId(_ token: String) -> Int? {
+        let key = token.scalarValues
+        return (addedByContent[key] ?? model.tokenToIdMap[key]).map { Int($0) }
+    }
+
+    /// Whether `id` is an added token flagged `special` (skipped by `skipSpecialTokens`).
+    public func isSpecialToken(_ id: Int) -> Bool {
+        id >= 0 && id < Int(Int32.max) && specialIds.contains(Int32(id))
+    }
+}

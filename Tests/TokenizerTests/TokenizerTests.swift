@@ -1,1 +1,62 @@
+import Foundation
 import XCTest
+@testable import Tokenizer
+
+/// Every corpus text, every tokenizer: ids (with and without special tokens), offsets for the
+/// byte-level tokenizer, and decode results, all compared with what HF `tokenizers` produced.
+final class TokenizerFixtureTests: XCTestCase {
+    static let olmo = try! Tokenizer(path: Fixtures.tokenizerDirectory("olmo").path)
+    static let llama = try! Tokenizer(path: Fixtures.tokenizerDirectory("llama").path)
+    static let llamaNonLegacy = try! Tokenizer(path: Fixtures.tokenizerDirectory("llama-nonlegacy").path)
+
+    private func compare(_ name: String, _ tokenizer: Tokenizer, checkOffsets: Bool) throws {
+        let expected = try Fixtures.expected(name)
+        let corpus = Fixtures.corpus
+        XCTAssertGreaterThanOrEqual(corpus.count, 2000)
+        var idMismatches = 0, specialMismatches = 0, offsetMismatches = 0, decodeMismatches = 0
+        var reported = 0
+        func report(_ what: String, _ i: Int, _ detail: String) {
+            if reported < 15 { XCTFail("\(name) \(what) #\(i) \"\(describe(String(corpus[i].prefix(80))))\": \(detail)") }
+            reported += 1
+        }
+        for (i, (text, want)) in zip(corpus, expected).enumerated() {
+            let plain = tokenizer.encodeWithOffsets(text, addSpecialTokens: false)
+            if plain.ids != want.ids {
+                idMismatches += 1
+                report("ids", i, "got \(plain.ids.prefix(40)) want \(want.ids.prefix(40))")
+            }
+            let special = tokenizer.encode(text, addSpecialTokens: true)
+            if special != want.idsSpecial {
+                specialMismatches += 1
+                report("ids_special", i, "got \(special.prefix(40)) want \(want.idsSpecial.prefix(40))")
+            }
+            if checkOffsets, let offsets = want.offsets, plain.offsets != offsets {
+                offsetMismatches += 1
+                report("offsets", i, "got \(plain.offsets.prefix(30)) want \(offsets.prefix(30))")
+            }
+            let checks = [
+                (tokenizer.decode(want.ids, skipSpecialTokens: false), want.decode, "decode"),
+                (tokenizer.decode(want.idsSpecial, skipSpecialTokens: false), want.decodeSpecial, "decode_special"),
+                (tokenizer.decode(want.idsSpecial, skipSpecialTokens: true), want.decodeSkip, "decode_skip"),
+            ]
+            for (got, wanted, what) in checks where !scalarsEqual(got, wanted) {
+                decodeMismatches += 1
+                report(what, i, "got \"\(describe(got))\" want \"\(describe(wanted))\"")
+            }
+        }
+        print("[\(name)] \(corpus.count) texts: id mismatches \(idMismatches), with-special mismatches \(specialMismatches), " +
+              "offset mismatches \(checkOffsets ? String(offsetMismatches) : "n/a"), decode mismatches \(decodeMismatches)")
+    }
+
+    func testOLMoByteLevelMatchesHF() throws {
+        try compare("olmo", Self.olmo, checkOffsets: true)
+    }
+
+    func testLlamaLegacyMatchesHF() throws {
+        try compare("llama", Self.llama, checkOffsets: false)
+    }
+
+    func testLlamaNonLegacyMatchesHF() throws {
+        try compare("llama-nonlegacy", Self.llamaNonLegacy, checkOffsets: false)
+    }
+}

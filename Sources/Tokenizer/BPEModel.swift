@@ -1,0 +1,290 @@
+import Foundation
+
+/// One token produced by the model, with its original char-offset range.
+struct RawToken {
+    var id: Int32
+    var start: Int32
+    var end: Int32
+}
+
+/// HF `BPE` model. Merging follows HF's `Word::merge_all` exactly (min-heap on (rank, position),
+/// stale entries detected by comparing the merged id), because a different but "equivalent"
+/// merge order can yield different ids.
+final class BPEModel: @unchecked Sendable {
+    let tokenToIdMap: [[UInt32]: Int32]
+    let idToTokenMap: [Int32: [UInt32]]
+    private let smallCharIds: [Int32]          // single-scalar tokens below U+0400, -1 = none
+    private let charIds: [UInt32: Int32]       // single-scalar tokens at or above U+0400
+    private let merges: MergeTable
+    private let byteFallbackIds: [Int32]?      // "<0xAB>" ids when byte_fallback and all 256 exist
+    private let byteFallback: Bool
+    private let unkId: Int32?
+    private let fuseUnk: Bool
+    private let ignoreMerges: Bool
+    private let prefix: [UInt32]?
+    private let suffix: [UInt32]?
+    private let cache = WordCache()
+
+    init(_ json: JSONObject) throws {
+        let vocabObject = try json.object("vocab", in: "BPE model")
+        var vocab: [[UInt32]: Int32] = [:]
+        vocab.reserveCapacity(vocabObject.count)
+        var reverse: [Int32: [UInt32]] = [:]
+        reverse.reserveCapacity(vocabObject.count)
+        for (token, value) in vocabObject.pairs {
+            guard let id = JSONAccess.int(value), id >= 0, id < Int(Int32.max) else {
+                throw TokenizerError.invalidValue("BPE vocab entry '\(token)' has no valid id")
+            }
+            let key = token.scalarValues
+            vocab[key] = Int32(id)
+            reverse[Int32(id)] = key
+        }
+        tokenToIdMap = vocab
+        idToTokenMap = reverse
+
+        var small = [Int32](repeating: -1, count: 0x400)
+        var chars: [UInt32: Int32] = [:]
+        for (key, id) in vocab where key.count == 1 {
+            if key[0] < 0x400 { small[Int(key[0])] = id } else { chars[key[0]] = id }
+        }
+        smallCharIds = small
+        charIds = chars
+
+        prefix = (json["continuing_subword_prefix"] as? String).map(\.scalarValues).flatMap { $0.isEmpty ? nil : $0 }
+        suffix = (json["end_of_word_suffix"] as? String).map(\.scalarValues).flatMap { $0.isEmpty ? nil : $0 }
+        byteFallback = json.bool("byte_fallback", default: false)
+        fuseUnk = json.bool("fuse_unk", default: false)
+        ignoreMerges = json.bool("ignore_merges", default: false)
+        if let dropout = json["dropout"], !JSONAccess.isNull(dropout) {
+            throw TokenizerError.unsupported(component: "BPE option", type: "dropout")
+        }
+        if let unk = json["unk_token"] as? String {
+            guard let id = vocab[unk.scalarValues] else {
+                throw TokenizerError.invalidValue("BPE unk_token '\(unk)' is not in the vocabulary")
+            }
+            unkId = id
+        } else {
+            unkId = nil
+        }
+        if byteFallback {
+            var ids = [Int32](repeating: -1, count: 256)
+            for b in 0..<256 {
+                ids[b] = vocab[String(format: "<0x%02X>", b).scalarValues] ?? -1
+            }
+            byteFallbackIds = ids
+        } else {
+            byteFallbackIds = nil
+        }
+
+        let mergeList = try json.array("merges", in: "BPE model")
+        var table = MergeTable(capacity: mergeList.count)
+        let prefixLength = prefix?.count ?? 0
+        for (rank, entry) in mergeList.enumerated() {
+            let a: [UInt32], b: [UInt32]
+            if let line = entry as? String {
+                let scalars = line.scalarValues
+                guard let space = scalars.firstIndex(of: 0x20), !scalars[(space + 1)...].contains(0x20) else {
+                    throw TokenizerError.invalidValue("BPE merge '\(line)' is not two space-separated tokens")
+                }
+                a = Array(scalars[..<space]); b = Array(scalars[(space + 1)...])
+            } else if let pair = entry as? [Any], pair.count == 2, let l = pair[0] as? String, let r = pair[1] as? String {
+                a = l.scalarValues; b = r.scalarValues
+            } else {
+                throw TokenizerError.invalidValue("BPE merge #\(rank) is neither \"a b\" nor [\"a\", \"b\"]")
+            }
+            let mergedToken = a + b.dropFirst(min(prefixLength, b.count))
+            guard let aId = vocab[a], let bId = vocab[b], let mergedId = vocab[mergedToken] else {
+                throw TokenizerError.invalidValue("BPE merge #\(rank) uses a token missing from the vocabulary")
+            }
+            table.insert(left: aId, right: bId, rank: Int32(rank), merged: mergedId)
+        }
+        merges = table
+    }
+
+    /// Tokenizes one pre-token, appending ids with original offsets.
+    func tokenize(_ piece: NormalizedText, into tokens: inout [RawToken]) {
+        let word = piece.scalars
+        if word.isEmpty { return }
+        let cacheable = word.count < WordCache.maxWordLength
+        if cacheable, let packed = cache.get(word) {
+            for p in packed { tokens.append(Self.unpack(p, piece)) }
+            return
+        }
+        let symbols = mergeWord(word)
+        var packed: [UInt64] = []
+        if cacheable { packed.reserveCapacity(symbols.count) }
+        for s in symbols {
+            let p = UInt64(UInt32(bitPattern: s.id)) << 32 | UInt64(UInt16(s.start)) << 16 | UInt64(UInt16(s.end))
+            if cacheable { packed.append(p) }
+            tokens.append(RawToken(id: s.id, start: piece.align[Int(s.start)].start, end: piece.align[Int(s.end) - 1].end))
+        }
+        if cacheable { cache.set(word, packed) }
+    }
+
+    @inline(__always)
+    private static func unpack(_ p: UInt64, _ piece: NormalizedText) -> RawToken {
+        let start = Int(UInt16(truncatingIfNeeded: p >> 16)), end = Int(UInt16(truncatingIfNeeded: p))
+        return RawToken(id: Int32(truncatingIfNeeded: p >> 32), start: piece.align[start].start, end: piece.align[end - 1].end)
+    }
+
+    private struct Symbol {
+        var id: Int32
+        var prev: Int32
+        var next: Int32
+        var start: Int32   // scalar range within the word; start == -1 marks a merged-away symbol
+        var end: Int32
+    }
+
+    @inline(__always)
+    private func charId(_ v: UInt32) -> Int32 {
+        v < 0x400 ? smallCharIds[Int(v)] : (charIds[v] ?? -1)
+    }
+
+    private func lookupPiece(_ v: UInt32, isFirst: Bool, isLast: Bool) -> Int32 {
+        if prefix == nil && suffix == nil { return charId(v) }
+        var key: [UInt32] = []
+        if !isFirst, let p = prefix { key += p }
+        key.append(v)
+        if isLast, let s = suffix { key += s }
+        return key.count == 1 ? charId(v) : (tokenToIdMap[key] ?? -1)
+    }
+
+    /// HF `BPE::merge_word` + `Word::merge_all`.
+    private func mergeWord(_ word: [UInt32]) -> [Symbol] {
+        if ignoreMerges, let id = tokenToIdMap[word] {
+            return [Symbol(id: id, prev: -1, next: -1, start: 0, end: Int32(word.count))]
+        }
+        var symbols: [Symbol] = []
+        symbols.reserveCapacity(word.count)
+        func add(_ id: Int32, _ start: Int, _ end: Int) {
+            let index = Int32(symbols.count)
+            symbols.append(Symbol(id: id, prev: index - 1, next: index + 1, start: Int32(start), end: Int32(end)))
+        }
+        var pendingUnk: (start: Int, end: Int)? = nil
+        var bytes: [UInt8] = []
+        for (i, v) in word.enumerated() {
+            let id = lookupPiece(v, isFirst: i == 0, isLast: i == word.count - 1)
+            if id >= 0 {
+                if let u = pendingUnk, let unk = unkId { add(unk, u.start, u.end); pendingUnk = nil }
+                add(id, i, i + 1)
+                continue
+            }
+            if let fallback = byteFallbackIds {
+                // HF encodes the piece including any subword prefix/suffix it looked up.
+                bytes.removeAll(keepingCapacity: true)
+                if i != 0, let p = prefix { p.forEach { appendUTF8($0, to: &bytes) } }
+                appendUTF8(v, to: &bytes)
+                if i == word.count - 1, let s = suffix { s.forEach { appendUTF8($0, to: &bytes) } }
+                if bytes.allSatisfy({ fallback[Int($0)] >= 0 }) {
+                    for b in bytes { add(fallback[Int(b)], i, i + 1) }
+                    continue
+                }
+            }
+            guard let unk = unkId else { continue }  // HF drops characters it cannot represent
+            if let u = pendingUnk {
+                if fuseUnk {
+                    pendingUnk = (u.start, i + 1)
+                } else {
+                    add(unk, u.start, u.end)
+                    pendingUnk = (i, i + 1)
+                }
+            } else {
+                pendingUnk = (i, i + 1)
+            }
+        }
+        if let u = pendingUnk, let unk = unkId { add(unk, u.start, u.end) }
+        if symbols.isEmpty { return [] }
+        symbols[symbols.count - 1].next = -1
+
+        var heap = MergeHeap()
+        for i in 0..<(symbols.count - 1) {
+            if let m = merges.lookup(symbols[i].id, symbols[i + 1].id) {
+                heap.push(rank: m.rank, pos: Int32(i), merged: m.merged)
+            }
+        }
+        while let top = heap.pop() {
+            let pos = Int(top.pos)
+            if symbols[pos].start < 0 { continue }
+            let nextIndex = symbols[pos].next
+            if nextIndex < 0 { continue }
+            let right = symbols[Int(nextIndex)]
+            // Stale entry check, as HF does it: the pair now at `pos` must merge to the same id.
+            guard let current = merges.lookup(symbols[pos].id, right.id), current.merged == top.merged else { continue }
+            symbols[pos].id = top.merged
+            symbols[pos].end = right.end
+            symbols[pos].next = right.next
+            symbols[Int(nextIndex)].start = -1
+            if right.next >= 0 { symbols[Int(right.next)].prev = Int32(pos) }
+            let prev = symbols[pos].prev
+            if prev >= 0, let m = merges.lookup(symbols[Int(prev)].id, top.merged) {
+                heap.push(rank: m.rank, pos: prev, merged: m.merged)
+            }
+            let next = symbols[pos].next
+            if next >= 0, let m = merges.lookup(top.merged, symbols[Int(next)].id) {
+                heap.push(rank: m.rank, pos: Int32(pos), merged: m.merged)
+            }
+        }
+        return symbols.filter { $0.start >= 0 }
+    }
+}
+
+/// Binary min-heap ordered by (rank, position), the order of HF's `Merge` Ord impl.
+private struct MergeHeap {
+    struct Entry {
+        var key: UInt64      // rank << 32 | pos
+        var merged: Int32
+        var pos: Int32 { Int32(truncatingIfNeeded: key & 0xFFFF_FFFF) }
+    }
+    private var items: [Entry] = []
+
+    mutating func push(rank: Int32, pos: Int32, merged: Int32) {
+        items.append(Entry(key: UInt64(UInt32(bitPattern: rank)) << 32 | UInt64(UInt32(bitPattern: pos)), merged: merged))
+        var i = items.count - 1
+        while i > 0 {
+            let parent = (i - 1) >> 1
+            if items[parent].key <= items[i].key { break }
+            items.swapAt(parent, i)
+            i = parent
+        }
+    }
+
+    mutating func pop() -> Entry? {
+        guard let top = items.first else { return nil }
+        let last = items.removeLast()
+        if !items.isEmpty {
+            items[0] = last
+            var i = 0
+            let n = items.count
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var smallest = i
+                if l < n && items[l].key < items[smallest].key { smallest = l }
+                if r < n && items[r].key < items[smallest].key { smallest = r }
+                if smallest == i { break }
+                items.swapAt(i, smallest)
+                i = smallest
+            }
+        }
+        return top
+    }
+}
+
+/// word -> packed (id, start, end) tokens. Shared by all threads encoding with one tokenizer,
+/// hence the lock; cleared when full so a long-running server keeps adapting to its traffic.
+final class WordCache: @unchecked Sendable {
+    static let maxWordLength = 256
+    private static let capacity = 100_000
+    private var map: [[UInt32]: [UInt64]] = [:]
+    private let lock = NSLock()
+
+    func get(_ word: [UInt32]) -> [UInt64]? {
+        lock.lock(); defer { lock.unlock() }
+        return map[word]
+    }
+
+    func set(_ word: [UInt32], _ value: [UInt64]) {
+        lock.lock(); defer { lock.unlock() }
+        if map.count >= Self.capacity { map.removeAll(keepingCapacity: true) }
+        map[word] = value
+    }
+}

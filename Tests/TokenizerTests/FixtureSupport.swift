@@ -1,0 +1,70 @@
+import Foundation
+import XCTest
+@testable import Tokenizer
+
+/// Fixtures written by tools/reference/make_tokenizer_fixtures.py from HF `tokenizers`.
+enum Fixtures {
+    static let directory: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent()   // TokenizerTests
+        .deletingLastPathComponent()   // Tests
+        .appendingPathComponent("Fixtures/tokenizers")
+
+    static func tokenizerDirectory(_ name: String) -> URL {
+        directory.appendingPathComponent(name)
+    }
+
+    /// Parsed with the module's own parser: Foundation's drops a leading U+FEFF from strings.
+    static func jsonLines(_ file: String) throws -> [JSONObject] {
+        let data = try Data(contentsOf: directory.appendingPathComponent(file))
+        return try data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true).map { line in
+            guard let object = try JSONParser.parse(Data(line)) as? JSONObject else {
+                throw TokenizerError.malformedJSON("fixture line")
+            }
+            return object
+        }
+    }
+
+    static let corpus: [String] = {
+        // Force-try is fine in tests: a missing fixture must fail loudly.
+        try! jsonLines("corpus.jsonl").map { $0["text"] as! String }
+    }()
+
+    /// One expected row per corpus line.
+    struct Expected {
+        let ids: [Int]
+        let idsSpecial: [Int]
+        let offsets: [TokenOffset]?
+        let decode: String
+        let decodeSpecial: String
+        let decodeSkip: String
+    }
+
+    static func expected(_ name: String) throws -> [Expected] {
+        let rows = try jsonLines("expected-\(name).jsonl")
+        XCTAssertEqual(rows.count, corpus.count, "fixture row count for \(name)")
+        return zip(rows, corpus).map { row, text in
+            let ids = intArray(row["ids"])
+            let decode = row["decode"] as? String ?? text
+            return Expected(
+                ids: ids,
+                idsSpecial: row["ids_special"].map(intArray) ?? ids,
+                offsets: (row["offsets"] as? [[Any]]).map { $0.map { TokenOffset(start: int($0[0]), end: int($0[1])) } },
+                decode: decode,
+                decodeSpecial: row["decode_special"] as? String ?? decode,
+                decodeSkip: row["decode_skip"] as? String ?? decode)
+        }
+    }
+
+    private static func int(_ any: Any) -> Int { JSONAccess.int(any)! }
+    private static func intArray(_ any: Any?) -> [Int] { (any as? [Any] ?? []).map(int) }
+}
+
+/// Scalar-exact comparison: Swift `==` on String is canonical equivalence, which would let an
+/// NFC/NFD difference pass.
+func scalarsEqual(_ a: String, _ b: String) -> Bool {
+    a.unicodeScalars.elementsEqual(b.unicodeScalars)
+}
+
+func describe(_ s: String) -> String {
+    s.unicodeScalars.map { $0.isASCII && $0.value >= 0x20 ? String($0) : String(format: "\\u{%X}", $0.value) }.joined()
+}
