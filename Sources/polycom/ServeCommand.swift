@@ -1,0 +1,94 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Kernels
+import Server
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve a model over HTTP (OpenAI / vLLM-compatible API).",
+        discussion: """
+            Endpoints: POST /v1/completions, POST /v1/loglikelihood, POST /tokenize, POST /detokenize, \
+            GET /tokenizer_info (also under /v1), GET /v1/models, GET /health, GET /metrics.
+
+            Example:
+              polycom serve --model Models/polynorm-demo --port 8000
+              curl localhost:8000/v1/completions -d '{"prompt": "The capital of France is", "max_tokens": 8}'
+            """)
+
+    @Option(help: "Checkpoint folder with config.json, weights and tokenizer.json.")
+    var model = "Models/polynorm-demo"
+
+    @Option(help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port to listen on.")
+    var port: UInt16 = 8000
+
+    @Option(help: "Require `Authorization: Bearer <key>` (also read from POLYCOM_API_KEY).")
+    var apiKey: String?
+
+    @Option(help: "Model id in the API (default: the folder name).")
+    var servedModelName: String?
+
+    @Option(help: "Most tokens per forward pass (decode tokens plus prompt chunks).")
+    var maxBatchTokens = 512
+
+    @Option(help: "Most sequences running at once.")
+    var maxSequences = 32
+
+    @Option(help: "Most requests waiting before new ones get 429.")
+    var maxQueue = 256
+
+    @Option(help: "Largest request body in bytes (larger: 413).")
+    var maxBodyBytes = 8 << 20
+
+    @Option(help: "Threads for matrix products (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        guard maxBatchTokens > 0, maxSequences > 0, maxQueue > 0, maxBodyBytes > 0 else {
+            throw ValidationError("--max-batch-tokens, --max-sequences, --max-queue and --max-body-bytes must be positive")
+        }
+        if let threads, threads <= 0 { throw ValidationError("--threads must be positive") }
+    }
+
+    func run() throws {
+        var options = ServerOptions()
+        options.host = host
+        options.port = port
+        options.apiKey = apiKey ?? ProcessInfo.processInfo.environment["POLYCOM_API_KEY"]
+        options.servedModelName = servedModelName
+        options.maxBodyBytes = maxBodyBytes
+        options.engine.maxBatchTokens = maxBatchTokens
+        options.engine.maxSequences = maxSequences
+        options.engine.maxQueue = maxQueue
+        if let threads { BLAS.threads = threads }
+
+        let service = InferenceService(modelPath: model, options: options)
+        let bound = try service.start()
+        service.log("polycom listening on http://\(host):\(bound) — loading \(model)")
+
+        // SIGINT / SIGTERM: stop accepting, finish in-flight requests, exit 0.
+        let signals = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                service.log("received signal \(sig): draining")
+                service.drainAndStop()
+                service.log("stopped")
+                Foundation.exit(0)
+            }
+            source.resume()
+            return source
+        }
+        do {
+            try service.load()
+        } catch {
+            service.log("error: \(error)")
+            throw ExitCode.failure
+        }
+        service.log("ready: http://\(host):\(bound)/v1  (model id '\(service.modelId)')")
+        withExtendedLifetime(signals) { dispatchMain() }
+    }
+}
