@@ -14,8 +14,11 @@ struct ChoiceText {
     /// Scalars already sent to a streaming client.
     private var sent = 0
 
-    init(tokenizer: Tokenizer, stops: [String]) {
+    /// The decoder first reads the prompt, so the first generated token keeps the space a
+    /// decoder strips at the start of a text ("▁is" → " is", as vLLM returns it).
+    init(tokenizer: Tokenizer, prompt: [Int], stops: [String]) {
         decoder = tokenizer.streamingDecoder()
+        for token in prompt { _ = decoder.step(token) }
         self.stops = stops.filter { !$0.isEmpty }.map { Array($0.unicodeScalars) }
     }
 

@@ -62,7 +62,7 @@ struct CompletionsEndpoint {
                                                                      promptLogprobsFrom: wantsPrompt ? 1 : nil,
                                                                      promptTopK: body.logprobs ?? 0))
                     choices.append(Choice(index: p * body.n + k, promptIndex: p, handle: handle,
-                                          text: ChoiceText(tokenizer: service.tokenizer, stops: body.stops)))
+                                          text: ChoiceText(tokenizer: service.tokenizer, prompt: prompt, stops: body.stops)))
                 }
             }
         } catch {
