@@ -14,5 +14,5 @@ struct Polycom: ParsableCommand {
               polycom forward --model Models/polynorm-tiny --tokens 5,17,42 --out logits.safetensors
               polycom generate --model Models/polynorm-tiny --tokens 5,17,42 --max-tokens 12 --json
             """,
-        subcommands: [Serve.self, Generate.self, Forward.self, Inspect.self])
+        subcommands: [Serve.self, Generate.self, Forward.self, Inspect.self, Bench.self])
 }

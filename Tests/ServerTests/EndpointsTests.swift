@@ -1,0 +1,193 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import JSON
+import Server
+import TestSupport
+import Tokenizer
+import XCTest
+
+/// Scoring, tokenizer, model, health and metrics routes, every error status, and garbage.
+final class EndpointsTests: ServerTestCase {
+    static var service: InferenceService!
+    static var port: UInt16 = 0
+
+    override class func setUp() {
+        super.setUp()
+        (service, port) = try! startService { $0.maxBodyBytes = 1 << 20 }
+    }
+
+    override class func tearDown() {
+        service.drainAndStop(grace: 1)
+        super.tearDown()
+    }
+
+    var port: UInt16 { Self.port }
+
+    /// The native scores equal the sums of the echoed prompt log-probs of the same tokens,
+    /// with lm-eval's convention: the context's trailing space moves to the continuation.
+    func testLoglikelihoodAgreesWithEchoLogprobs() throws {
+        let tokenizer = try Tokenizer(path: Self.modelPath)
+        let pairs = [("The capital of France is ", "Paris"), ("The capital of France is", " London"), ("A man", " is sitting")]
+        let r = Self.post(port, "/v1/loglikelihood", ["requests": .array(pairs.map { ["context": .string($0.0), "continuation": .string($0.1)] })])
+        XCTAssertEqual(r.status, 200, r.text)
+        let results = try XCTUnwrap(r.json["results"]?.arrayValue)
+        XCTAssertEqual(results.count, 3)
+        for (i, (c, x)) in pairs.enumerated() {
+            let context = String(c.reversed().drop { $0 == " " }.reversed())
+            let continuation = String(c.dropFirst(context.count)) + x
+            let contextIds = [1] + tokenizer.encode(context, addSpecialTokens: false)
+            let whole = tokenizer.encode(context + continuation, addSpecialTokens: false)
+            let contIds = Array(whole[(contextIds.count - 1)...])
+            let echo = Self.post(port, "/v1/completions", ["prompt": .array((contextIds + contIds).map { .int($0) }),
+                                                             "max_tokens": 0, "echo": true, "logprobs": 1])
+            let lps = try XCTUnwrap(echo.json["choices"]?[0]?["logprobs"]?["token_logprobs"]?.arrayValue).suffix(contIds.count)
+            let top = try XCTUnwrap(echo.json["choices"]?[0]?["logprobs"]?["top_logprobs"]?.arrayValue).suffix(contIds.count)
+            let sum = lps.reduce(0.0) { $0 + $1.doubleValue! }
+            XCTAssertEqual(results[i]["logprob"]?.doubleValue ?? 0, sum, accuracy: 1e-4, "pair \(i)")
+            XCTAssertEqual(results[i]["num_tokens"]?.intValue, contIds.count)
+            let greedy = zip(lps, top).allSatisfy { lp, t in t.objectValue!.entries.map { $0.value.doubleValue! }.max() == lp.doubleValue }
+            XCTAssertEqual(results[i]["is_greedy"]?.boolValue, greedy)
+        }
+        let ids = Self.post(port, "/v1/loglikelihood", ["requests": [["context": [1, 450], "continuation": [7483, 310]]]])
+        XCTAssertEqual(ids.json["results"]?[0]?["num_tokens"]?.intValue, 2)
+    }
+
+    func testTokenizeDetokenizeAndInfoAtBothPrefixes() throws {
+        let tokenizer = try Tokenizer(path: Self.modelPath)
+        for prefix in ["", "/v1"] {
+            let t = Self.post(port, prefix + "/tokenize", ["prompt": "Hello world", "add_special_tokens": true])
+            XCTAssertEqual(t.status, 200, t.text)
+            let ids = try XCTUnwrap(t.json["tokens"]?.arrayValue).map { $0.intValue! }
+            XCTAssertEqual(ids, tokenizer.encode("Hello world", addSpecialTokens: true))
+            XCTAssertEqual(t.json["count"]?.intValue, ids.count)
+            XCTAssertEqual(t.json["max_model_len"]?.intValue, 512)
+            let plain = Self.post(port, prefix + "/tokenize", ["prompt": "Hello world", "add_special_tokens": false])
+            XCTAssertEqual(plain.json["tokens"]?.arrayValue?.count, ids.count - 1)
+            let d = Self.post(port, prefix + "/detokenize", ["tokens": .array(ids.dropFirst().map { .int($0) })])
+            XCTAssertEqual(d.json["prompt"]?.stringValue, "Hello world")
+            let info = Self.request(port, "GET", prefix + "/tokenizer_info")
+            XCTAssertEqual(info.json["eos_token"]?.stringValue, "</s>")
+            XCTAssertEqual(info.json["bos_token"]?.stringValue, "<s>")
+            XCTAssertNotNil(info.json["pad_token"]?.stringValue)
+        }
+    }
+
+    func testModelsHealthAndMetrics() throws {
+        let models = Self.request(port, "GET", "/v1/models")
+        XCTAssertEqual(models.json["data"]?[0]?["id"]?.stringValue, "demo")
+        XCTAssertEqual(Self.request(port, "GET", "/health").status, 200)
+        _ = Self.post(port, "/v1/completions", ["prompt": "Hi", "max_tokens": 3])
+        let metrics = Self.request(port, "GET", "/metrics")
+        XCTAssertEqual(metrics.status, 200)
+        for name in ["polycom_requests_total{status=\"200\"}", "polycom_prompt_tokens_total", "polycom_generation_tokens_total",
+                     "polycom_sequences_running", "polycom_sequences_waiting", "polycom_time_to_first_token_seconds_bucket",
+                     "polycom_time_per_output_token_seconds_bucket", "polycom_kv_cache_bytes"] {
+            XCTAssertTrue(metrics.text.contains(name), "metrics lack \(name)")
+        }
+    }
+
+    func testErrorStatusesWithEnvelope() throws {
+        func completions(_ raw: String) -> Reply { Self.request(port, "POST", "/v1/completions", body: Data(raw.utf8)) }
+        assertError(completions("{bad json"), 400, mentions: "invalid JSON")
+        assertError(completions("[1,2]"), 400, mentions: "JSON object")
+        assertError(completions(#"{"prompt": 5}"#), 400, mentions: "prompt")
+        assertError(completions(#"{"prompt": "x", "max_tokens": -1}"#), 400, mentions: "max_tokens")
+        assertError(completions(#"{"prompt": "x", "max_tokens": "ten"}"#), 400, mentions: "max_tokens")
+        assertError(completions(#"{"prompt": "x", "logprobs": 21}"#), 400, mentions: "logprobs")
+        assertError(completions(#"{"prompt": "x", "temperature": -1}"#), 400, mentions: "temperature")
+        assertError(completions(#"{"prompt": "x", "top_p": 0}"#), 400, mentions: "top_p")
+        assertError(completions(#"{"prompt": "x", "max_tokens": 99999999999999999999}"#), 400)
+        assertError(completions(#"{"prompt": [1, 2, 40000]}"#), 400, mentions: "vocabulary")
+        assertError(completions(#"{"prompt": [1, -2]}"#), 400)
+        assertError(completions(#"{"prompt": []}"#), 400)
+        let long = "[" + Array(repeating: "7", count: 600).joined(separator: ",") + "]"
+        assertError(completions(#"{"prompt": \#(long)}"#), 400, mentions: "maximum context length")
+        assertError(completions(#"{"prompt": [1, 2], "max_tokens": 600}"#), 400, mentions: "maximum context length")
+        assertError(completions(#"{"prompt": "x", "model": "gpt-4"}"#), 404, mentions: "gpt-4")
+        assertError(Self.request(port, "GET", "/v1/nothing"), 404)
+        assertError(Self.request(port, "GET", "/v1/completions"), 405)
+        assertError(Self.request(port, "POST", "/v1/loglikelihood", body: Data(#"{"requests": [{"context": "a"}]}"#.utf8)), 400)
+        XCTAssertEqual(completions(#"{"prompt": "x", "max_tokens": 1, "unknown_field": {"a": 1}, "model": null}"#).status, 200)
+    }
+
+    func testBodyTooLargeAndNonUTF8AndServerSurvives() throws {
+        let big = Data(repeating: UInt8(ascii: "a"), count: 10 << 20)
+        let r = Self.request(port, "POST", "/v1/completions", body: big)
+        XCTAssertEqual(r.status, 413)
+        var bytes = Data(#"{"prompt": ""#.utf8)
+        bytes.append(contentsOf: [0xff, 0xfe, 0xc3])
+        bytes.append(contentsOf: Data(#"", "max_tokens": 2}"#.utf8))
+        let garbage = Self.request(port, "POST", "/v1/completions", body: bytes)
+        XCTAssertEqual(garbage.status, 400, garbage.text)
+        XCTAssertEqual(Self.request(port, "GET", "/health").status, 200)
+    }
+
+    func testAPIKeyLoadingAndDraining() throws {
+        let (secured, port) = try Self.startService { $0.apiKey = "sekret" }
+        assertError(Self.post(port, "/v1/completions", ["prompt": "x"]), 401)
+        XCTAssertEqual(Self.post(port, "/v1/completions", ["prompt": "x", "max_tokens": 1],
+                                 headers: ["Authorization": "Bearer sekret"]).status, 200)
+        XCTAssertEqual(Self.request(port, "GET", "/health").status, 200)
+        secured.drainAndStop(grace: 1)
+
+        let (loading, port2) = try Self.startService(load: false)
+        assertError(Self.request(port2, "GET", "/health"), 503, mentions: "loading")
+        assertError(Self.post(port2, "/v1/completions", ["prompt": "x"]), 503)
+        loading.drainAndStop(grace: 1)
+    }
+
+    func testQueueFullIs429() throws {
+        let (busy, port) = try Self.startService {
+            $0.engine.maxSequences = 1
+            $0.engine.maxQueue = 1
+        }
+        defer { busy.drainAndStop(grace: 1) }
+        let statuses = Shared<[Int]>([])
+        let group = DispatchGroup()
+        for _ in 0..<6 {
+            group.enter()
+            Thread.detachNewThread {
+                let r = Self.post(port, "/v1/completions", ["prompt": "Once upon a time", "max_tokens": 60, "ignore_eos": true])
+                statuses.update { $0.append(r.status) }
+                if r.status == 429 { self.assertError(r, 429) }
+                group.leave()
+            }
+        }
+        group.wait()
+        XCTAssertTrue(statuses.value.contains(429), "\(statuses.value)")
+        XCTAssertTrue(statuses.value.contains(200), "\(statuses.value)")
+    }
+
+    /// A streaming client that goes away frees its sequence.
+    func testDisconnectCancelsTheSequence() throws {
+        var req = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/v1/completions")!)
+        req.httpMethod = "POST"
+        req.httpBody = Data(#"{"prompt": "Once", "max_tokens": 400, "stream": true, "ignore_eos": true}"#.utf8)
+        let task = URLSession.shared.dataTask(with: req) { _, _, _ in }
+        task.resume()
+        Thread.sleep(forTimeInterval: 0.5)
+        task.cancel()
+        var running = -1
+        for _ in 0..<100 {
+            let m = Self.request(port, "GET", "/metrics").text
+            if let line = m.split(separator: "\n").first(where: { $0.hasPrefix("polycom_sequences_running ") }) {
+                running = Int(line.split(separator: " ").last!)!
+            }
+            if running == 0 { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        XCTAssertEqual(running, 0)
+        XCTAssertTrue(Self.request(port, "GET", "/metrics").text.contains("polycom_sequences_finished_total{reason=\"abort\"}"))
+    }
+}
+
+/// A value shared between test threads.
+final class Shared<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _value: Value
+    init(_ value: Value) { _value = value }
+    var value: Value { lock.withLock { _value } }
+    func update(_ change: (inout Value) -> Void) { lock.withLock { change(&_value) } }
+}
