@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Kernels are compiled optimised even in debug builds: tests run real forward passes.
-let kernelFlags: [CSetting] = [.unsafeFlags(["-O3", "-ffp-contract=off"])]
+let kernelFlags: [CSetting] = [.unsafeFlags(["-O3"])]
 
 let package = Package(
     name: "polycom",

@@ -2,15 +2,12 @@
 #include <string.h>
 #include <math.h>
 
-static inline float bf16_to_f32(uint16_t h) {
-    uint32_t bits = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
+#if defined(__x86_64__) && defined(__linux__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 void pk_bf16_to_f32(float *out, const uint16_t *in, size_t n) {
-    for (size_t i = 0; i < n; i++) out[i] = bf16_to_f32(in[i]);
+    uint32_t *o = (uint32_t *)out;
+    for (size_t i = 0; i < n; i++) o[i] = (uint32_t)in[i] << 16;
 }
 
 static inline float f16_to_f32(uint16_t h) {

@@ -1,44 +1,61 @@
 #include "PolyKernels.h"
+#include <string.h>
 
 // Weight rows are converted to f32 in blocks that stay in L1, then dotted with every
-// token: the weights are streamed from memory once per call whatever T is.
+// token: the weights are streamed from memory once per call whatever T is. Decode is
+// memory-bound, so the kernels are compiled for AVX-512, AVX2+FMA and plain x86-64 and
+// the loader picks the best the CPU has (target_clones).
 #define PK_BLOCK 512
 
-static inline float dot_f32(const float *a, const float *b, size_t n) {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+#if defined(__x86_64__) && defined(__linux__)
+#define PK_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define PK_CLONES
+#endif
+#define PK_INLINE static inline __attribute__((always_inline))
+
+PK_INLINE float dot_f32(const float *a, const float *b, size_t n) {
+    float acc[16] = {0};
     size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        for (int k = 0; k < 8; k++) acc[k] += a[i + k] * b[i + k];
+    for (; i + 16 <= n; i += 16) {
+        for (int k = 0; k < 16; k++) acc[k] += a[i + k] * b[i + k];
     }
+    for (int k = 0; k < 8; k++) acc[k] += acc[k + 8];
     float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
     for (; i < n; i++) s += a[i] * b[i];
     return s;
 }
 
-typedef void (*convert_fn)(float *, const uint16_t *, size_t);
+PK_INLINE void bf16_block(float *out, const uint16_t *in, size_t n) {
+    uint32_t *o = (uint32_t *)out;
+    for (size_t i = 0; i < n; i++) o[i] = (uint32_t)in[i] << 16;
+}
 
-static void matmul_u16(float *out, size_t ldo, const float *x, const uint16_t *w,
-                       size_t T, size_t rows, size_t C, convert_fn convert) {
+PK_CLONES
+void pk_matmul_bf16(float *out, size_t ldo, const float *x, const uint16_t *w,
+                    size_t T, size_t rows, size_t C) {
+    float buf[PK_BLOCK] __attribute__((aligned(64)));
+    for (size_t r = 0; r < rows; r++) {
+        const uint16_t *wr = w + r * C;
+        for (size_t t = 0; t < T; t++) out[t * ldo + r] = 0.0f;
+        for (size_t c0 = 0; c0 < C; c0 += PK_BLOCK) {
+            size_t len = C - c0 < PK_BLOCK ? C - c0 : PK_BLOCK;
+            bf16_block(buf, wr + c0, len);
+            for (size_t t = 0; t < T; t++) out[t * ldo + r] += dot_f32(buf, x + t * C + c0, len);
+        }
+    }
+}
+
+void pk_matmul_f16(float *out, size_t ldo, const float *x, const uint16_t *w,
+                   size_t T, size_t rows, size_t C) {
     float buf[PK_BLOCK];
     for (size_t r = 0; r < rows; r++) {
         const uint16_t *wr = w + r * C;
         for (size_t t = 0; t < T; t++) out[t * ldo + r] = 0.0f;
         for (size_t c0 = 0; c0 < C; c0 += PK_BLOCK) {
             size_t len = C - c0 < PK_BLOCK ? C - c0 : PK_BLOCK;
-            convert(buf, wr + c0, len);
-            for (size_t t = 0; t < T; t++) {
-                out[t * ldo + r] += dot_f32(buf, x + t * C + c0, len);
-            }
+            pk_f16_to_f32(buf, wr + c0, len);
+            for (size_t t = 0; t < T; t++) out[t * ldo + r] += dot_f32(buf, x + t * C + c0, len);
         }
     }
-}
-
-void pk_matmul_bf16(float *out, size_t ldo, const float *x, const uint16_t *w,
-                    size_t T, size_t rows, size_t C) {
-    matmul_u16(out, ldo, x, w, T, rows, C, pk_bf16_to_f32);
-}
-
-void pk_matmul_f16(float *out, size_t ldo, const float *x, const uint16_t *w,
-                   size_t T, size_t rows, size_t C) {
-    matmul_u16(out, ldo, x, w, T, rows, C, pk_f16_to_f32);
 }
