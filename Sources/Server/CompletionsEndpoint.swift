@@ -40,14 +40,23 @@ struct CompletionsEndpoint {
             }
             return .serverSentEvents(stream)
         }
-        run(choices, body: body) { _, _ in }
-        if let failure = choices.compactMap(\.failure).first { throw APIError.internalError(failure) }
-        let json: JSONValue = [
-            "id": .string(id), "object": "text_completion", "created": .int(created), "model": .string(service.modelId),
-            "choices": .array(choices.map { choiceJSON($0, body: body) }),
-            "usage": usage(choices, body: body),
-        ]
-        return jsonResponse(json)
+        // The JSON goes out as one chunk of a stream, so that a client hanging up while it
+        // waits still cancels its sequences (a plain response cannot see the disconnect).
+        let stream = HTTPStream()
+        stream.onCancel { _ in choices.forEach { $0.handle.cancel() } }
+        Thread.detachNewThread {
+            self.run(choices, body: body) { _, _ in }
+            let json: JSONValue
+            if let failure = choices.compactMap(\.failure).first {
+                json = APIError.internalError(failure).json
+            } else {
+                json = ["id": .string(id), "object": "text_completion", "created": .int(created), "model": .string(self.service.modelId),
+                        "choices": .array(choices.map { self.choiceJSON($0, body: body) }), "usage": self.usage(choices, body: body)]
+            }
+            _ = stream.write(json.serialized())
+            stream.finish()
+        }
+        return .stream(headers: ["Content-Type": "application/json"], stream)
     }
 
     private func submit(_ body: CompletionRequest, engine: Engine) throws -> [Choice] {

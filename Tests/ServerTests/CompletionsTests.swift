@@ -63,7 +63,7 @@ final class CompletionsTests: ServerTestCase {
         let json = try JSONValue.parse([UInt8](try Data(contentsOf: URL(fileURLWithPath: fixturesDirectory + "/reference/polynorm-demo.json"))))
         let ref = try reference("polynorm-demo")
         for p in 0..<2 {
-            let text = try XCTUnwrap(json["prompts"]?[p]?.stringValue)
+            let text = try XCTUnwrap(json["prompts"]?[p]?["prompt"]?.stringValue)
             let promptIds = try ref.tensor("prompt_\(p)_ids").ints()
             let greedy = try ref.tensor("greedy_\(p)").ints()
             let r = post(["prompt": .string(text), "max_tokens": .int(greedy.count), "temperature": 0, "ignore_eos": true])

@@ -160,26 +160,28 @@ final class EndpointsTests: ServerTestCase {
         XCTAssertTrue(statuses.value.contains(200), "\(statuses.value)")
     }
 
-    /// A streaming client that goes away frees its sequence.
+    /// A client that goes away, streaming or not, frees its sequence.
     func testDisconnectCancelsTheSequence() throws {
-        var req = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/v1/completions")!)
-        req.httpMethod = "POST"
-        req.httpBody = Data(#"{"prompt": "Once", "max_tokens": 400, "stream": true, "ignore_eos": true}"#.utf8)
-        let task = URLSession.shared.dataTask(with: req) { _, _, _ in }
-        task.resume()
-        Thread.sleep(forTimeInterval: 0.5)
-        task.cancel()
-        var running = -1
-        for _ in 0..<100 {
-            let m = Self.request(port, "GET", "/metrics").text
-            if let line = m.split(separator: "\n").first(where: { $0.hasPrefix("polycom_sequences_running ") }) {
-                running = Int(line.split(separator: " ").last!)!
+        for stream in [true, false] {
+            var req = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/v1/completions")!)
+            req.httpMethod = "POST"
+            req.httpBody = Data(#"{"prompt": "Once", "max_tokens": 500, "ignore_eos": true, "stream": \#(stream)}"#.utf8)
+            let task = URLSession.shared.dataTask(with: req) { _, _, _ in }
+            task.resume()
+            Thread.sleep(forTimeInterval: 0.5)
+            task.cancel()
+            var running = -1
+            for _ in 0..<100 {
+                let m = Self.request(port, "GET", "/metrics").text
+                if let line = m.split(separator: "\n").first(where: { $0.hasPrefix("polycom_sequences_running ") }) {
+                    running = Int(line.split(separator: " ").last!)!
+                }
+                if running == 0 { break }
+                Thread.sleep(forTimeInterval: 0.1)
             }
-            if running == 0 { break }
-            Thread.sleep(forTimeInterval: 0.1)
+            XCTAssertEqual(running, 0, "stream: \(stream)")
         }
-        XCTAssertEqual(running, 0)
-        XCTAssertTrue(Self.request(port, "GET", "/metrics").text.contains("polycom_sequences_finished_total{reason=\"abort\"}"))
+        XCTAssertTrue(Self.request(port, "GET", "/metrics").text.contains("polycom_sequences_finished_total{reason=\"abort\"} 2"))
     }
 }
 
