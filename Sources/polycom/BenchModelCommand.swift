@@ -76,7 +76,8 @@ struct BenchModel: ParsableCommand {
 }
 
 extension DecoderModel {
-    /// Bytes of weights a decode step reads (embedding rows excluded; MoE: all experts).
+    /// Bytes of weights a dense decode step reads (embedding rows excluded; MoE experts
+    /// are not counted, a token reads only its top-k).
     var weightBytes: Int {
         var total = lmHead.tensor.bytes.count
         for layer in layers {
