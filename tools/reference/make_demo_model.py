@@ -35,7 +35,7 @@ from tokenizers import Tokenizer
 from transformers import LlamaConfig
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (REPO, REF_DIR, full_logits, top2_gap, write_config, write_weights, load_weights,
+from common import (REPO, REF_DIR, full_logits, greedy, write_config, write_weights, load_weights,
                     write_reference)
 from make_dense_fixtures import build_model  # LlamaForCausalLM (eager) with PolyMLP / PolyNorm
 
@@ -190,13 +190,9 @@ def unigram_baseline(train, val):
     return float(-logp[yv].mean())
 
 
-@torch.no_grad()
 def greedy_text_probe(model, tok, text, n=16):
-    seq = torch.tensor(tok.encode(text).ids)
-    for _ in range(n):
-        nxt = int(full_logits(model, seq)[-1].argmax())
-        seq = torch.cat([seq, torch.tensor([nxt])])
-    return tok.decode(seq.tolist())
+    ids = torch.tensor(tok.encode(text).ids)
+    return tok.decode(ids.tolist() + greedy(model, ids, n)[0].tolist())
 
 
 def train(model, tr, val, tok, steps):
@@ -283,22 +279,6 @@ def reload():
     return model, w
 
 
-@torch.no_grad()
-def greedy_eos(model, prompt, n_new):
-    """Argmax over full forward passes; stops after EOS. Returns (new ids, min top-2 gap)."""
-    seq = prompt.clone()
-    new, min_gap = [], float("inf")
-    for _ in range(n_new):
-        row = full_logits(model, seq)[-1]
-        min_gap = min(min_gap, top2_gap(row))
-        nxt = int(torch.argmax(row))
-        new.append(nxt)
-        seq = torch.cat([seq, torch.tensor([nxt], dtype=torch.int64)])
-        if nxt == EOS:
-            break
-    return torch.tensor(new, dtype=torch.int64), min_gap
-
-
 def references(tok):
     model, w = reload()
     n_params = sum(v.numel() for v in w.values())
@@ -308,7 +288,7 @@ def references(tok):
         ids = torch.tensor(tok.encode(text).ids, dtype=torch.int64)
         assert ids[0] == BOS
         logits = full_logits(model, ids)
-        toks, gap = greedy_eos(model, ids, GREEDY_NEW)
+        toks, gap = greedy(model, ids, GREEDY_NEW, eos_id=EOS)
         # cross-check against transformers' generate (KV cache)
         out = model.generate(ids.view(1, -1), attention_mask=torch.ones(1, ids.numel(), dtype=torch.int64),
                              do_sample=False, max_new_tokens=GREEDY_NEW, pad_token_id=PAD, eos_token_id=EOS)
