@@ -124,9 +124,9 @@ def top2_gap(logits_row):
 
 
 @torch.no_grad()
-def greedy(model, prompt, n_new):
-    """Greedy continuation by argmax over full forward passes (no KV cache).
-    Returns (new tokens [n_new], min top1-top2 gap over all steps)."""
+def greedy(model, prompt, n_new, eos_id=None):
+    """Greedy continuation by argmax over full forward passes (no KV cache), stopping
+    after `eos_id` when given. Returns (new tokens [<= n_new], min top1-top2 gap over all steps)."""
     seq = prompt.clone()
     min_gap = float("inf")
     new = []
@@ -136,6 +136,8 @@ def greedy(model, prompt, n_new):
         nxt = int(torch.argmax(row))
         new.append(nxt)
         seq = torch.cat([seq, torch.tensor([nxt], dtype=torch.int64)])
+        if nxt == eos_id:
+            break
     return torch.tensor(new, dtype=torch.int64), min_gap
 
 
