@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import Kernels
 import Server
@@ -68,19 +67,15 @@ struct Serve: ParsableCommand {
         let service = InferenceService(modelPath: model, options: options)
         let bound = try service.start()
         service.log("polycom listening on http://\(host):\(bound) — loading \(model)")
-
-        // SIGINT / SIGTERM: stop accepting, finish in-flight requests, exit 0.
-        let signals = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler {
-                service.log("received signal \(sig): draining")
-                service.drainAndStop()
-                service.log("stopped")
-                Foundation.exit(0)
-            }
-            source.resume()
-            return source
+        // SIGINT / SIGTERM: stop accepting, finish in-flight requests, exit 0. The handler
+        // only writes a byte to a pipe (async-signal-safe); a thread of ours does the work.
+        let signalled = StopSignal.install()
+        Thread.detachNewThread {
+            let number = signalled.wait()
+            service.log("received signal \(number): draining in-flight requests")
+            service.drainAndStop()
+            service.log("stopped")
+            Foundation.exit(0)
         }
         do {
             try service.load()
@@ -89,6 +84,32 @@ struct Serve: ParsableCommand {
             throw ExitCode.failure
         }
         service.log("ready: http://\(host):\(bound)/v1  (model id '\(service.modelId)')")
-        withExtendedLifetime(signals) { dispatchMain() }
+        while true { sleep(3600) }
+    }
+}
+
+/// SIGINT / SIGTERM delivered through a self-pipe.
+enum StopSignal {
+    nonisolated(unsafe) private static var pipeFDs: [Int32] = [-1, -1]
+
+    struct Waiter {
+        let fd: Int32
+        /// Blocks until a stop signal arrives; returns its number.
+        func wait() -> Int32 {
+            var byte: UInt8 = 0
+            while read(fd, &byte, 1) != 1 {}
+            return Int32(byte)
+        }
+    }
+
+    static func install() -> Waiter {
+        pipe(&pipeFDs)
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig) { number in
+                var byte = UInt8(truncatingIfNeeded: number)
+                _ = write(StopSignal.pipeFDs[1], &byte, 1)
+            }
+        }
+        return Waiter(fd: pipeFDs[0])
     }
 }

@@ -102,3 +102,29 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("--tokens"), bad.stderr)
     }
 }
+
+/// `polycom serve` as a process: it comes up, and SIGTERM makes it drain and exit 0.
+final class ServeProcessTests: XCTestCase {
+    func testServeStartsAndExitsCleanlyOnSIGTERM() throws {
+        let process = Process()
+        process.executableURL = Bundle.main.bundleURL.appendingPathComponent("polycom")
+        process.arguments = ["serve", "--model", repositoryRoot + "/Models/polynorm-demo", "--port", "0"]
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = Pipe()
+        try process.run()
+        var log = ""
+        let deadline = Date(timeIntervalSinceNow: 30)
+        while !log.contains("ready:") && Date() < deadline && process.isRunning {
+            log += String(decoding: err.fileHandleForReading.availableData, as: UTF8.self)
+        }
+        XCTAssertTrue(log.contains("ready:"), log)
+        XCTAssertTrue(log.contains("listening on http://127.0.0.1:"), log)
+        process.terminate() // SIGTERM
+        process.waitUntilExit()
+        log += String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(process.terminationReason, .exit, log)
+        XCTAssertEqual(process.terminationStatus, 0, log)
+        XCTAssertTrue(log.contains("stopped"), log)
+    }
+}
