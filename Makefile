@@ -24,8 +24,15 @@ build: setup
 serve: build
 	.build/release/polycom serve --model $(MODEL) --host $(HOST) --port $(PORT)
 
+# XCTest only (no Swift Testing tests here), and a closing "N passed, N failed" line.
 test: setup
-	swift test
+	@set -o pipefail; swift test --disable-swift-testing 2>&1 | tee .build-test.log; status=$$?; \
+	summary=$$(grep -E "^\s*Executed [0-9]+ tests?, with [0-9]+ failures?" .build-test.log | tail -1); \
+	total=$$(echo "$$summary" | sed -E 's/.*Executed ([0-9]+) tests?.*/\1/'); \
+	failed=$$(echo "$$summary" | sed -E 's/.*with ([0-9]+) failures?.*/\1/'); \
+	rm -f .build-test.log; \
+	if [ -n "$$summary" ]; then echo "$$((total - failed)) passed, $$failed failed"; fi; \
+	exit $$status
 
 clean:
 	rm -rf .build
