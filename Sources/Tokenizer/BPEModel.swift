@@ -13,8 +13,8 @@ struct RawToken {
 final class BPEModel: @unchecked Sendable {
     let tokenToIdMap: [[UInt32]: Int32]
     let idToTokenMap: [Int32: [UInt32]]
-    private let smallCharIds: [Int32]          // single-scalar tokens below U+0400, -1 = none
-    private let charIds: [UInt32: Int32]       // single-scalar tokens at or above U+0400
+    private let smallCharIds: [Int32]          // single-scalar tokens in the BMP, -1 = none
+    private let charIds: [UInt32: Int32]       // single-scalar tokens above the BMP
     private let merges: MergeTable
     private let byteFallbackIds: [Int32]?      // "<0xAB>" ids when byte_fallback and all 256 exist
     private let byteFallback: Bool
@@ -42,10 +42,10 @@ final class BPEModel: @unchecked Sendable {
         tokenToIdMap = vocab
         idToTokenMap = reverse
 
-        var small = [Int32](repeating: -1, count: 0x400)
+        var small = [Int32](repeating: -1, count: 0x10000)
         var chars: [UInt32: Int32] = [:]
         for (key, id) in vocab where key.count == 1 {
-            if key[0] < 0x400 { small[Int(key[0])] = id } else { chars[key[0]] = id }
+            if key[0] < 0x10000 { small[Int(key[0])] = id } else { chars[key[0]] = id }
         }
         smallCharIds = small
         charIds = chars
@@ -137,7 +137,7 @@ final class BPEModel: @unchecked Sendable {
 
     @inline(__always)
     private func charId(_ v: UInt32) -> Int32 {
-        v < 0x400 ? smallCharIds[Int(v)] : (charIds[v] ?? -1)
+        v < 0x10000 ? smallCharIds[Int(v)] : (charIds[v] ?? -1)
     }
 
     private func lookupPiece(_ v: UInt32, isFirst: Bool, isLast: Bool) -> Int32 {
@@ -238,34 +238,41 @@ private struct MergeHeap {
     private var items: [Entry] = []
 
     mutating func push(rank: Int32, pos: Int32, merged: Int32) {
-        items.append(Entry(key: UInt64(UInt32(bitPattern: rank)) << 32 | UInt64(UInt32(bitPattern: pos)), merged: merged))
-        var i = items.count - 1
-        while i > 0 {
-            let parent = (i - 1) >> 1
-            if items[parent].key <= items[i].key { break }
-            items.swapAt(parent, i)
-            i = parent
+        let entry = Entry(key: UInt64(UInt32(bitPattern: rank)) << 32 | UInt64(UInt32(bitPattern: pos)), merged: merged)
+        items.append(entry)
+        items.withUnsafeMutableBufferPointer { h in
+            // Sift the hole up, writing each displaced parent once.
+            var i = h.count - 1
+            while i > 0 {
+                let parent = (i - 1) >> 1
+                if h[parent].key <= entry.key { break }
+                h[i] = h[parent]
+                i = parent
+            }
+            h[i] = entry
         }
     }
 
     mutating func pop() -> Entry? {
-        guard let top = items.first else { return nil }
-        let last = items.removeLast()
-        if !items.isEmpty {
-            items[0] = last
+        guard let last = items.popLast() else { return nil }
+        if items.isEmpty { return last }
+        return items.withUnsafeMutableBufferPointer { h in
+            let top = h[0]
+            // Sift the hole down from the root, then drop the former last entry into it.
+            let n = h.count
             var i = 0
-            let n = items.count
             while true {
-                let l = 2 * i + 1, r = l + 1
-                var smallest = i
-                if l < n && items[l].key < items[smallest].key { smallest = l }
-                if r < n && items[r].key < items[smallest].key { smallest = r }
-                if smallest == i { break }
-                items.swapAt(i, smallest)
-                i = smallest
+                let l = 2 * i + 1
+                if l >= n { break }
+                var child = l
+                if l + 1 < n && h[l + 1].key < h[l].key { child = l + 1 }
+                if h[child].key >= last.key { break }
+                h[i] = h[child]
+                i = child
             }
+            h[i] = last
+            return top
         }
-        return top
     }
 }
 
