@@ -1,12 +1,23 @@
 /// One entry of tokenizer.json `added_tokens`.
 struct AddedToken {
-    let id: Int32
+    var id: Int32
     let content: [UInt32]
     let special: Bool
     let normalized: Bool
     let lstrip: Bool
     let rstrip: Bool
     let singleWord: Bool
+
+    init(id: Int32, content: [UInt32], special: Bool, normalized: Bool,
+         lstrip: Bool = false, rstrip: Bool = false, singleWord: Bool = false) {
+        self.id = id
+        self.content = content
+        self.special = special
+        self.normalized = normalized
+        self.lstrip = lstrip
+        self.rstrip = rstrip
+        self.singleWord = singleWord
+    }
 
     init(_ json: JSONObject) throws {
         let component = "added_tokens entry"

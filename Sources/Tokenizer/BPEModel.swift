@@ -5,6 +5,11 @@ struct RawToken {
     var id: Int32
     var start: Int32
     var end: Int32
+    /// For added tokens: leading / trailing white space of the matched text (which includes
+    /// what lstrip / rstrip swallowed). HF's ByteLevel offset trimming looks at that text, not
+    /// at the token's content. -1 for model tokens, whose vocabulary string is the text.
+    var leadingSpaces: Int16 = -1
+    var trailingSpaces: Int16 = -1
 }
 
 /// HF `BPE` model. Merging follows HF's `Word::merge_all` exactly (min-heap on (rank, position),

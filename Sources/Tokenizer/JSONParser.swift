@@ -28,6 +28,15 @@ struct JSONObject {
 
     var count: Int { pairs.count }
 
+    /// Replaces the value of `key` (appending it when absent).
+    mutating func set(_ key: String, _ value: Any) {
+        if let i = pairs.lastIndex(where: { $0.key == key }) {
+            pairs[i].value = value
+        } else {
+            append(key, value)
+        }
+    }
+
     subscript(key: String) -> Any? {
         if pairs.count <= Self.indexedLimit { return index[key].map { pairs[$0].value } }
         return pairs.last { $0.key == key }?.value

@@ -56,7 +56,8 @@ enum Fixtures {
     }
 
     private static func int(_ any: Any) -> Int { JSONAccess.int(any)! }
-    private static func intArray(_ any: Any?) -> [Int] { (any as? [Any] ?? []).map(int) }
+    private static func intArray(_ any: Any?) -> [Int] { ints(any) }
+    static func ints(_ any: Any?) -> [Int] { (any as? [Any] ?? []).map(int) }
 }
 
 /// Scalar-exact comparison: Swift `==` on String is canonical equivalence, which would let an

