@@ -29,6 +29,10 @@ final class BPEModel: @unchecked Sendable {
     private let prefix: [UInt32]?
     private let suffix: [UInt32]?
     private let cache = WordCache()
+    /// Scalar bigrams occurring inside some vocabulary token; nil when words must not be cut.
+    private let innerBigrams: MergeTable?
+    /// Words at least this long are cut at boundaries no token can span (see `tokenize`).
+    private static let splitThreshold = 24
 
     init(_ json: JSONObject) throws {
         let vocabObject = try json.object("vocab", in: "BPE model")
@@ -104,32 +108,72 @@ final class BPEModel: @unchecked Sendable {
             table.insert(left: aId, right: bId, rank: Int32(rank), merged: mergedId)
         }
         merges = table
+
+        // Cutting a word where no vocabulary token contains the two scalars on either side is
+        // exact: every symbol BPE can build is a vocabulary token, so none spans the cut, and
+        // merges on either side never interact (HF's heap order only interleaves them). This
+        // turns a SentencePiece-style text, which has no pre-tokenizer and is one long "word",
+        // into cacheable pieces. Not done where the word as a whole matters (ignore_merges,
+        // subword prefix/suffix) or where unknown characters would fuse across the cut.
+        let fusesUnknowns = fuseUnk && unkId != nil && !(byteFallbackIds?.allSatisfy { $0 >= 0 } ?? false)
+        if ignoreMerges || prefix != nil || suffix != nil || fusesUnknowns {
+            innerBigrams = nil
+        } else {
+            var bigrams = MergeTable(capacity: 1 << 16)
+            var seen = Set<UInt64>()
+            for key in vocab.keys where key.count > 1 {
+                for i in 1..<key.count {
+                    let pair = UInt64(key[i - 1]) << 32 | UInt64(key[i])
+                    if seen.insert(pair).inserted {
+                        bigrams.insert(left: Int32(bitPattern: key[i - 1]), right: Int32(bitPattern: key[i]), rank: 0, merged: 0)
+                    }
+                }
+            }
+            innerBigrams = bigrams
+        }
     }
 
     /// Tokenizes one pre-token, appending ids with original offsets.
     func tokenize(_ piece: NormalizedText, into tokens: inout [RawToken]) {
         let word = piece.scalars
         if word.isEmpty { return }
+        guard word.count >= Self.splitThreshold, let bigrams = innerBigrams else {
+            tokenize(piece, 0..<word.count, into: &tokens)
+            return
+        }
+        var start = 0
+        for i in 1..<word.count {
+            let left = word[i - 1], right = word[i]
+            // Both sides must be plain vocabulary characters: byte-fallback and unk symbols do
+            // not spell their text, so the bigram test says nothing about them.
+            if bigrams.lookup(Int32(bitPattern: left), Int32(bitPattern: right)) == nil && charId(left) >= 0 && charId(right) >= 0 {
+                tokenize(piece, start..<i, into: &tokens)
+                start = i
+            }
+        }
+        tokenize(piece, start..<word.count, into: &tokens)
+    }
+
+    /// Tokenizes `piece.scalars[range]` through the word cache.
+    private func tokenize(_ piece: NormalizedText, _ range: Range<Int>, into tokens: inout [RawToken]) {
+        let word = Array(piece.scalars[range])
+        let base = range.lowerBound
         let cacheable = word.count < WordCache.maxWordLength
         if cacheable, let packed = cache.get(word) {
-            for p in packed { tokens.append(Self.unpack(p, piece)) }
+            for p in packed {
+                let start = base + Int(UInt16(truncatingIfNeeded: p >> 16)), end = base + Int(UInt16(truncatingIfNeeded: p))
+                tokens.append(RawToken(id: Int32(truncatingIfNeeded: p >> 32), start: piece.align[start].start, end: piece.align[end - 1].end))
+            }
             return
         }
         let symbols = mergeWord(word)
         var packed: [UInt64] = []
         if cacheable { packed.reserveCapacity(symbols.count) }
         for s in symbols {
-            let p = UInt64(UInt32(bitPattern: s.id)) << 32 | UInt64(UInt16(s.start)) << 16 | UInt64(UInt16(s.end))
-            if cacheable { packed.append(p) }
-            tokens.append(RawToken(id: s.id, start: piece.align[Int(s.start)].start, end: piece.align[Int(s.end) - 1].end))
+            if cacheable { packed.append(UInt64(UInt32(bitPattern: s.id)) << 32 | UInt64(UInt16(s.start)) << 16 | UInt64(UInt16(s.end))) }
+            tokens.append(RawToken(id: s.id, start: piece.align[base + Int(s.start)].start, end: piece.align[base + Int(s.end) - 1].end))
         }
         if cacheable { cache.set(word, packed) }
-    }
-
-    @inline(__always)
-    private static func unpack(_ p: UInt64, _ piece: NormalizedText) -> RawToken {
-        let start = Int(UInt16(truncatingIfNeeded: p >> 16)), end = Int(UInt16(truncatingIfNeeded: p))
-        return RawToken(id: Int32(truncatingIfNeeded: p >> 32), start: piece.align[start].start, end: piece.align[end - 1].end)
     }
 
     private struct Symbol {
@@ -230,73 +274,5 @@ final class BPEModel: @unchecked Sendable {
             }
         }
         return symbols.filter { $0.start >= 0 }
-    }
-}
-
-/// Binary min-heap ordered by (rank, position), the order of HF's `Merge` Ord impl.
-private struct MergeHeap {
-    struct Entry {
-        var key: UInt64      // rank << 32 | pos
-        var merged: Int32
-        var pos: Int32 { Int32(truncatingIfNeeded: key & 0xFFFF_FFFF) }
-    }
-    private var items: [Entry] = []
-
-    mutating func push(rank: Int32, pos: Int32, merged: Int32) {
-        let entry = Entry(key: UInt64(UInt32(bitPattern: rank)) << 32 | UInt64(UInt32(bitPattern: pos)), merged: merged)
-        items.append(entry)
-        items.withUnsafeMutableBufferPointer { h in
-            // Sift the hole up, writing each displaced parent once.
-            var i = h.count - 1
-            while i > 0 {
-                let parent = (i - 1) >> 1
-                if h[parent].key <= entry.key { break }
-                h[i] = h[parent]
-                i = parent
-            }
-            h[i] = entry
-        }
-    }
-
-    mutating func pop() -> Entry? {
-        guard let last = items.popLast() else { return nil }
-        if items.isEmpty { return last }
-        return items.withUnsafeMutableBufferPointer { h in
-            let top = h[0]
-            // Sift the hole down from the root, then drop the former last entry into it.
-            let n = h.count
-            var i = 0
-            while true {
-                let l = 2 * i + 1
-                if l >= n { break }
-                var child = l
-                if l + 1 < n && h[l + 1].key < h[l].key { child = l + 1 }
-                if h[child].key >= last.key { break }
-                h[i] = h[child]
-                i = child
-            }
-            h[i] = last
-            return top
-        }
-    }
-}
-
-/// word -> packed (id, start, end) tokens. Shared by all threads encoding with one tokenizer,
-/// hence the lock; cleared when full so a long-running server keeps adapting to its traffic.
-final class WordCache: @unchecked Sendable {
-    static let maxWordLength = 256
-    private static let capacity = 100_000
-    private var map: [[UInt32]: [UInt64]] = [:]
-    private let lock = NSLock()
-
-    func get(_ word: [UInt32]) -> [UInt64]? {
-        lock.lock(); defer { lock.unlock() }
-        return map[word]
-    }
-
-    func set(_ word: [UInt32], _ value: [UInt64]) {
-        lock.lock(); defer { lock.unlock() }
-        if map.count >= Self.capacity { map.removeAll(keepingCapacity: true) }
-        map[word] = value
     }
 }

