@@ -2,6 +2,11 @@ import ArgumentParser
 import Foundation
 import Tokenizer
 
+/// A bad input line: reported as "Error: ..." without the usage text ValidationError prints.
+private struct InputError: Error, CustomStringConvertible {
+    let description: String
+}
+
 /// Reads JSON lines from stdin, one result line per input line, flushing as it goes so the
 /// commands can sit in a pipeline.
 private func forEachJSONLine(_ body: ([String: Any]) throws -> String) throws {
@@ -13,12 +18,18 @@ private func forEachJSONLine(_ body: ([String: Any]) throws -> String) throws {
         do {
             value = try TokenizerJSON.parse(Data(line.utf8))
         } catch {
-            throw ValidationError("stdin line \(lineNumber): \(error)")
+            let why = (error as? TokenizerError).flatMap { if case .malformedJSON(let w) = $0 { return w } else { return nil } }
+            throw InputError(description: "stdin line \(lineNumber): invalid JSON (\(why ?? "\(error)"))")
         }
         guard let object = value as? [String: Any] else {
-            throw ValidationError("stdin line \(lineNumber): expected a JSON object")
+            throw InputError(description: "stdin line \(lineNumber): expected a JSON object")
         }
-        let output = try body(object)
+        let output: String
+        do {
+            output = try body(object)
+        } catch let error as InputError {
+            throw InputError(description: "stdin line \(lineNumber): \(error.description)")
+        }
         FileHandle.standardOutput.write((output + "\n").data(using: .utf8)!)
     }
 }
@@ -47,7 +58,7 @@ struct Tokenize: ParsableCommand {
     func run() throws {
         let tok = try Tokenizer(path: tokenizer)
         try forEachJSONLine { object in
-            guard let text = object["text"] as? String else { throw ValidationError("line without a \"text\" string") }
+            guard let text = object["text"] as? String else { throw InputError(description: "no \"text\" string") }
             let encoding = tok.encodeWithOffsets(text, addSpecialTokens: addSpecialTokens)
             var line = "{\"ids\": [" + encoding.ids.map(String.init).joined(separator: ", ") + "]"
             if offsets {
@@ -79,9 +90,9 @@ struct Detokenize: ParsableCommand {
     func run() throws {
         let tok = try Tokenizer(path: tokenizer)
         try forEachJSONLine { object in
-            guard let raw = object["ids"] as? [Any] else { throw ValidationError("line without an \"ids\" list") }
+            guard let raw = object["ids"] as? [Any] else { throw InputError(description: "no \"ids\" list") }
             let ids = try raw.map { item -> Int in
-                guard let id = item as? Int else { throw ValidationError("ids must be integers") }
+                guard let id = item as? Int else { throw InputError(description: "ids must be integers") }
                 return id
             }
             return "{\"text\": " + TokenizerJSON.quote(tok.decode(ids, skipSpecialTokens: skipSpecialTokens)) + "}"
