@@ -33,6 +33,8 @@ final class BPEModel: @unchecked Sendable {
     private let innerBigrams: MergeTable?
     /// Words at least this long are cut at boundaries no token can span (see `tokenize`).
     private static let splitThreshold = 24
+    /// Largest id accepted (16M; real vocabularies stay below 300k).
+    static let maxId = 1 << 24
 
     init(_ json: JSONObject) throws {
         let vocabObject = try json.object("vocab", in: "BPE model")
@@ -41,7 +43,8 @@ final class BPEModel: @unchecked Sendable {
         var reverse: [Int32: [UInt32]] = [:]
         reverse.reserveCapacity(vocabObject.count)
         for (token, value) in vocabObject.pairs {
-            guard let id = JSONAccess.int(value), id >= 0, id < Int(Int32.max) else {
+            // Ids index dense tables (vocabSize entries), so absurd ids are refused.
+            guard let id = JSONAccess.int(value), id >= 0, id < BPEModel.maxId else {
                 throw TokenizerError.invalidValue("BPE vocab entry '\(token)' has no valid id")
             }
             let key = token.scalarValues
