@@ -3,6 +3,20 @@ import Foundation
 /// A Hugging Face `tokenizer.json` tokenizer (BPE, byte-level or SentencePiece-style), giving
 /// the same ids, offsets and decoded text as the Rust `tokenizers` library.
 ///
+/// Supported `"type"`s (anything else is a thrown `TokenizerError.unsupported` at load time):
+/// - normalizer: NFC, NFKC, NFD, NFKD, Prepend, Replace (literal pattern), Lowercase, Strip, Sequence
+/// - pre_tokenizer: ByteLevel, Metaspace, Split (literal or the GPT-2 regex), Digits,
+///   WhitespaceSplit, Sequence
+/// - model: BPE (byte_fallback, fuse_unk, ignore_merges, unk_token, subword prefix/suffix)
+/// - post_processor: TemplateProcessing (single sequence), ByteLevel (offset trimming), Sequence
+/// - decoder: ByteLevel, Metaspace, Replace, ByteFallback, Fuse, Strip, Sequence
+///
+/// A tokenizer.json alone behaves like `tokenizers.Tokenizer.from_file`. Loaded from a path
+/// with a `tokenizer_config.json` / `special_tokens_map.json` beside it, it behaves like
+/// transformers' `AutoTokenizer`: `add_bos_token` / `add_eos_token` rebuild the template and the
+/// configured special tokens are matched in text as special added tokens.
+///
+/// Offsets are unicode-scalar (Python `str`) offsets into the input, as HF reports them.
 /// Thread-safe: encoding and decoding may run concurrently (the word cache is locked).
 public final class Tokenizer: @unchecked Sendable {
     private let normalizer: Normalizer?
