@@ -67,7 +67,9 @@ final class BPEModel: @unchecked Sendable {
         byteFallback = json.bool("byte_fallback", default: false)
         fuseUnk = json.bool("fuse_unk", default: false)
         ignoreMerges = json.bool("ignore_merges", default: false)
-        if let dropout = json["dropout"], !JSONAccess.isNull(dropout) {
+        // Dropout makes encoding random (a training-time option); 0 is the same as none.
+        let dropout = (json["dropout"] as? Double) ?? JSONAccess.int(json["dropout"]).map(Double.init)
+        if let dropout, dropout != 0 {
             throw TokenizerError.unsupported(component: "BPE option", type: "dropout")
         }
         if let unk = json["unk_token"] as? String {

@@ -93,7 +93,10 @@ struct UnicodeNormalizer: Normalizer {
     private static let composesWithPrevious: Set<UInt32> = {
         var set: Set<UInt32> = [0x09BE, 0x09D7, 0x0B3E, 0x0B56, 0x0B57, 0x0BBE, 0x0BD7, 0x0C56, 0x0CC2, 0x0CD5,
                                 0x0CD6, 0x0D3E, 0x0D57, 0x0DCF, 0x0DDF, 0x102E, 0x1B35, 0x110BA, 0x11127,
-                                0x1133E, 0x11357, 0x114B0, 0x114BA, 0x114BD, 0x115AF, 0x11930]
+                                0x1133E, 0x11357, 0x114B0, 0x114BA, 0x114BD, 0x115AF, 0x11930,
+                                // Class 0, but they decompose to a leading non-starter that can
+                                // reorder with the marks before them.
+                                0x0F73, 0x0F75, 0x0F81]
         for v in UInt32(0x1161)...0x1175 { set.insert(v) }
         for v in UInt32(0x11A8)...0x11C2 { set.insert(v) }
         return set
