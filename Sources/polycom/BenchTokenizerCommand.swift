@@ -36,8 +36,11 @@ struct BenchTokenizer: ParsableCommand {
     func run() throws {
         let texts = try loadCorpus()
         let bytes = texts.reduce(0) { $0 + $1.utf8.count }
+        // Both sides read tokenizer.json alone (no tokenizer_config.json), so ids must agree.
+        let file = tokenizerFile()
+        guard let json = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read \(file)") }
         let loadStart = Date()
-        let tok = try Tokenizer(path: tokenizer)
+        let tok = try Tokenizer(tokenizerJSON: json)
         let loadSeconds = Date().timeIntervalSince(loadStart)
         print("corpus: \(texts.count) texts, \(String(format: "%.2f", Double(bytes) / 1e6)) MB; tokenizer loaded in \(String(format: "%.2f", loadSeconds)) s")
 
@@ -133,10 +136,14 @@ struct BenchTokenizer: ParsableCommand {
         """
 
     /// Runs HF tokenizers on the same texts; nil (with a note) when python3 or the package is missing.
-    private func runPython(_ texts: [String]) throws -> HFResult? {
+    private func tokenizerFile() -> String {
         var isDirectory: ObjCBool = false
         _ = FileManager.default.fileExists(atPath: tokenizer, isDirectory: &isDirectory)
-        let tokenizerFile = isDirectory.boolValue ? (tokenizer as NSString).appendingPathComponent("tokenizer.json") : tokenizer
+        return isDirectory.boolValue ? (tokenizer as NSString).appendingPathComponent("tokenizer.json") : tokenizer
+    }
+
+    private func runPython(_ texts: [String]) throws -> HFResult? {
+        let tokenizerFile = tokenizerFile()
         let corpusFile = FileManager.default.temporaryDirectory.appendingPathComponent("polycom-bench-\(getpid()).jsonl")
         defer { try? FileManager.default.removeItem(at: corpusFile) }
         let lines = texts.map { "{\"text\": " + TokenizerJSON.quote($0) + "}\n" }.joined()
