@@ -5,6 +5,11 @@ struct RawToken {
     var id: Int32
     var start: Int32
     var end: Int32
+    /// For added tokens: leading / trailing white space of the matched text (which includes
+    /// what lstrip / rstrip swallowed). HF's ByteLevel offset trimming looks at that text, not
+    /// at the token's content. -1 for model tokens, whose vocabulary string is the text.
+    var leadingSpaces: Int16 = -1
+    var trailingSpaces: Int16 = -1
 }
 
 /// HF `BPE` model. Merging follows HF's `Word::merge_all` exactly (min-heap on (rank, position),
@@ -13,8 +18,8 @@ struct RawToken {
 final class BPEModel: @unchecked Sendable {
     let tokenToIdMap: [[UInt32]: Int32]
     let idToTokenMap: [Int32: [UInt32]]
-    private let smallCharIds: [Int32]          // single-scalar tokens below U+0400, -1 = none
-    private let charIds: [UInt32: Int32]       // single-scalar tokens at or above U+0400
+    private let smallCharIds: [Int32]          // single-scalar tokens in the BMP, -1 = none
+    private let charIds: [UInt32: Int32]       // single-scalar tokens above the BMP
     private let merges: MergeTable
     private let byteFallbackIds: [Int32]?      // "<0xAB>" ids when byte_fallback and all 256 exist
     private let byteFallback: Bool
@@ -24,6 +29,12 @@ final class BPEModel: @unchecked Sendable {
     private let prefix: [UInt32]?
     private let suffix: [UInt32]?
     private let cache = WordCache()
+    /// Scalar bigrams occurring inside some vocabulary token; nil when words must not be cut.
+    private let innerBigrams: MergeTable?
+    /// Words at least this long are cut at boundaries no token can span (see `tokenize`).
+    private static let splitThreshold = 24
+    /// Largest id accepted (16M; real vocabularies stay below 300k).
+    static let maxId = 1 << 24
 
     init(_ json: JSONObject) throws {
         let vocabObject = try json.object("vocab", in: "BPE model")
@@ -32,7 +43,8 @@ final class BPEModel: @unchecked Sendable {
         var reverse: [Int32: [UInt32]] = [:]
         reverse.reserveCapacity(vocabObject.count)
         for (token, value) in vocabObject.pairs {
-            guard let id = JSONAccess.int(value), id >= 0, id < Int(Int32.max) else {
+            // Ids index dense tables (vocabSize entries), so absurd ids are refused.
+            guard let id = JSONAccess.int(value), id >= 0, id < BPEModel.maxId else {
                 throw TokenizerError.invalidValue("BPE vocab entry '\(token)' has no valid id")
             }
             let key = token.scalarValues
@@ -42,10 +54,10 @@ final class BPEModel: @unchecked Sendable {
         tokenToIdMap = vocab
         idToTokenMap = reverse
 
-        var small = [Int32](repeating: -1, count: 0x400)
+        var small = [Int32](repeating: -1, count: 0x10000)
         var chars: [UInt32: Int32] = [:]
         for (key, id) in vocab where key.count == 1 {
-            if key[0] < 0x400 { small[Int(key[0])] = id } else { chars[key[0]] = id }
+            if key[0] < 0x10000 { small[Int(key[0])] = id } else { chars[key[0]] = id }
         }
         smallCharIds = small
         charIds = chars
@@ -55,7 +67,9 @@ final class BPEModel: @unchecked Sendable {
         byteFallback = json.bool("byte_fallback", default: false)
         fuseUnk = json.bool("fuse_unk", default: false)
         ignoreMerges = json.bool("ignore_merges", default: false)
-        if let dropout = json["dropout"], !JSONAccess.isNull(dropout) {
+        // Dropout makes encoding random (a training-time option); 0 is the same as none.
+        let dropout = (json["dropout"] as? Double) ?? JSONAccess.int(json["dropout"]).map(Double.init)
+        if let dropout, dropout != 0 {
             throw TokenizerError.unsupported(component: "BPE option", type: "dropout")
         }
         if let unk = json["unk_token"] as? String {
@@ -99,32 +113,72 @@ final class BPEModel: @unchecked Sendable {
             table.insert(left: aId, right: bId, rank: Int32(rank), merged: mergedId)
         }
         merges = table
+
+        // Cutting a word where no vocabulary token contains the two scalars on either side is
+        // exact: every symbol BPE can build is a vocabulary token, so none spans the cut, and
+        // merges on either side never interact (HF's heap order only interleaves them). This
+        // turns a SentencePiece-style text, which has no pre-tokenizer and is one long "word",
+        // into cacheable pieces. Not done where the word as a whole matters (ignore_merges,
+        // subword prefix/suffix) or where unknown characters would fuse across the cut.
+        let fusesUnknowns = fuseUnk && unkId != nil && !(byteFallbackIds?.allSatisfy { $0 >= 0 } ?? false)
+        if ignoreMerges || prefix != nil || suffix != nil || fusesUnknowns {
+            innerBigrams = nil
+        } else {
+            var bigrams = MergeTable(capacity: 1 << 16)
+            var seen = Set<UInt64>()
+            for key in vocab.keys where key.count > 1 {
+                for i in 1..<key.count {
+                    let pair = UInt64(key[i - 1]) << 32 | UInt64(key[i])
+                    if seen.insert(pair).inserted {
+                        bigrams.insert(left: Int32(bitPattern: key[i - 1]), right: Int32(bitPattern: key[i]), rank: 0, merged: 0)
+                    }
+                }
+            }
+            innerBigrams = bigrams
+        }
     }
 
     /// Tokenizes one pre-token, appending ids with original offsets.
     func tokenize(_ piece: NormalizedText, into tokens: inout [RawToken]) {
         let word = piece.scalars
         if word.isEmpty { return }
+        guard word.count >= Self.splitThreshold, let bigrams = innerBigrams else {
+            tokenize(piece, 0..<word.count, into: &tokens)
+            return
+        }
+        var start = 0
+        for i in 1..<word.count {
+            let left = word[i - 1], right = word[i]
+            // Both sides must be plain vocabulary characters: byte-fallback and unk symbols do
+            // not spell their text, so the bigram test says nothing about them.
+            if bigrams.lookup(Int32(bitPattern: left), Int32(bitPattern: right)) == nil && charId(left) >= 0 && charId(right) >= 0 {
+                tokenize(piece, start..<i, into: &tokens)
+                start = i
+            }
+        }
+        tokenize(piece, start..<word.count, into: &tokens)
+    }
+
+    /// Tokenizes `piece.scalars[range]` through the word cache.
+    private func tokenize(_ piece: NormalizedText, _ range: Range<Int>, into tokens: inout [RawToken]) {
+        let word = Array(piece.scalars[range])
+        let base = range.lowerBound
         let cacheable = word.count < WordCache.maxWordLength
         if cacheable, let packed = cache.get(word) {
-            for p in packed { tokens.append(Self.unpack(p, piece)) }
+            for p in packed {
+                let start = base + Int(UInt16(truncatingIfNeeded: p >> 16)), end = base + Int(UInt16(truncatingIfNeeded: p))
+                tokens.append(RawToken(id: Int32(truncatingIfNeeded: p >> 32), start: piece.align[start].start, end: piece.align[end - 1].end))
+            }
             return
         }
         let symbols = mergeWord(word)
         var packed: [UInt64] = []
         if cacheable { packed.reserveCapacity(symbols.count) }
         for s in symbols {
-            let p = UInt64(UInt32(bitPattern: s.id)) << 32 | UInt64(UInt16(s.start)) << 16 | UInt64(UInt16(s.end))
-            if cacheable { packed.append(p) }
-            tokens.append(RawToken(id: s.id, start: piece.align[Int(s.start)].start, end: piece.align[Int(s.end) - 1].end))
+            if cacheable { packed.append(UInt64(UInt32(bitPattern: s.id)) << 32 | UInt64(UInt16(s.start)) << 16 | UInt64(UInt16(s.end))) }
+            tokens.append(RawToken(id: s.id, start: piece.align[base + Int(s.start)].start, end: piece.align[base + Int(s.end) - 1].end))
         }
         if cacheable { cache.set(word, packed) }
-    }
-
-    @inline(__always)
-    private static func unpack(_ p: UInt64, _ piece: NormalizedText) -> RawToken {
-        let start = Int(UInt16(truncatingIfNeeded: p >> 16)), end = Int(UInt16(truncatingIfNeeded: p))
-        return RawToken(id: Int32(truncatingIfNeeded: p >> 32), start: piece.align[start].start, end: piece.align[end - 1].end)
     }
 
     private struct Symbol {
@@ -137,7 +191,7 @@ final class BPEModel: @unchecked Sendable {
 
     @inline(__always)
     private func charId(_ v: UInt32) -> Int32 {
-        v < 0x400 ? smallCharIds[Int(v)] : (charIds[v] ?? -1)
+        v < 0x10000 ? smallCharIds[Int(v)] : (charIds[v] ?? -1)
     }
 
     private func lookupPiece(_ v: UInt32, isFirst: Bool, isLast: Bool) -> Int32 {
@@ -225,66 +279,5 @@ final class BPEModel: @unchecked Sendable {
             }
         }
         return symbols.filter { $0.start >= 0 }
-    }
-}
-
-/// Binary min-heap ordered by (rank, position), the order of HF's `Merge` Ord impl.
-private struct MergeHeap {
-    struct Entry {
-        var key: UInt64      // rank << 32 | pos
-        var merged: Int32
-        var pos: Int32 { Int32(truncatingIfNeeded: key & 0xFFFF_FFFF) }
-    }
-    private var items: [Entry] = []
-
-    mutating func push(rank: Int32, pos: Int32, merged: Int32) {
-        items.append(Entry(key: UInt64(UInt32(bitPattern: rank)) << 32 | UInt64(UInt32(bitPattern: pos)), merged: merged))
-        var i = items.count - 1
-        while i > 0 {
-            let parent = (i - 1) >> 1
-            if items[parent].key <= items[i].key { break }
-            items.swapAt(parent, i)
-            i = parent
-        }
-    }
-
-    mutating func pop() -> Entry? {
-        guard let top = items.first else { return nil }
-        let last = items.removeLast()
-        if !items.isEmpty {
-            items[0] = last
-            var i = 0
-            let n = items.count
-            while true {
-                let l = 2 * i + 1, r = l + 1
-                var smallest = i
-                if l < n && items[l].key < items[smallest].key { smallest = l }
-                if r < n && items[r].key < items[smallest].key { smallest = r }
-                if smallest == i { break }
-                items.swapAt(i, smallest)
-                i = smallest
-            }
-        }
-        return top
-    }
-}
-
-/// word -> packed (id, start, end) tokens. Shared by all threads encoding with one tokenizer,
-/// hence the lock; cleared when full so a long-running server keeps adapting to its traffic.
-final class WordCache: @unchecked Sendable {
-    static let maxWordLength = 256
-    private static let capacity = 100_000
-    private var map: [[UInt32]: [UInt64]] = [:]
-    private let lock = NSLock()
-
-    func get(_ word: [UInt32]) -> [UInt64]? {
-        lock.lock(); defer { lock.unlock() }
-        return map[word]
-    }
-
-    func set(_ word: [UInt32], _ value: [UInt64]) {
-        lock.lock(); defer { lock.unlock() }
-        if map.count >= Self.capacity { map.removeAll(keepingCapacity: true) }
-        map[word] = value
     }
 }

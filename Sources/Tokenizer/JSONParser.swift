@@ -28,6 +28,15 @@ struct JSONObject {
 
     var count: Int { pairs.count }
 
+    /// Replaces the value of `key` (appending it when absent).
+    mutating func set(_ key: String, _ value: Any) {
+        if let i = pairs.lastIndex(where: { $0.key == key }) {
+            pairs[i].value = value
+        } else {
+            append(key, value)
+        }
+    }
+
     subscript(key: String) -> Any? {
         if pairs.count <= Self.indexedLimit { return index[key].map { pairs[$0].value } }
         return pairs.last { $0.key == key }?.value
@@ -224,5 +233,50 @@ struct JSONParser {
         if integral, let v = Int(text) { return v }
         guard let d = Double(text) else { throw error("invalid number") }
         return d
+    }
+}
+
+/// The parser for callers outside the module (the CLI's JSON lines), with objects as
+/// `[String: Any]` dictionaries. Unlike JSONSerialization it keeps a leading U+FEFF in strings.
+public enum TokenizerJSON {
+    public static func parse(_ data: Data) throws -> Any {
+        bridge(try JSONParser.parse(data))
+    }
+
+    private static func bridge(_ value: Any) -> Any {
+        switch value {
+        case let object as JSONObject:
+            var dict: [String: Any] = [:]
+            for (k, v) in object.pairs { dict[k] = bridge(v) }
+            return dict
+        case let array as [Any]:
+            return array.map(bridge)
+        default:
+            return value
+        }
+    }
+
+    /// `s` as a JSON string literal: quotes, backslashes and control characters escaped,
+    /// everything else written as UTF-8.
+    public static func quote(_ s: String) -> String {
+        var out = "\""
+        out.unicodeScalars.reserveCapacity(s.unicodeScalars.count + 2)
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 || scalar.value == 0x7F {
+                    out += String(format: "\\u%04x", scalar.value)
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        out += "\""
+        return out
     }
 }

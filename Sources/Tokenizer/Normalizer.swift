@@ -81,7 +81,9 @@ struct ReplaceNormalizer: Normalizer {
     }
 }
 
-/// Literal search-and-replace over scalars; each inserted scalar covers the whole matched range.
+/// Literal search-and-replace over scalars. As in HF's `NormalizedString::replace`, the matched
+/// scalars are removed and the content inserted after them, so every inserted scalar takes the
+/// alignment of the last matched one ("\r\n" -> "\n" maps to the original "\n").
 func replaceAll(_ text: NormalizedText, pattern: [UInt32], content: [UInt32]) -> NormalizedText {
     let s = text.scalars
     let n = s.count, m = pattern.count
@@ -100,7 +102,7 @@ func replaceAll(_ text: NormalizedText, pattern: [UInt32], content: [UInt32]) ->
     var i = 0
     while i < n {
         if i + m <= n && s[i] == pattern[0] && s[i..<(i + m)].elementsEqual(pattern) {
-            let covered = text.originalRange(i..<(i + m))
+            let covered = text.align[i + m - 1]
             scalars.append(contentsOf: content)
             align.append(contentsOf: repeatElement(covered, count: content.count))
             i += m

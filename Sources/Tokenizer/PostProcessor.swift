@@ -103,22 +103,33 @@ struct ByteLevelPostProcessor: PostProcessor {
         var table = [UInt32](repeating: 0, count: trimOffsets ? vocabSize : 0)
         for id in 0..<table.count {
             guard let s = tokenString(Int32(id)) else { continue }
-            let isSpace = { (v: UInt32) in v == ByteLevel.spaceScalar || isWhiteSpace(v) }
-            let leading = s.prefix(while: isSpace).count
-            let trailing = s.reversed().prefix(while: isSpace).count
+            let (leading, trailing) = Self.spaceCounts(s[...])
             table[id] = UInt32(min(leading, 0xFFFF)) << 16 | UInt32(min(trailing, 0xFFFF))
         }
         spaces = table
+    }
+
+    /// Leading and trailing "Ġ" / white-space scalars of a token's text.
+    static func spaceCounts(_ s: ArraySlice<UInt32>) -> (Int, Int) {
+        let isSpace = { (v: UInt32) in v == ByteLevel.spaceScalar || isWhiteSpace(v) }
+        return (s.prefix(while: isSpace).count, s.reversed().prefix(while: isSpace).count)
     }
 
     func process(_ tokens: [RawToken], addSpecialTokens: Bool) -> [RawToken] {
         guard trimOffsets else { return tokens }
         var out = tokens
         for i in out.indices {
-            let id = Int(out[i].id)
-            guard id < spaces.count, spaces[id] != 0 else { continue }
-            var leading = Int32(spaces[id] >> 16)
-            let trailing = Int32(spaces[id] & 0xFFFF)
+            var leading: Int32, trailing: Int32
+            if out[i].leadingSpaces >= 0 {
+                leading = Int32(out[i].leadingSpaces)
+                trailing = Int32(out[i].trailingSpaces)
+            } else {
+                let id = Int(out[i].id)
+                guard id < spaces.count, spaces[id] != 0 else { continue }
+                leading = Int32(spaces[id] >> 16)
+                trailing = Int32(spaces[id] & 0xFFFF)
+            }
+            if leading == 0 && trailing == 0 { continue }
             if leading > 0 {
                 let isFirst = i == 0 || out[i].start == 0
                 if isFirst && addPrefixSpace && leading == 1 { leading = 0 }

@@ -145,8 +145,9 @@ struct MetaspacePreTokenizer: PreTokenizer {
 struct DigitsPreTokenizer: PreTokenizer {
     let individualDigits: Bool
     func preTokenize(_ piece: NormalizedText, into out: inout [NormalizedText]) {
+        // HF tests Rust's `char::is_numeric` (categories Nd, Nl, No), so "①" and "١" count.
         PredicateSplitPreTokenizer(behavior: individualDigits ? .isolated : .contiguous,
-                                   isDelimiter: { $0 >= 0x30 && $0 <= 0x39 })
+                                   isDelimiter: { ByteLevel.charClass($0) == .number })
             .preTokenize(piece, into: &out)
     }
 }

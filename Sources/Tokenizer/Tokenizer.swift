@@ -3,6 +3,20 @@ import Foundation
 /// A Hugging Face `tokenizer.json` tokenizer (BPE, byte-level or SentencePiece-style), giving
 /// the same ids, offsets and decoded text as the Rust `tokenizers` library.
 ///
+/// Supported `"type"`s (anything else is a thrown `TokenizerError.unsupported` at load time):
+/// - normalizer: NFC, NFKC, NFD, NFKD, Prepend, Replace (literal pattern), Lowercase, Strip, Sequence
+/// - pre_tokenizer: ByteLevel, Metaspace, Split (literal or the GPT-2 regex), Digits,
+///   WhitespaceSplit, Sequence
+/// - model: BPE (byte_fallback, fuse_unk, ignore_merges, unk_token, subword prefix/suffix)
+/// - post_processor: TemplateProcessing (single sequence), ByteLevel (offset trimming), Sequence
+/// - decoder: ByteLevel, Metaspace, Replace, ByteFallback, Fuse, Strip, Sequence
+///
+/// A tokenizer.json alone behaves like `tokenizers.Tokenizer.from_file`. Loaded from a path
+/// with a `tokenizer_config.json` / `special_tokens_map.json` beside it, it behaves like
+/// transformers' `AutoTokenizer`: `add_bos_token` / `add_eos_token` rebuild the template and the
+/// configured special tokens are matched in text as special added tokens.
+///
+/// Offsets are unicode-scalar (Python `str`) offsets into the input, as HF reports them.
 /// Thread-safe: encoding and decoding may run concurrently (the word cache is locked).
 public final class Tokenizer: @unchecked Sendable {
     private let normalizer: Normalizer?
@@ -52,13 +66,16 @@ public final class Tokenizer: @unchecked Sendable {
         try self.init(tokenizerJSON: data, config: TokenizerConfig())
     }
 
-    init(tokenizerJSON data: Data, config: TokenizerConfig) throws {
-        let json = try JSONAccess.parse(data, what: "tokenizer.json")
+    convenience init(tokenizerJSON data: Data, config: TokenizerConfig) throws {
+        try self.init(json: JSONAccess.parse(data, what: "tokenizer.json"), config: config)
+    }
 
+    init(json: JSONObject, config: TokenizerConfig) throws {
         let modelJSON = try json.object("model", in: "tokenizer.json")
         let modelType = (modelJSON["type"] as? String) ?? (modelJSON["merges"] != nil ? "BPE" : "unknown")
         guard modelType == "BPE" else { throw TokenizerError.unsupported(component: "model", type: modelType) }
-        model = try BPEModel(modelJSON)
+        let bpe = try BPEModel(modelJSON)
+        model = bpe
 
         normalizer = try Self.optional(json["normalizer"], "normalizer", makeNormalizer)
         preTokenizer = try Self.optional(json["pre_tokenizer"], "pre_tokenizer", makePreTokenizer)
@@ -69,8 +86,25 @@ public final class Tokenizer: @unchecked Sendable {
             guard let entries = list as? [Any] else { throw TokenizerError.malformedJSON("added_tokens is not a list") }
             added = try entries.map { entry in
                 guard let object = entry as? JSONObject else { throw TokenizerError.malformedJSON("added_tokens entry is not an object") }
-                return try AddedToken(object)
+                var token = try AddedToken(object)
+                // HF re-adds these on load: content already in the model vocabulary keeps the
+                // model's id, whatever the JSON says.
+                if let modelId = bpe.tokenToIdMap[token.content] { token.id = modelId }
+                return token
             }
+        }
+        // transformers also registers the config's special tokens (and added_tokens_decoder)
+        // as added tokens, so a literal "<unk>" in text becomes the unk id; do the same.
+        var contents = Set(added.map(\.content))
+        for token in config.addedTokens where !contents.contains(token.content) {
+            added.append(token)
+            contents.insert(token.content)
+        }
+        for string in config.specialTokenStrings {
+            let content = string.scalarValues
+            guard !content.isEmpty, !contents.contains(content), let id = bpe.tokenToIdMap[content] else { continue }
+            added.append(AddedToken(id: id, content: content, special: true, normalized: false))
+            contents.insert(content)
         }
         var byId: [Int32: AddedToken] = [:]
         var byContent: [[UInt32]: Int32] = [:]
@@ -94,12 +128,11 @@ public final class Tokenizer: @unchecked Sendable {
         rawMatcher = AddedTokenMatcher(tokens: added, patterns: rawPatterns)
         normalizedMatcher = AddedTokenMatcher(tokens: added, patterns: normalizedPatterns)
 
-        let maxModelId = model.idToTokenMap.keys.max() ?? -1
+        let maxModelId = bpe.idToTokenMap.keys.max() ?? -1
         let maxAddedId = added.map(\.id).max() ?? -1
         vocabSize = Int(max(maxModelId, maxAddedId)) + 1
 
-        let model = self.model
-        let tokenString: (Int32) -> [UInt32]? = { id in byId[id]?.content ?? model.idToTokenMap[id] }
+        let tokenString: (Int32) -> [UInt32]? = { id in byId[id]?.content ?? bpe.idToTokenMap[id] }
         var post = try Self.optional(json["post_processor"], "post_processor") {
             try makePostProcessor($0, vocabSize: Int(max(maxModelId, maxAddedId)) + 1, tokenString: tokenString)
         }
@@ -107,7 +140,7 @@ public final class Tokenizer: @unchecked Sendable {
         func lookup(_ token: String?) -> Int? {
             guard let token else { return nil }
             let key = token.scalarValues
-            if let id = byContent[key] ?? model.tokenToIdMap[key] { return Int(id) }
+            if let id = byContent[key] ?? bpe.tokenToIdMap[key] { return Int(id) }
             return nil
         }
         bosToken = config.bosToken
@@ -174,7 +207,9 @@ public final class Tokenizer: @unchecked Sendable {
         var words: [NormalizedText] = []
         for (range, addedId) in rawMatcher.split(original) {
             if let id = addedId {
-                tokens.append(RawToken(id: id, start: Int32(range.lowerBound), end: Int32(range.upperBound)))
+                let (leading, trailing) = ByteLevelPostProcessor.spaceCounts(original[range])
+                tokens.append(RawToken(id: id, start: Int32(range.lowerBound), end: Int32(range.upperBound),
+                                       leadingSpaces: Int16(clamping: leading), trailingSpaces: Int16(clamping: trailing)))
                 continue
             }
             var segment = NormalizedText(original: original, range: range)
@@ -182,7 +217,9 @@ public final class Tokenizer: @unchecked Sendable {
             for (inner, innerId) in normalizedMatcher.split(segment.scalars) {
                 if let id = innerId {
                     let span = segment.originalRange(inner)
-                    tokens.append(RawToken(id: id, start: span.start, end: span.end))
+                    let (leading, trailing) = ByteLevelPostProcessor.spaceCounts(segment.scalars[inner])
+                    tokens.append(RawToken(id: id, start: span.start, end: span.end,
+                                           leadingSpaces: Int16(clamping: leading), trailingSpaces: Int16(clamping: trailing)))
                     continue
                 }
                 let piece = inner == 0..<segment.count ? segment : segment.slice(inner)

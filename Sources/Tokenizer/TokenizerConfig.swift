@@ -8,8 +8,17 @@ struct TokenizerConfig {
     var eosToken: String?
     var padToken: String?
     var unkToken: String?
+    /// `additional_special_tokens`.
+    var additionalSpecialTokens: [String] = []
+    /// `added_tokens_decoder` entries (with their ids), as transformers ≥ 4.34 writes them.
+    var addedTokens: [AddedToken] = []
 
     init() {}
+
+    /// Special-token strings transformers registers as special added tokens.
+    var specialTokenStrings: [String] {
+        [bosToken, eosToken, unkToken, padToken].compactMap { $0 } + additionalSpecialTokens
+    }
 
     /// `tokenizer_config.json` wins; `special_tokens_map.json` fills what it leaves out.
     init(config: JSONObject?, specialTokensMap: JSONObject?) {
@@ -27,6 +36,18 @@ struct TokenizerConfig {
         eosToken = token("eos_token")
         padToken = token("pad_token")
         unkToken = token("unk_token")
+        for source in sources {
+            guard let list = source["additional_special_tokens"] as? [Any] else { continue }
+            additionalSpecialTokens = list.compactMap { ($0 as? String) ?? (($0 as? JSONObject)?["content"] as? String) }
+            break
+        }
+        if let decoder = config?["added_tokens_decoder"] as? JSONObject {
+            for (key, value) in decoder.pairs {
+                guard let id = Int32(key), var entry = value as? JSONObject else { continue }
+                entry.set("id", Int(id))
+                if let token = try? AddedToken(entry) { addedTokens.append(token) }
+            }
+        }
     }
 
     static func load(_ url: URL) throws -> JSONObject? {

@@ -5,10 +5,8 @@ import Foundation
 /// Foundation does the normalization itself; what it cannot give us is the alignment. Text is
 /// cut into chunks that normalize independently (a chunk starts at a scalar that can neither
 /// combine with what precedes it nor be reordered), and only chunks containing a scalar that
-/// the form could change are handed to Foundation. Inside a changed chunk, output scalar k is
-/// aligned to input scalar k (the last one when the output is longer), which is what HF's
-/// alignment-tracking normalizer does for the common cases: a composed "é" from "e\u{301}"
-/// maps to the "e", an expanded "ﬁ" -> "fi" maps both letters to the ligature.
+/// the form could change are handed to Foundation. The alignment of a changed chunk is
+/// rebuilt by `alignmentSources`, which replays HF's change bookkeeping.
 struct UnicodeNormalizer: Normalizer {
     enum Form { case nfc, nfkc, nfd, nfkd }
     let form: Form
@@ -46,25 +44,114 @@ struct UnicodeNormalizer: Normalizer {
                     scalars.append(contentsOf: chunk)
                     align.append(contentsOf: text.align[i..<j])
                 } else {
-                    // HF's alignment-tracking normalizer charges every scalar a chunk gains or
-                    // loses to the chunk's starter (the one that composed or decomposed); the
-                    // rest of the chunk stays aligned position by position.
-                    let extra = normalized.count - chunk.count
+                    let sources = alignmentSources(chunk: Array(chunk), expected: normalized)
                     for (k, v) in normalized.enumerated() {
-                        let source: Int
-                        if extra >= 0 {
-                            source = k <= extra ? 0 : k - extra
-                        } else {
-                            source = k == 0 ? 0 : k - extra
-                        }
                         scalars.append(v)
-                        align.append(text.align[i + min(source, chunk.count - 1)])
+                        align.append(text.align[i + sources[k]])
                     }
                 }
             }
             i = j
         }
         text = NormalizedText(scalars: scalars, align: align)
+    }
+
+    /// For each output scalar of a changed chunk, the chunk index whose alignment it takes.
+    ///
+    /// This replays what HF's alignment-tracking normalizer does: every input scalar is
+    /// decomposed on its own (its first scalar "replaces" it, the rest are insertions), marks
+    /// are put in canonical order carrying those changes, composition folds a mark into its
+    /// starter (one fewer scalar), and the resulting change list is applied position by
+    /// position — so a composed "ẹ" from "e\u{301}\u{302}\u{323}" swallows the next input
+    /// scalar, not the mark it actually absorbed. (Checked against HF on random mixes of
+    /// accents, Hangul jamo, Indic and Tibetan vowel signs.) Falls back to position order if the replay
+    /// does not reproduce Foundation's result.
+    private func alignmentSources(chunk: [UInt32], expected: [UInt32]) -> [Int] {
+        let compatibility = form == .nfkc || form == .nfkd
+        var items: [(scalar: UInt32, change: Int)] = []
+        for v in chunk {
+            let single = String(scalarValues: [v])
+            let parts = (compatibility ? single.decomposedStringWithCompatibilityMapping
+                                       : single.decomposedStringWithCanonicalMapping).scalarValues
+            for (k, p) in parts.enumerated() { items.append((p, k == 0 ? 0 : 1)) }
+        }
+        // Canonical ordering: stable sort of each run of non-starters by combining class,
+        // each scalar carrying its change.
+        var start = 0
+        while start < items.count {
+            if Self.ccc(items[start].scalar) == 0 { start += 1; continue }
+            var end = start
+            while end < items.count && Self.ccc(items[end].scalar) != 0 { end += 1 }
+            let sorted = items[start..<end].enumerated().sorted {
+                (Self.ccc($0.element.scalar), $0.offset) < (Self.ccc($1.element.scalar), $1.offset)
+            }.map(\.element)
+            items.replaceSubrange(start..<end, with: sorted)
+            start = end
+        }
+        if form == .nfc || form == .nfkc { items = Self.compose(items) }
+
+        // HF's transform: a scalar with change <= 0 takes the next input scalar's alignment and
+        // consumes 1 - change of them; an inserted one (change > 0) takes the alignment of the
+        // input scalar just before the cursor.
+        var sources: [Int] = []
+        var cursor = 0
+        for item in items {
+            if item.change > 0 {
+                sources.append(min(max(cursor - 1, 0), chunk.count - 1))
+            } else {
+                sources.append(min(cursor, chunk.count - 1))
+                cursor += 1 - item.change
+            }
+        }
+        guard items.map(\.scalar) == expected else {
+            return expected.indices.map { min($0, chunk.count - 1) }
+        }
+        return sources
+    }
+
+    /// Canonical composition (UAX #15) over (scalar, change) items; a scalar folded into its
+    /// starter adds its change minus one to the starter's.
+    private static func compose(_ items: [(scalar: UInt32, change: Int)]) -> [(scalar: UInt32, change: Int)] {
+        var out: [(scalar: UInt32, change: Int)] = []
+        var starter: Int? = nil
+        var lastClass: UInt8? = nil  // class of the last scalar kept after the starter; nil = adjacent
+        for item in items {
+            let cls = ccc(item.scalar)
+            if let s = starter {
+                let blocked = lastClass.map { $0 == 0 || $0 >= cls } ?? false
+                if !blocked, let composite = composePair(out[s].scalar, item.scalar) {
+                    out[s].scalar = composite
+                    out[s].change += item.change - 1
+                    continue
+                }
+            }
+            out.append(item)
+            if cls == 0 {
+                starter = out.count - 1
+                lastClass = nil
+            } else {
+                lastClass = cls
+            }
+        }
+        return out
+    }
+
+    /// The primary composite of two scalars, if any (Foundation's NFC of the pair is one scalar).
+    /// Hangul is done arithmetically: Foundation on Linux does not compose LV + T.
+    private static func composePair(_ a: UInt32, _ b: UInt32) -> UInt32? {
+        let sBase: UInt32 = 0xAC00, lBase: UInt32 = 0x1100, vBase: UInt32 = 0x1161, tBase: UInt32 = 0x11A7
+        if a >= lBase && a < lBase + 19 && b >= vBase && b < vBase + 21 {
+            return sBase + ((a - lBase) * 21 + (b - vBase)) * 28
+        }
+        if a >= sBase && a < sBase + 11172 && (a - sBase) % 28 == 0 && b > tBase && b < tBase + 28 {
+            return a + (b - tBase)
+        }
+        let composed = String(scalarValues: [a, b]).precomposedStringWithCanonicalMapping.scalarValues
+        return composed.count == 1 ? composed[0] : nil
+    }
+
+    private static func ccc(_ v: UInt32) -> UInt8 {
+        Unicode.Scalar(v)?.properties.canonicalCombiningClass.rawValue ?? 0
     }
 
     private func apply(_ string: String) -> String {
@@ -93,7 +180,10 @@ struct UnicodeNormalizer: Normalizer {
     private static let composesWithPrevious: Set<UInt32> = {
         var set: Set<UInt32> = [0x09BE, 0x09D7, 0x0B3E, 0x0B56, 0x0B57, 0x0BBE, 0x0BD7, 0x0C56, 0x0CC2, 0x0CD5,
                                 0x0CD6, 0x0D3E, 0x0D57, 0x0DCF, 0x0DDF, 0x102E, 0x1B35, 0x110BA, 0x11127,
-                                0x1133E, 0x11357, 0x114B0, 0x114BA, 0x114BD, 0x115AF, 0x11930]
+                                0x1133E, 0x11357, 0x114B0, 0x114BA, 0x114BD, 0x115AF, 0x11930,
+                                // Class 0, but they decompose to a leading non-starter that can
+                                // reorder with the marks before them.
+                                0x0F73, 0x0F75, 0x0F81]
         for v in UInt32(0x1161)...0x1175 { set.insert(v) }
         for v in UInt32(0x11A8)...0x11C2 { set.insert(v) }
         return set

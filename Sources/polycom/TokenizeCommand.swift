@@ -1,0 +1,101 @@
+import ArgumentParser
+import Foundation
+import Tokenizer
+
+/// A bad input line: reported as "Error: ..." without the usage text ValidationError prints.
+private struct InputError: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// Reads JSON lines from stdin, one result line per input line, flushing as it goes so the
+/// commands can sit in a pipeline.
+private func forEachJSONLine(_ body: ([String: Any]) throws -> String) throws {
+    var lineNumber = 0
+    while let line = readLine(strippingNewline: true) {
+        lineNumber += 1
+        if line.allSatisfy({ $0.isWhitespace }) { continue }
+        let value: Any
+        do {
+            value = try TokenizerJSON.parse(Data(line.utf8))
+        } catch {
+            let why = (error as? TokenizerError).flatMap { if case .malformedJSON(let w) = $0 { return w } else { return nil } }
+            throw InputError(description: "stdin line \(lineNumber): invalid JSON (\(why ?? "\(error)"))")
+        }
+        guard let object = value as? [String: Any] else {
+            throw InputError(description: "stdin line \(lineNumber): expected a JSON object")
+        }
+        let output: String
+        do {
+            output = try body(object)
+        } catch let error as InputError {
+            throw InputError(description: "stdin line \(lineNumber): \(error.description)")
+        }
+        FileHandle.standardOutput.write((output + "\n").data(using: .utf8)!)
+    }
+}
+
+struct Tokenize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Encode text with a tokenizer.json.",
+        discussion: "Reads {\"text\": ...} JSON lines on stdin and writes {\"ids\": [...]} per line.")
+
+    @Option(help: "tokenizer.json, or a model folder containing one.")
+    var tokenizer: String
+
+    @Flag(help: "Add the special tokens of the post-processor template (e.g. BOS).")
+    var addSpecialTokens = false
+
+    @Flag(help: "JSON lines in and out (the only format).")
+    var jsonl = false
+
+    @Flag(help: "Also write \"offsets\": [[start, end], ...] in unicode scalars of the text.")
+    var offsets = false
+
+    func validate() throws {
+        guard jsonl else { throw ValidationError("--jsonl is required (JSON lines is the only format)") }
+    }
+
+    func run() throws {
+        let tok = try Tokenizer(path: tokenizer)
+        try forEachJSONLine { object in
+            guard let text = object["text"] as? String else { throw InputError(description: "no \"text\" string") }
+            let encoding = tok.encodeWithOffsets(text, addSpecialTokens: addSpecialTokens)
+            var line = "{\"ids\": [" + encoding.ids.map(String.init).joined(separator: ", ") + "]"
+            if offsets {
+                line += ", \"offsets\": [" + encoding.offsets.map { "[\($0.start), \($0.end)]" }.joined(separator: ", ") + "]"
+            }
+            return line + "}"
+        }
+    }
+}
+
+struct Detokenize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Decode token ids with a tokenizer.json.",
+        discussion: "Reads {\"ids\": [...]} JSON lines on stdin and writes {\"text\": ...} per line.")
+
+    @Option(help: "tokenizer.json, or a model folder containing one.")
+    var tokenizer: String
+
+    @Flag(help: "Leave out special tokens (BOS, EOS, padding).")
+    var skipSpecialTokens = false
+
+    @Flag(help: "JSON lines in and out (the only format).")
+    var jsonl = false
+
+    func validate() throws {
+        guard jsonl else { throw ValidationError("--jsonl is required (JSON lines is the only format)") }
+    }
+
+    func run() throws {
+        let tok = try Tokenizer(path: tokenizer)
+        try forEachJSONLine { object in
+            guard let raw = object["ids"] as? [Any] else { throw InputError(description: "no \"ids\" list") }
+            let ids = try raw.map { item -> Int in
+                guard let id = item as? Int else { throw InputError(description: "ids must be integers") }
+                return id
+            }
+            return "{\"text\": " + TokenizerJSON.quote(tok.decode(ids, skipSpecialTokens: skipSpecialTokens)) + "}"
+        }
+    }
+}
