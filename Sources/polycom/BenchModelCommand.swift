@@ -8,7 +8,7 @@ import Model
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure speed (model prefill/decode, tokenizer).",
-        subcommands: [BenchModel.self])
+        subcommands: [BenchModel.self, BenchTokenizer.self])
 }
 
 struct BenchModel: ParsableCommand {

@@ -2,16 +2,24 @@ import ArgumentParser
 import Foundation
 import JSON
 import Model
+import Tokenizer
 
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Continue a prompt through the KV cache (greedy at temperature 0).")
+        abstract: "Continue a prompt through the KV cache (greedy at temperature 0).",
+        discussion: """
+            polycom generate --model Models/polynorm-demo --prompt "The capital of France is" --max-tokens 16
+            polycom generate --model DIR --tokens 5,17,42 --max-tokens 12 --temperature 0 --json
+            """)
 
     @Option(help: "Checkpoint folder.")
     var model: String
 
     @Option(help: "Prompt as comma-separated token ids, e.g. 5,17,42.")
-    var tokens: TokenList
+    var tokens: TokenList?
+
+    @Option(help: "Prompt as text, tokenized with the model's tokenizer.json (BOS added as the tokenizer says).")
+    var prompt: String?
 
     @Option(help: "Most tokens to generate.")
     var maxTokens = 16
@@ -29,17 +37,38 @@ struct Generate: ParsableCommand {
     var json = false
 
     func validate() throws {
+        guard (tokens == nil) != (prompt == nil) else { throw ValidationError("give exactly one of --tokens and --prompt") }
         guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be ≥ 0") }
         guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be ≥ 0") }
     }
 
     func run() throws {
         let m = try Architectures.load(path: model)
+        let tokenizer = prompt == nil ? nil : try Tokenizer(path: model)
+        let ids = tokens?.ids ?? tokenizer!.encode(prompt!, addSpecialTokens: true)
+        var decoder = tokenizer?.streamingDecoder()
+        for id in ids { _ = decoder?.step(id) } // so the first new token keeps its leading space
+        var text = ""
         var sampler = SimpleSampler(temperature: temperature, seed: seed)
-        let generated = try m.generate(prompt: tokens.ids, maxTokens: maxTokens, sampler: &sampler,
-                                       ignoreEOS: ignoreEos) { token in
-            if !json { print(token) }
+        let generated = try m.generate(prompt: ids, maxTokens: maxTokens, sampler: &sampler, ignoreEOS: ignoreEos) { token in
+            if decoder != nil {
+                let piece = decoder!.step(token) ?? ""
+                text += piece
+                if !json { FileHandle.standardOutput.write(piece.data(using: .utf8)!) }
+            } else if !json {
+                print(token)
+            }
         }
-        if json { print(JSONValue.object(JSONObject([("tokens", .array(generated.map { .int($0) }))])).serialized()) }
+        if let tail = decoder?.finish() {
+            text += tail
+            if !json { FileHandle.standardOutput.write(tail.data(using: .utf8)!) }
+        }
+        if json {
+            var o = JSONObject([("tokens", .array(generated.map { .int($0) }))])
+            if tokenizer != nil { o["text"] = .string(text) }
+            print(JSONValue.object(o).serialized())
+        } else if tokenizer != nil {
+            print()
+        }
     }
 }

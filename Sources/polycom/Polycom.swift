@@ -10,9 +10,12 @@ struct Polycom: ParsableCommand {
             shards with model.safetensors.index.json) and tokenizer.json.
 
             Examples:
+              polycom serve --model Models/polynorm-demo --port 8000
+              polycom generate --model Models/polynorm-demo --prompt "The capital of France is" --max-tokens 16
               polycom inspect Configs/PolyNorm_1B
-              polycom forward --model Models/polynorm-tiny --tokens 5,17,42 --out logits.safetensors
-              polycom generate --model Models/polynorm-tiny --tokens 5,17,42 --max-tokens 12 --json
+              polycom forward --model Models/polynorm-demo --tokens 1,415,5565 --out logits.safetensors
+              echo '{"text": "Hello"}' | polycom tokenize --tokenizer Models/polynorm-demo --jsonl
+              polycom bench model --model Models/polynorm-demo
             """,
-        subcommands: [Serve.self, Generate.self, Forward.self, Inspect.self, Bench.self])
+        subcommands: [Serve.self, Generate.self, Forward.self, Inspect.self, Tokenize.self, Detokenize.self, Bench.self])
 }

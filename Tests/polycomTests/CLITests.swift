@@ -88,6 +88,21 @@ final class CLITests: XCTestCase {
                        "{\"tokens\":[" + expected.map(String.init).joined(separator: ",") + "]}")
     }
 
+    /// `--prompt` goes through the model's tokenizer; the text is what transformers +
+    /// tokenizers produce for the demo model (reference written by tools/reference).
+    func testGeneratePromptTextMatchesReference() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: fixturesDirectory + "/reference/polynorm-demo.json"))
+        let ref = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let first = try XCTUnwrap((ref["prompts"] as? [[String: Any]])?.first)
+        let greedy = try XCTUnwrap(first["greedy_ids"] as? [Int])
+        let r = try polycom("generate", "--model", repositoryRoot + "/Models/polynorm-demo", "--prompt",
+                            try XCTUnwrap(first["prompt"] as? String), "--max-tokens", String(greedy.count), "--json")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let out = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(out["tokens"] as? [Int], greedy)
+        XCTAssertEqual(out["text"] as? String, first["completion_incremental"] as? String)
+    }
+
     func testCorruptInputFailsWithMessage() throws {
         let dir = try copyOfFixture("polynorm-f32")
         let path = dir + "/model.safetensors"
