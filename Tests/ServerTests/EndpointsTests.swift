@@ -184,12 +184,3 @@ final class EndpointsTests: ServerTestCase {
         XCTAssertTrue(Self.request(port, "GET", "/metrics").text.contains("polycom_sequences_finished_total{reason=\"abort\"} 2"))
     }
 }
-
-/// A value shared between test threads.
-final class Shared<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var _value: Value
-    init(_ value: Value) { _value = value }
-    var value: Value { lock.withLock { _value } }
-    func update(_ change: (inout Value) -> Void) { lock.withLock { change(&_value) } }
-}

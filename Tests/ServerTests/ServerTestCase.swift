@@ -41,19 +41,19 @@ class ServerTestCase: XCTestCase {
         if body != nil { req.setValue("application/json", forHTTPHeaderField: "Content-Type") }
         for (k, v) in headers { req.setValue(v, forHTTPHeaderField: k) }
         let done = DispatchSemaphore(value: 0)
-        var reply = Reply(status: -1, body: Data(), headers: [:])
+        let reply = Shared(Reply(status: -1, body: Data(), headers: [:]))
         URLSession.shared.dataTask(with: req) { data, response, error in
             if let http = response as? HTTPURLResponse {
                 var h: [String: String] = [:]
                 for (k, v) in http.allHeaderFields { h["\(k)".lowercased()] = "\(v)" }
-                reply = Reply(status: http.statusCode, body: data ?? Data(), headers: h)
+                reply.update { $0 = Reply(status: http.statusCode, body: data ?? Data(), headers: h) }
             } else {
-                reply = Reply(status: -1, body: Data("\(String(describing: error))".utf8), headers: [:])
+                reply.update { $0 = Reply(status: -1, body: Data("\(String(describing: error))".utf8), headers: [:]) }
             }
             done.signal()
         }.resume()
         done.wait()
-        return reply
+        return reply.value
     }
 
     static func post(_ port: UInt16, _ path: String, _ json: JSONValue, headers: [String: String] = [:]) -> Reply {
@@ -79,4 +79,13 @@ func logSoftmax(_ row: ArraySlice<Float>) -> [Double] {
     let m = Double(row.max()!)
     let lse = m + log(row.reduce(0.0) { $0 + exp(Double($1) - m) })
     return row.map { Double($0) - lse }
+}
+
+/// A value shared between test threads.
+final class Shared<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _value: Value
+    init(_ value: Value) { _value = value }
+    var value: Value { lock.withLock { _value } }
+    func update(_ change: (inout Value) -> Void) { lock.withLock { change(&_value) } }
 }
