@@ -20,8 +20,13 @@ public struct Sampler: Sendable {
 
         let t = params.temperature
         let maxLogit = x.max() ?? 0
-        // Candidates sorted by probability, best first; ties keep the lower id first.
-        var candidates = x.enumerated().map { (token: $0.offset, p: Double(expf(($0.element - maxLogit) / t))) }
+        // Tokens more than 30·T below the best have probability < e⁻³⁰ ≈ 1e-13 of it: all of
+        // them together weigh less than 1e-8 even for 100k vocabularies, so they are left out
+        // before sorting (which would otherwise dominate each decode step).
+        let floor = maxLogit - 30 * t
+        var candidates: [(token: Int, p: Double)] = []
+        for (i, v) in x.enumerated() where v >= floor { candidates.append((i, Double(expf((v - maxLogit) / t)))) }
+        // Sorted by probability, best first; ties keep the lower id first.
         candidates.sort { $0.p != $1.p ? $0.p > $1.p : $0.token < $1.token }
         if params.topK > 0 && params.topK < candidates.count { candidates.removeSubrange(params.topK...) }
         var total = candidates.reduce(0) { $0 + $1.p }

@@ -1,30 +1,6 @@
 import Foundation
 import Kernels
 
-/// Token choice for simple generation: greedy at temperature 0, else softmax sampling
-/// from a seeded generator (the engine's full sampler chain arrives with the server).
-public struct SimpleSampler {
-    public let temperature: Float
-    private var rng: SplitMix64
-
-    public init(temperature: Float, seed: UInt64) {
-        self.temperature = temperature
-        rng = SplitMix64(seed: seed)
-    }
-
-    public mutating func next(_ logits: UnsafeBufferPointer<Float>) -> Int {
-        if temperature <= 0 { return argmax(logits) }
-        let m = logits.max() ?? 0
-        let weights = logits.map { Double(expf(($0 - m) / temperature)) }
-        var r = Double(rng.next() >> 11) / Double(1 << 53) * weights.reduce(0, +)
-        for (i, w) in weights.enumerated() {
-            r -= w
-            if r < 0 { return i }
-        }
-        return weights.count - 1
-    }
-}
-
 /// First index of the largest value (ties → lowest index, as torch.argmax).
 public func argmax(_ values: UnsafeBufferPointer<Float>) -> Int {
     var best = 0
@@ -47,15 +23,17 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
 
 extension DecoderModel {
     /// Continues `prompt` through the KV cache: one prefill pass, then one pass per token.
-    /// Stops after `maxTokens` or at an EOS id of the config (unless `ignoreEOS`).
-    public func generate(prompt: [Int], maxTokens: Int, sampler: inout SimpleSampler,
-                         ignoreEOS: Bool = false, onToken: (Int) -> Void = { _ in }) throws -> [Int] {
+    /// `pick` chooses each token from its logits (greedy: `argmax`). Stops after
+    /// `maxTokens` or at an EOS id of the config (unless `ignoreEOS`).
+    public func generate(prompt: [Int], maxTokens: Int, ignoreEOS: Bool = false,
+                         pick: (UnsafeBufferPointer<Float>) -> Int = argmax,
+                         onToken: (Int) -> Void = { _ in }) throws -> [Int] {
         guard maxTokens > 0 else { return [] }
         let cache = makeCache(capacity: prompt.count + maxTokens)
         var logits = try forward([SequenceChunk(cache: cache, tokens: prompt)], logits: .last)
         var out: [Int] = []
         while true {
-            let token = sampler.next(logits.row(0))
+            let token = pick(logits.row(0))
             out.append(token)
             onToken(token)
             if out.count >= maxTokens || (!ignoreEOS && config.eosTokenIds.contains(token)) { break }

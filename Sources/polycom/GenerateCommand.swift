@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import JSON
+import Engine
 import Model
 import Tokenizer
 
@@ -49,8 +50,14 @@ struct Generate: ParsableCommand {
         var decoder = tokenizer?.streamingDecoder()
         for id in ids { _ = decoder?.step(id) } // so the first new token keeps its leading space
         var text = ""
-        var sampler = SimpleSampler(temperature: temperature, seed: seed)
-        let generated = try m.generate(prompt: ids, maxTokens: maxTokens, sampler: &sampler, ignoreEOS: ignoreEos) { token in
+        var params = SamplingParams()
+        params.temperature = temperature
+        params.seed = seed
+        var sampler = Sampler(params: params, fallbackSeed: seed)
+        var output: [Int] = []
+        let generated = try m.generate(prompt: ids, maxTokens: maxTokens, ignoreEOS: ignoreEos,
+                                       pick: { sampler.sample($0, prompt: ids, output: output) }) { token in
+            output.append(token)
             if decoder != nil {
                 let piece = decoder!.step(token) ?? ""
                 text += piece
