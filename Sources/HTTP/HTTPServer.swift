@@ -45,6 +45,7 @@ public final class HTTPServer: @unchecked Sendable {
         }
         daemon = started
         port = polycom_mhd_bind_port(started)
+        core.startDisconnectTicker()
     }
 
     deinit { close() }
@@ -80,7 +81,11 @@ public final class HTTPServer: @unchecked Sendable {
         defer { lock.unlock() }
         guard let daemon else { return }
         self.daemon = nil
+        // Order matters: no new parking, no more resumes from the ticker, then every parked
+        // connection resumed by its stream's cancellation — MHD_stop_daemon must not find
+        // a suspended connection.
         core.beginDraining()
+        core.stopDisconnectTicker()
         core.cancelAllStreams()
         MHD_stop_daemon(daemon)
         // No callback can run after MHD_stop_daemon returns: the daemon's retain can go.
@@ -107,7 +112,7 @@ public final class HTTPServer: @unchecked Sendable {
             // poll(), not select(): select cannot watch descriptors past FD_SETSIZE.
             flags |= MHD_USE_THREAD_PER_CONNECTION.rawValue | MHD_USE_POLL.rawValue
         case .pool(let threads):
-            flags |= MHD_USE_AUTO.rawValue
+            flags |= MHD_USE_AUTO.rawValue | MHD_ALLOW_SUSPEND_RESUME.rawValue
             if threads > 1 { option(.THREAD_POOL_SIZE, threads) }
         }
         option(.SOCK_ADDR, 0, UnsafeMutableRawPointer(mutating: address))

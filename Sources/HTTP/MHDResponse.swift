@@ -5,7 +5,7 @@ import CMicroHTTPD
 enum MHDResponse {
     /// Queues `response`; on success records what was queued in `context`.
     static func queue(_ response: HTTPResponse, on connection: OpaquePointer,
-                      context: RequestContext, pollInterval: Double, closeAfter: Bool) throws {
+                      context: RequestContext, core: ServerCore, closeAfter: Bool) throws {
         guard (100...999).contains(response.status) else {
             throw HTTPServerError.mhdCallFailed("status \(response.status) is not a 3-digit HTTP status")
         }
@@ -20,8 +20,7 @@ enum MHDResponse {
                              "MHD_create_response_from_buffer")
             }
         case .stream(let stream):
-            let bridge = StreamSource(stream: stream, fd: polycom_mhd_connection_fd(connection),
-                                      pollInterval: pollInterval)
+            let bridge = StreamSource(stream: stream, connection: connection, core: core)
             // The retain belongs to MHD until `streamFreeThunk`.
             let cls = Unmanaged.passRetained(bridge).toOpaque()
             guard let created = MHD_create_response_from_callback(

@@ -1,3 +1,4 @@
+import CMicroHTTPD
 import Foundation
 
 /// MHD's per-request slot (`*con_cls`): born when the headers are parsed, retained by MHD
@@ -41,15 +42,17 @@ final class RequestContext {
 /// retain of it from response creation until its free callback.
 final class StreamSource {
     let stream: HTTPStream
-    let fd: Int32
-    let pollInterval: Double
+    private let connection: OpaquePointer
+    private let fd: Int32
+    private let core: ServerCore
     private let lock = NSLock()
     private var sent = 0
 
-    init(stream: HTTPStream, fd: Int32, pollInterval: Double) {
+    init(stream: HTTPStream, connection: OpaquePointer, core: ServerCore) {
         self.stream = stream
-        self.fd = fd
-        self.pollInterval = pollInterval
+        self.connection = connection
+        self.fd = polycom_mhd_connection_fd(connection)
+        self.core = core
     }
 
     var bytesSent: Int {
@@ -61,7 +64,17 @@ final class StreamSource {
     /// MHD's `ssize_t` protocol: a byte count, -1 end of stream, -2 drop the connection.
     func read(into buffer: UnsafeMutableRawBufferPointer) -> Int {
         let fd = self.fd
-        switch stream.read(into: buffer, pollInterval: pollInterval, peerClosed: { Socket.peerHasClosed(fd) }) {
+        let waiting: HTTPStream.Waiting
+        // Parking needs MHD_ALLOW_SUSPEND_RESUME (pool mode only). While draining, stop()
+        // is about to join the daemon, which must not find suspended connections: block.
+        if core.parksStreams, !core.isDraining {
+            let connection = self.connection
+            waiting = .park(suspend: { MHD_suspend_connection(connection) },
+                            resume: { MHD_resume_connection(connection) })
+        } else {
+            waiting = .block(pollInterval: core.configuration.disconnectPollSeconds)
+        }
+        switch stream.read(into: buffer, waiting: waiting, peerClosed: { Socket.peerHasClosed(fd) }) {
         case .bytes(let n):
             lock.lock()
             sent += n
@@ -71,6 +84,8 @@ final class StreamSource {
             return -1  // MHD_CONTENT_READER_END_OF_STREAM
         case .abort:
             return -2  // MHD_CONTENT_READER_END_WITH_ERROR
+        case .parked:
+            return 0  // MHD calls again once the connection is resumed
         }
     }
 }

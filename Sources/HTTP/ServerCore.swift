@@ -11,7 +11,15 @@ final class ServerCore: @unchecked Sendable {
     private let handler: HTTPHandler
     private let observer: (@Sendable (HTTPCompletion) -> Void)?
 
+    /// Pool threads are shared, so a stream waiting for its producer suspends its
+    /// connection instead of holding the thread.
+    let parksStreams: Bool
+
     private let state = NSCondition()
+    /// Its own condition, so request completions (which signal `state`) don't wake it.
+    private let ticker = NSCondition()
+    private var ticking = false
+    private let tickerDone = DispatchSemaphore(value: 0)
     /// In-flight requests and the stream each is sending, if any. Guarded by `state`:
     /// `stop()` reads it from another thread, so the contexts themselves are not shared.
     private var inFlight: [ObjectIdentifier: HTTPStream?] = [:]
@@ -22,6 +30,7 @@ final class ServerCore: @unchecked Sendable {
         self.configuration = configuration
         self.handler = handler
         self.observer = observer
+        if case .pool = configuration.threading { parksStreams = true } else { parksStreams = false }
     }
 
     // MARK: - Request lifecycle (MHD threads)
@@ -89,8 +98,8 @@ final class ServerCore: @unchecked Sendable {
                          _ response: HTTPResponse) -> MHD_Result {
         let closeAfter = isDraining
         do {
-            try MHDResponse.queue(response, on: connection, context: context,
-                                  pollInterval: configuration.disconnectPollSeconds, closeAfter: closeAfter)
+            try MHDResponse.queue(response, on: connection, context: context, core: self,
+                                  closeAfter: closeAfter)
             if let stream = context.streamSource?.stream { attach(stream, to: context) }
             return .YES
         } catch {
@@ -98,8 +107,7 @@ final class ServerCore: @unchecked Sendable {
             if case .stream(let stream) = response.body { stream.cancel(.aborted) }
             do {
                 try MHDResponse.queue(.plain(500, "internal error: invalid response"), on: connection,
-                                      context: context, pollInterval: configuration.disconnectPollSeconds,
-                                      closeAfter: true)
+                                      context: context, core: self, closeAfter: true)
                 return .YES
             } catch {
                 return .NO  // MHD drops the connection.
@@ -155,6 +163,40 @@ final class ServerCore: @unchecked Sendable {
             if !state.wait(until: deadline) { return inFlight.isEmpty }
         }
         return true
+    }
+
+    /// MHD cannot see a suspended connection's socket, so parked streams are resumed every
+    /// `disconnectPollSeconds` to look for themselves (and park again if the client is there).
+    func startDisconnectTicker() {
+        guard parksStreams else { return }
+        ticker.lock()
+        ticking = true
+        ticker.unlock()
+        let interval = configuration.disconnectPollSeconds
+        Thread.detachNewThread { [self] in
+            while true {
+                ticker.lock()
+                if ticking { _ = ticker.wait(until: Date(timeIntervalSinceNow: interval)) }
+                let running = ticking
+                ticker.unlock()
+                guard running else { break }
+                state.lock()
+                let streams = inFlight.values.compactMap { $0 }
+                state.unlock()
+                for stream in streams { stream.nudge() }
+            }
+            tickerDone.signal()
+        }
+    }
+
+    /// Returns once the ticker can no longer resume connections (the daemon is about to go).
+    func stopDisconnectTicker() {
+        ticker.lock()
+        let wasTicking = ticking
+        ticking = false
+        ticker.broadcast()
+        ticker.unlock()
+        if wasTicking { tickerDone.wait() }
     }
 
     /// Unblocks MHD threads parked in stream readers so the daemon can join them.

@@ -194,3 +194,51 @@ final class HTTPStreamPoolTests: XCTestCase {
         XCTAssertEqual(try first.request("GET", "/hello").status, 200)
     }
 }
+
+extension HTTPStreamPoolTests {
+    /// With one pool thread, a stream waiting for its producer must not hold that thread:
+    /// another client is served meanwhile, and the stream still completes afterwards.
+    func testWaitingStreamDoesNotStallThePool() throws {
+        let gate = DispatchSemaphore(value: 0)
+        let server = try makeServer(configure: { $0.threading = .pool(threads: 1) }, handler: { request in
+            if request.path == "/hello" { return HTTPResponse(text: "hello") }
+            let stream = HTTPStream()
+            Thread.detachNewThread {
+                stream.writeEvent(data: "first")
+                _ = gate.wait(timeout: .now() + 20)
+                stream.writeEvent(data: "second")
+                stream.finish()
+            }
+            return .serverSentEvents(stream)
+        })
+        let streaming = try TestConnection(port: server.port)
+        try streaming.sendRequest("GET", "/stream")
+        XCTAssertEqual(try streaming.readHead().status, 200)
+        XCTAssertNotNil(try streaming.readChunk())
+
+        for _ in 0..<3 {
+            XCTAssertEqual(try TestConnection(port: server.port, timeout: 5).request("GET", "/hello").text, "hello")
+        }
+        gate.signal()
+        XCTAssertEqual(try streaming.readChunk().map { String(decoding: $0, as: UTF8.self) }, "data: second\n\n")
+        XCTAssertNil(try streaming.readChunk())
+    }
+
+    func testStopWithParkedStreams() throws {
+        let streams = Shared<[HTTPStream]>([])
+        let server = try makeServer(configure: { $0.threading = .pool(threads: 2) }, handler: { _ in
+            let stream = HTTPStream()
+            streams.update { $0.append(stream) }
+            stream.writeEvent(data: "only")
+            return .serverSentEvents(stream)
+        })
+        let clients = try (0..<4).map { _ in try TestConnection(port: server.port) }
+        for client in clients {
+            try client.sendRequest("GET", "/stream")
+            XCTAssertEqual(try client.readHead().status, 200)
+            XCTAssertNotNil(try client.readChunk())
+        }
+        server.stop(grace: 0.2)
+        XCTAssertEqual(streams.current.map(\.cancelReason), Array(repeating: .serverShutdown, count: 4))
+    }
+}
