@@ -44,6 +44,12 @@ enum MHDResponse {
                          "MHD_add_response_header(Connection)")
         }
         try mhdCheck(MHD_queue_response(connection, UInt32(response.status), handle), "MHD_queue_response")
+        if source != nil, !core.parksStreams {
+            // A blocked stream reader looks idle to MHD, which would cut a stream off during
+            // a long pause between tokens; the reader watches the socket itself instead.
+            // (Parked connections are exempt from timeouts anyway.)
+            _ = polycom_mhd_set_connection_timeout(connection, 0)
+        }
 
         context.status = response.status
         context.streamSource = source

@@ -81,6 +81,10 @@ final class StreamSource {
             lock.unlock()
             return n
         case .endOfStream:
+            if !core.parksStreams {
+                // Back to the idle timeout for the keep-alive wait (this also restarts its clock).
+                _ = polycom_mhd_set_connection_timeout(connection, UInt32(core.configuration.idleTimeoutSeconds))
+            }
             return -1  // MHD_CONTENT_READER_END_OF_STREAM
         case .abort:
             return -2  // MHD_CONTENT_READER_END_WITH_ERROR

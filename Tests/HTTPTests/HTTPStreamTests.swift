@@ -242,3 +242,45 @@ extension HTTPStreamPoolTests {
         XCTAssertEqual(streams.current.map(\.cancelReason), Array(repeating: .serverShutdown, count: 4))
     }
 }
+
+/// Streams against MHD's idle timeout and older clients.
+final class HTTPStreamTimeoutTests: XCTestCase {
+    /// A pause between tokens longer than the idle timeout (a long prompt, a busy batch)
+    /// must not cut the stream; the idle timeout applies again once it ends.
+    func testPauseLongerThanIdleTimeoutKeepsStream() throws {
+        for threading in [HTTPThreading.threadPerConnection, .pool(threads: 2)] {
+            let server = try makeServer(configure: { $0.idleTimeoutSeconds = 1; $0.threading = threading },
+                                        handler: { _ in
+                let stream = HTTPStream()
+                Thread.detachNewThread {
+                    stream.writeEvent(data: "a")
+                    Thread.sleep(forTimeInterval: 2.2)
+                    stream.writeEvent(data: "b")
+                    stream.finish()
+                }
+                return .serverSentEvents(stream)
+            })
+            let client = try TestConnection(port: server.port)
+            XCTAssertEqual(try client.request("GET", "/").text, "data: a\n\ndata: b\n\n", "\(threading)")
+            XCTAssertEqual(try client.readToEnd(), [], "idle keep-alive not closed (\(threading))")
+        }
+    }
+
+    func testHTTP10ClientGetsCloseDelimitedStream() throws {
+        let server = try makeServer(handler: { _ in
+            let stream = HTTPStream()
+            Thread.detachNewThread {
+                stream.writeEvent(data: "a")
+                stream.writeEvent(data: "b")
+                stream.finish()
+            }
+            return .serverSentEvents(stream)
+        })
+        let client = try TestConnection(port: server.port)
+        try client.send("GET / HTTP/1.0\r\n\r\n")
+        let response = try client.readResponse()
+        XCTAssertEqual(response.status, 200)
+        XCTAssertNil(response.header("Transfer-Encoding"))
+        XCTAssertEqual(response.text, "data: a\n\ndata: b\n\n")
+    }
+}
