@@ -62,7 +62,7 @@ final class ServerCore: @unchecked Sendable {
         guard context.status == nil else { return .YES }
         if context.bodyOverLimit { return respond(context, connection, tooLarge()) }
 
-        let request = HTTPRequest(
+        var request = HTTPRequest(
             method: context.method, path: context.path, version: context.version,
             queryItems: PairCollector.collect(connection, kind: .GET_ARGUMENT_KIND)
                 .map { HTTPQueryItem(name: $0.name, value: $0.value) },
@@ -70,7 +70,11 @@ final class ServerCore: @unchecked Sendable {
                 .map { ($0.name, $0.value ?? "") }),
             body: context.body)
         context.body = []
-        return respond(context, connection, handler(request))
+        let probe = ConnectionProbe(fd: polycom_mhd_connection_fd(connection))
+        request.connectionProbe = probe
+        let response = handler(request)
+        probe.deactivate()
+        return respond(context, connection, response)
     }
 
     /// Bodies without a Content-Length (chunked) can only be judged as they arrive.
