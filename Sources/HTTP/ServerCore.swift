@@ -16,10 +16,7 @@ final class ServerCore: @unchecked Sendable {
     let parksStreams: Bool
 
     private let state = NSCondition()
-    /// Its own condition, so request completions (which signal `state`) don't wake it.
-    private let ticker = NSCondition()
-    private var ticking = false
-    private let tickerDone = DispatchSemaphore(value: 0)
+    private var ticker: DisconnectTicker?
     /// In-flight requests and the stream each is sending, if any. Guarded by `state`:
     /// `stop()` reads it from another thread, so the contexts themselves are not shared.
     private var inFlight: [ObjectIdentifier: HTTPStream?] = [:]
@@ -173,42 +170,26 @@ final class ServerCore: @unchecked Sendable {
     /// `disconnectPollSeconds` to look for themselves (and park again if the client is there).
     func startDisconnectTicker() {
         guard parksStreams else { return }
-        ticker.lock()
-        ticking = true
-        ticker.unlock()
-        let interval = configuration.disconnectPollSeconds
-        Thread.detachNewThread { [self] in
-            while true {
-                ticker.lock()
-                if ticking { _ = ticker.wait(until: Date(timeIntervalSinceNow: interval)) }
-                let running = ticking
-                ticker.unlock()
-                guard running else { break }
-                state.lock()
-                let streams = inFlight.values.compactMap { $0 }
-                state.unlock()
-                for stream in streams { stream.nudge() }
-            }
-            tickerDone.signal()
+        ticker = DisconnectTicker(interval: configuration.disconnectPollSeconds) { [weak self] in
+            self?.openStreams() ?? []
         }
     }
 
-    /// Returns once the ticker can no longer resume connections (the daemon is about to go).
+    /// Returns once no more resumes can come from the ticker (the daemon is about to go).
     func stopDisconnectTicker() {
-        ticker.lock()
-        let wasTicking = ticking
-        ticking = false
-        ticker.broadcast()
-        ticker.unlock()
-        if wasTicking { tickerDone.wait() }
+        ticker?.stop()
+        ticker = nil
+    }
+
+    private func openStreams() -> [HTTPStream] {
+        state.lock()
+        defer { state.unlock() }
+        return inFlight.values.compactMap { $0 }
     }
 
     /// Unblocks MHD threads parked in stream readers so the daemon can join them.
     func cancelAllStreams() {
-        state.lock()
-        let streams = inFlight.values.compactMap { $0 }
-        state.unlock()
-        for stream in streams { stream.cancel(.serverShutdown) }
+        for stream in openStreams() { stream.cancel(.serverShutdown) }
     }
 
     private func register(_ context: RequestContext) {
