@@ -16,7 +16,6 @@ public final class HTTPServer: @unchecked Sendable {
     private let core: ServerCore
     private let lock = NSLock()
     private var daemon: OpaquePointer?
-    private var listenSocket: Int32 = -1
 
     /// Starts listening. `onComplete` sees every request's completion record (for metrics);
     /// it runs on MHD threads, so it must be quick and thread-safe.
@@ -55,19 +54,23 @@ public final class HTTPServer: @unchecked Sendable {
 
     /// Graceful stop: stop accepting connections at once, let in-flight requests finish
     /// (responses sent from now on carry `Connection: close`), and after `grace` seconds
-    /// cancel the streams still open. Returns when the daemon is gone. A handler that never
-    /// returns still blocks this: MHD joins its threads.
+    /// (default `shutdownGraceSeconds`) cancel the streams still open. Returns when the
+    /// daemon is gone; of concurrent callers, the shortest grace wins.
+    ///
+    /// A handler that never returns still blocks this (MHD joins its threads), and so does
+    /// calling it from a handler or an `onComplete` callback: stop from another thread.
     public func stop(grace: Double? = nil) {
         lock.lock()
-        guard let daemon, !core.isDraining else {
+        guard let daemon else {
             lock.unlock()
             return
         }
-        core.beginDraining()
-        // Needs MHD_USE_ITC (set at start). Closing the returned socket right away makes new
-        // connection attempts fail fast instead of waiting in a backlog nobody accepts from.
-        let socket = MHD_quiesce_daemon(daemon)
-        if socket >= 0 { Glibc.close(socket) }
+        if !core.isDraining {
+            core.beginDraining()
+            // Needs MHD_USE_ITC (set at start). Closing the returned socket right away makes
+            // new connection attempts fail fast instead of waiting in an unserved backlog.
+            Socket.close(MHD_quiesce_daemon(daemon))
+        }
         lock.unlock()
 
         let deadline = Date(timeIntervalSinceNow: grace ?? configuration.shutdownGraceSeconds)
@@ -76,6 +79,7 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     /// Immediate stop: cancel every open stream, close every connection, join MHD's threads.
+    /// Idempotent; the same caveats about blocked handlers as `stop()`.
     public func close() {
         lock.lock()
         defer { lock.unlock() }

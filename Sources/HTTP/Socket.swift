@@ -23,6 +23,15 @@ enum Socket {
         return false
     }
 
+    static func close(_ fd: Int32) {
+        guard fd >= 0 else { return }
+        #if canImport(Glibc)
+        _ = Glibc.close(fd)
+        #else
+        _ = Darwin.close(fd)
+        #endif
+    }
+
     /// A socket address for an IP literal, passed to `body` while it is valid.
     static func withAddress<R>(host: String, port: UInt16,
                                _ body: (UnsafePointer<sockaddr>, _ isIPv6: Bool) throws -> R) throws -> R {
