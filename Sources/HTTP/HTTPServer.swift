@@ -88,7 +88,7 @@ public final class HTTPServer: @unchecked Sendable {
         // Order matters: no new parking, no more resumes from the ticker, then every parked
         // connection resumed by its stream's cancellation — MHD_stop_daemon must not find
         // a suspended connection.
-        core.beginDraining()
+        core.beginClosing()
         core.stopDisconnectTicker()
         core.cancelAllStreams()
         MHD_stop_daemon(daemon)

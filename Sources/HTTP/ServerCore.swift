@@ -21,6 +21,7 @@ final class ServerCore: @unchecked Sendable {
     /// `stop()` reads it from another thread, so the contexts themselves are not shared.
     private var inFlight: [ObjectIdentifier: HTTPStream?] = [:]
     private var draining = false
+    private var closing = false
 
     init(configuration: HTTPServerConfiguration, handler: @escaping HTTPHandler,
          observer: (@Sendable (HTTPCompletion) -> Void)?) {
@@ -153,6 +154,20 @@ final class ServerCore: @unchecked Sendable {
     func beginDraining() {
         state.lock()
         draining = true
+        state.unlock()
+    }
+
+    /// Past the grace period: the daemon is about to be stopped.
+    var isClosing: Bool {
+        state.lock()
+        defer { state.unlock() }
+        return closing
+    }
+
+    func beginClosing() {
+        state.lock()
+        draining = true
+        closing = true
         state.unlock()
     }
 

@@ -28,9 +28,11 @@ final class StreamSource {
     func read(into buffer: UnsafeMutableRawBufferPointer) -> Int {
         let fd = self.fd
         let waiting: HTTPStream.Waiting
-        // Parking needs MHD_ALLOW_SUSPEND_RESUME (pool mode only). While draining, stop()
-        // is about to join the daemon, which must not find suspended connections: block.
-        if core.parksStreams, !core.isDraining {
+        // Parking needs MHD_ALLOW_SUSPEND_RESUME (pool mode only). Once closing, the daemon
+        // is about to be joined and must not find suspended connections: block instead.
+        // (A stream that parked just before is in the registry and gets resumed by its
+        // cancellation; one that checks after sees `isClosing`.)
+        if core.parksStreams, !core.isClosing {
             let connection = self.connection
             waiting = .park(suspend: { MHD_suspend_connection(connection) },
                             resume: { MHD_resume_connection(connection) })

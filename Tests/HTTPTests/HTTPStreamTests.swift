@@ -284,3 +284,32 @@ final class HTTPStreamTimeoutTests: XCTestCase {
         XCTAssertEqual(response.text, "data: a\n\ndata: b\n\n")
     }
 }
+
+extension HTTPStreamPoolTests {
+    func testGracefulStopOnThreadPoolFinishesInterleavedStreams() throws {
+        let server = try makeServer(configure: { $0.threading = .pool(threads: 1) }, handler: { request in
+            let stream = HTTPStream()
+            Thread.detachNewThread {
+                for i in 0..<8 {
+                    stream.writeEvent(data: "\(request.path) \(i)")
+                    Thread.sleep(forTimeInterval: 0.03)
+                }
+                stream.finish()
+            }
+            return .serverSentEvents(stream)
+        })
+        let clients = try ["/a", "/b", "/c"].map { path -> (String, TestConnection) in
+            let client = try TestConnection(port: server.port)
+            try client.sendRequest("GET", path)
+            XCTAssertEqual(try client.readHead().status, 200)
+            return (path, client)
+        }
+        let stopping = Background { server.stop(grace: 20) }
+        for (path, client) in clients {
+            var body = ""
+            while let chunk = try client.readChunk() { body += String(decoding: chunk, as: UTF8.self) }
+            XCTAssertEqual(body, (0..<8).map { "data: \(path) \($0)\n\n" }.joined())
+        }
+        XCTAssertTrue(stopping.join())
+    }
+}
