@@ -116,7 +116,10 @@ public final class HTTPServer: @unchecked Sendable {
             // poll(), not select(): select cannot watch descriptors past FD_SETSIZE.
             flags |= MHD_USE_THREAD_PER_CONNECTION.rawValue | MHD_USE_POLL.rawValue
         case .pool(let threads):
-            flags |= MHD_USE_AUTO.rawValue | MHD_ALLOW_SUSPEND_RESUME.rawValue
+            // poll(), not epoll: with MHD 0.9.75's epoll a client that sends a partial
+            // request line and half-closes is never reaped, and connections pile up
+            // (reproduced by testMixedHostileTrafficThreadPool).
+            flags |= MHD_USE_POLL.rawValue | MHD_ALLOW_SUSPEND_RESUME.rawValue
             if threads > 1 { option(.THREAD_POOL_SIZE, threads) }
         }
         option(.SOCK_ADDR, 0, UnsafeMutableRawPointer(mutating: address))
