@@ -27,3 +27,10 @@ static inline enum MHD_Result polycom_mhd_set_connection_timeout(struct MHD_Conn
                                                                  unsigned int seconds) {
     return MHD_set_connection_option(connection, MHD_CONNECTION_OPTION_TIMEOUT, seconds);
 }
+
+/// The peer's address (IPv4 or IPv6), or NULL.
+static inline const struct sockaddr *polycom_mhd_client_address(struct MHD_Connection *connection) {
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    return info ? info->client_addr : NULL;
+}

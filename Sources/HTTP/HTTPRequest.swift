@@ -24,18 +24,21 @@ public struct HTTPRequest: Sendable {
     public var queryItems: [HTTPQueryItem]
     public var headers: HTTPHeaders
     public var body: [UInt8]
+    /// The client's "address:port" ("[v6]:port" for IPv6), for logs; nil if unknown.
+    public var remoteAddress: String?
     /// Set by the server; nil for requests built by hand (which are never disconnected).
     var connectionProbe: ConnectionProbe?
 
     public init(method: String, path: String, version: String = "HTTP/1.1",
                 queryItems: [HTTPQueryItem] = [], headers: HTTPHeaders = HTTPHeaders(),
-                body: [UInt8] = []) {
+                body: [UInt8] = [], remoteAddress: String? = nil) {
         self.method = method
         self.path = path
         self.version = version
         self.queryItems = queryItems
         self.headers = headers
         self.body = body
+        self.remoteAddress = remoteAddress
     }
 
     /// The first value of query parameter `name` ("" for a bare `?name`), or nil when absent.

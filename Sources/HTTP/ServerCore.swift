@@ -66,7 +66,8 @@ final class ServerCore: @unchecked Sendable {
                 .map { HTTPQueryItem(name: $0.name, value: $0.value) },
             headers: HTTPHeaders(PairCollector.collect(connection, kind: .HEADER_KIND)
                 .map { ($0.name, $0.value ?? "") }),
-            body: context.body)
+            body: context.body,
+            remoteAddress: Socket.describe(polycom_mhd_client_address(connection)))
         context.body = []
         let probe = ConnectionProbe(fd: polycom_mhd_connection_fd(connection))
         request.connectionProbe = probe

@@ -208,3 +208,13 @@ extension HTTPServerTests {
         XCTAssertEqual(try present.readResponse().text, "here")
     }
 }
+
+extension HTTPServerTests {
+    func testReportsRemoteAddress() throws {
+        let server = try makeServer()
+        let client = try TestConnection(port: server.port)
+        let text = try client.request("GET", "/remote").text
+        XCTAssertTrue(text.hasPrefix("127.0.0.1:"), text)
+        XCTAssertNotNil(UInt16(text.dropFirst("127.0.0.1:".count)), text)
+    }
+}

@@ -15,6 +15,8 @@ import XCTest
     case ("GET", "/header"):
         let name = request.query("name") ?? ""
         return HTTPResponse(text: request.headers[name] ?? "<absent>")
+    case ("GET", "/remote"):
+        return HTTPResponse(text: request.remoteAddress ?? "<unknown>")
     case ("GET", "/connected"):
         return HTTPResponse(text: request.isClientDisconnected ? "gone" : "here")
     case ("GET", "/path"):
