@@ -8,6 +8,23 @@ import Foundation
 ///         HTTPResponse(text: "hello \(request.path)")
 ///     }
 ///     print(server.port)
+///
+/// The handler runs once per complete request (body included) on an MHD thread and may
+/// block. To stream, return a stream at once and feed it from another thread:
+///
+///     let stream = HTTPStream()
+///     let job = engine.submit(prompt) { token in stream.writeEvent(data: token) }
+///     stream.onCancel { _ in job.cancel() }      // client gone or server stopping
+///     ...                                        // engine calls stream.finish() at the end
+///     return .serverSentEvents(stream)
+///
+/// Threading: `.threadPerConnection` (default) gives every connection its own thread, so
+/// handlers and streams block freely. `.pool(threads:)` shares a few threads; a waiting
+/// stream then suspends its connection instead of holding a thread, but a blocking handler
+/// still stalls its thread's other connections.
+///
+/// Never fatal on input: malformed requests get MHD's 4xx, oversize bodies 413, a handler
+/// response MHD rejects becomes a 500, and invalid UTF-8 is repaired, not trapped on.
 public final class HTTPServer: @unchecked Sendable {
     public let configuration: HTTPServerConfiguration
     /// The bound port (the kernel's choice when `configuration.port` was 0).
