@@ -6,7 +6,8 @@ import Foundation
 /// is listening any more (client gone, server stopping) so it can stop generating.
 ///
 /// Writes never block: the buffer is unbounded, which suits token streams (tiny, paced by
-/// the model) but not bulk data a slow client could let pile up.
+/// the model) but not bulk data a slow client could let pile up. One stream feeds one
+/// response.
 public final class HTTPStream: @unchecked Sendable {
     public enum CancelReason: Sendable, Equatable {
         case clientDisconnected
@@ -135,9 +136,9 @@ public final class HTTPStream: @unchecked Sendable {
         case park(suspend: () -> Void, resume: () -> Void)
     }
 
-    /// Blocks until there are bytes, the end, or a cancellation. While waiting it asks
-    /// `peerClosed` every `pollInterval` seconds, because MHD cannot notice a vanished
-    /// client while its thread is parked here.
+    /// Returns the next bytes, the end, or a cancellation. When the producer is behind it
+    /// either blocks, asking `peerClosed` every `pollInterval` seconds (MHD cannot notice a
+    /// vanished client while its thread is held here), or parks the connection.
     func read(into buffer: UnsafeMutableRawBufferPointer, waiting: Waiting,
               peerClosed: () -> Bool) -> ReadResult {
         var checkedPeer = false
