@@ -21,3 +21,16 @@ static inline uint16_t polycom_mhd_bind_port(struct MHD_Daemon *daemon) {
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
     return info ? info->port : 0;
 }
+
+/// Sets one connection's idle timeout in seconds (0: none). MHD_YES on success.
+static inline enum MHD_Result polycom_mhd_set_connection_timeout(struct MHD_Connection *connection,
+                                                                 unsigned int seconds) {
+    return MHD_set_connection_option(connection, MHD_CONNECTION_OPTION_TIMEOUT, seconds);
+}
+
+/// The peer's address (IPv4 or IPv6), or NULL.
+static inline const struct sockaddr *polycom_mhd_client_address(struct MHD_Connection *connection) {
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    return info ? info->client_addr : NULL;
+}

@@ -1,3 +1,5 @@
+import Foundation
+
 /// One decoded query parameter. `value` is nil for a bare `?flag`, "" for `?flag=`.
 public struct HTTPQueryItem: Sendable, Equatable {
     public var name: String
@@ -22,16 +24,21 @@ public struct HTTPRequest: Sendable {
     public var queryItems: [HTTPQueryItem]
     public var headers: HTTPHeaders
     public var body: [UInt8]
+    /// The client's "address:port" ("[v6]:port" for IPv6), for logs; nil if unknown.
+    public var remoteAddress: String?
+    /// Set by the server; nil for requests built by hand (which are never disconnected).
+    var connectionProbe: ConnectionProbe?
 
     public init(method: String, path: String, version: String = "HTTP/1.1",
                 queryItems: [HTTPQueryItem] = [], headers: HTTPHeaders = HTTPHeaders(),
-                body: [UInt8] = []) {
+                body: [UInt8] = [], remoteAddress: String? = nil) {
         self.method = method
         self.path = path
         self.version = version
         self.queryItems = queryItems
         self.headers = headers
         self.body = body
+        self.remoteAddress = remoteAddress
     }
 
     /// The first value of query parameter `name` ("" for a bare `?name`), or nil when absent.
@@ -39,6 +46,33 @@ public struct HTTPRequest: Sendable {
         queryItems.first { $0.name == name }.map { $0.value ?? "" }
     }
 
+    /// True once the client has closed or reset its connection. A long non-streaming handler
+    /// (a whole completion) polls it to abandon work nobody will read. Answers only while
+    /// the handler runs; afterwards it is always false.
+    public var isClientDisconnected: Bool { connectionProbe?.peerHasClosed ?? false }
+
     /// The body as UTF-8, invalid sequences replaced.
     public var bodyText: String { String(decoding: body, as: UTF8.self) }
+}
+
+/// Looks at a connection's socket on behalf of a handler. The descriptor belongs to MHD and
+/// may be reused once the handler returns, so the probe goes dark at that point.
+final class ConnectionProbe: @unchecked Sendable {
+    private let fd: Int32
+    private let lock = NSLock()
+    private var active = true
+
+    init(fd: Int32) { self.fd = fd }
+
+    var peerHasClosed: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return active && Socket.peerHasClosed(fd)
+    }
+
+    func deactivate() {
+        lock.lock()
+        active = false
+        lock.unlock()
+    }
 }

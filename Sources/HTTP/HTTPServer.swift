@@ -8,6 +8,23 @@ import Foundation
 ///         HTTPResponse(text: "hello \(request.path)")
 ///     }
 ///     print(server.port)
+///
+/// The handler runs once per complete request (body included) on an MHD thread and may
+/// block. To stream, return a stream at once and feed it from another thread:
+///
+///     let stream = HTTPStream()
+///     let job = engine.submit(prompt) { token in stream.writeEvent(data: token) }
+///     stream.onCancel { _ in job.cancel() }      // client gone or server stopping
+///     ...                                        // engine calls stream.finish() at the end
+///     return .serverSentEvents(stream)
+///
+/// Threading: `.threadPerConnection` (default) gives every connection its own thread, so
+/// handlers and streams block freely. `.pool(threads:)` shares a few threads; a waiting
+/// stream then suspends its connection instead of holding a thread, but a blocking handler
+/// still stalls its thread's other connections.
+///
+/// Never fatal on input: malformed requests get MHD's 4xx, oversize bodies 413, a handler
+/// response MHD rejects becomes a 500, and invalid UTF-8 is repaired, not trapped on.
 public final class HTTPServer: @unchecked Sendable {
     public let configuration: HTTPServerConfiguration
     /// The bound port (the kernel's choice when `configuration.port` was 0).
@@ -16,7 +33,6 @@ public final class HTTPServer: @unchecked Sendable {
     private let core: ServerCore
     private let lock = NSLock()
     private var daemon: OpaquePointer?
-    private var listenSocket: Int32 = -1
 
     /// Starts listening. `onComplete` sees every request's completion record (for metrics);
     /// it runs on MHD threads, so it must be quick and thread-safe.
@@ -45,6 +61,7 @@ public final class HTTPServer: @unchecked Sendable {
         }
         daemon = started
         port = polycom_mhd_bind_port(started)
+        core.startDisconnectTicker()
     }
 
     deinit { close() }
@@ -54,19 +71,23 @@ public final class HTTPServer: @unchecked Sendable {
 
     /// Graceful stop: stop accepting connections at once, let in-flight requests finish
     /// (responses sent from now on carry `Connection: close`), and after `grace` seconds
-    /// cancel the streams still open. Returns when the daemon is gone. A handler that never
-    /// returns still blocks this: MHD joins its threads.
+    /// (default `shutdownGraceSeconds`) cancel the streams still open. Returns when the
+    /// daemon is gone; of concurrent callers, the shortest grace wins.
+    ///
+    /// A handler that never returns still blocks this (MHD joins its threads), and so does
+    /// calling it from a handler or an `onComplete` callback: stop from another thread.
     public func stop(grace: Double? = nil) {
         lock.lock()
-        guard let daemon, !core.isDraining else {
+        guard let daemon else {
             lock.unlock()
             return
         }
-        core.beginDraining()
-        // Needs MHD_USE_ITC (set at start). Closing the returned socket right away makes new
-        // connection attempts fail fast instead of waiting in a backlog nobody accepts from.
-        let socket = MHD_quiesce_daemon(daemon)
-        if socket >= 0 { Glibc.close(socket) }
+        if !core.isDraining {
+            core.beginDraining()
+            // Needs MHD_USE_ITC (set at start). Closing the returned socket right away makes
+            // new connection attempts fail fast instead of waiting in an unserved backlog.
+            Socket.close(MHD_quiesce_daemon(daemon))
+        }
         lock.unlock()
 
         let deadline = Date(timeIntervalSinceNow: grace ?? configuration.shutdownGraceSeconds)
@@ -75,12 +96,17 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     /// Immediate stop: cancel every open stream, close every connection, join MHD's threads.
+    /// Idempotent; the same caveats about blocked handlers as `stop()`.
     public func close() {
         lock.lock()
         defer { lock.unlock() }
         guard let daemon else { return }
         self.daemon = nil
-        core.beginDraining()
+        // Order matters: no new parking, no more resumes from the ticker, then every parked
+        // connection resumed by its stream's cancellation — MHD_stop_daemon must not find
+        // a suspended connection.
+        core.beginClosing()
+        core.stopDisconnectTicker()
         core.cancelAllStreams()
         MHD_stop_daemon(daemon)
         // No callback can run after MHD_stop_daemon returns: the daemon's retain can go.
@@ -107,7 +133,10 @@ public final class HTTPServer: @unchecked Sendable {
             // poll(), not select(): select cannot watch descriptors past FD_SETSIZE.
             flags |= MHD_USE_THREAD_PER_CONNECTION.rawValue | MHD_USE_POLL.rawValue
         case .pool(let threads):
-            flags |= MHD_USE_AUTO.rawValue
+            // poll(), not epoll: with MHD 0.9.75's epoll a client that sends a partial
+            // request line and half-closes is never reaped, and connections pile up
+            // (reproduced by testMixedHostileTrafficThreadPool).
+            flags |= MHD_USE_POLL.rawValue | MHD_ALLOW_SUSPEND_RESUME.rawValue
             if threads > 1 { option(.THREAD_POOL_SIZE, threads) }
         }
         option(.SOCK_ADDR, 0, UnsafeMutableRawPointer(mutating: address))

@@ -6,7 +6,8 @@ import Foundation
 /// is listening any more (client gone, server stopping) so it can stop generating.
 ///
 /// Writes never block: the buffer is unbounded, which suits token streams (tiny, paced by
-/// the model) but not bulk data a slow client could let pile up.
+/// the model) but not bulk data a slow client could let pile up. One stream feeds one
+/// response.
 public final class HTTPStream: @unchecked Sendable {
     public enum CancelReason: Sendable, Equatable {
         case clientDisconnected
@@ -21,6 +22,9 @@ public final class HTTPStream: @unchecked Sendable {
     private var finished = false
     private var reason: CancelReason?
     private var cancelHandlers: [@Sendable (CancelReason) -> Void] = []
+    /// Set while the reader's connection is suspended in MHD waiting for us; whoever changes
+    /// the stream's state takes it and calls it (outside the lock) to resume the connection.
+    private var wake: (() -> Void)?
 
     public init() {}
 
@@ -29,9 +33,10 @@ public final class HTTPStream: @unchecked Sendable {
     @discardableResult
     public func write(_ bytes: [UInt8]) -> Bool {
         condition.lock()
-        defer { condition.unlock() }
-        guard reason == nil, !finished else { return false }
-        guard !bytes.isEmpty else { return true }
+        guard reason == nil, !finished else {
+            condition.unlock()
+            return false
+        }
         // Drop what the reader consumed before growing, so a long stream stays small.
         if readOffset > 0, readOffset * 2 >= pending.count {
             pending.removeFirst(readOffset)
@@ -39,6 +44,10 @@ public final class HTTPStream: @unchecked Sendable {
         }
         pending.append(contentsOf: bytes)
         condition.broadcast()
+        let resume = bytes.isEmpty ? nil : wake
+        if resume != nil { wake = nil }
+        condition.unlock()
+        resume?()
         return true
     }
 
@@ -62,7 +71,10 @@ public final class HTTPStream: @unchecked Sendable {
         condition.lock()
         finished = true
         condition.broadcast()
+        let resume = wake
+        wake = nil
         condition.unlock()
+        resume?()
     }
 
     /// The producer failed: the connection is dropped so the client sees a truncated
@@ -111,13 +123,25 @@ public final class HTTPStream: @unchecked Sendable {
         case bytes(Int)
         case endOfStream
         case abort
+        /// Nothing yet; the connection was suspended and will be resumed on the next change.
+        case parked
     }
 
-    /// Blocks until there are bytes, the end, or a cancellation. While waiting it asks
-    /// `peerClosed` every `pollInterval` seconds, because MHD cannot notice a vanished
-    /// client while its thread is parked here.
-    func read(into buffer: UnsafeMutableRawBufferPointer, pollInterval: Double,
+    /// How the reader waits when the producer is behind.
+    enum Waiting {
+        /// Park this thread on the condition; right when the thread is the connection's own.
+        case block(pollInterval: Double)
+        /// Suspend the connection and free the thread; right for shared event-loop threads.
+        /// `suspend` runs under the stream's lock, so no `resume` can overtake it.
+        case park(suspend: () -> Void, resume: () -> Void)
+    }
+
+    /// Returns the next bytes, the end, or a cancellation. When the producer is behind it
+    /// either blocks, asking `peerClosed` every `pollInterval` seconds (MHD cannot notice a
+    /// vanished client while its thread is held here), or parks the connection.
+    func read(into buffer: UnsafeMutableRawBufferPointer, waiting: Waiting,
               peerClosed: () -> Bool) -> ReadResult {
+        var checkedPeer = false
         condition.lock()
         while true {
             if reason != nil {
@@ -142,15 +166,44 @@ public final class HTTPStream: @unchecked Sendable {
                 condition.unlock()
                 return .endOfStream
             }
-            if !condition.wait(until: Date(timeIntervalSinceNow: pollInterval)) {
-                condition.unlock()
-                if peerClosed() {
-                    cancel(.clientDisconnected)
-                    return .abort
+            switch waiting {
+            case .block(let pollInterval):
+                if !condition.wait(until: Date(timeIntervalSinceNow: pollInterval)) {
+                    condition.unlock()
+                    if peerClosed() {
+                        cancel(.clientDisconnected)
+                        return .abort
+                    }
+                    condition.lock()
                 }
-                condition.lock()
+            case .park(let suspend, let resume):
+                // Each park is preceded by one look at the socket: a suspended connection is
+                // invisible to MHD, so this (driven by `nudge`) is how a departure is noticed.
+                if !checkedPeer {
+                    checkedPeer = true
+                    condition.unlock()
+                    if peerClosed() {
+                        cancel(.clientDisconnected)
+                        return .abort
+                    }
+                    condition.lock()
+                    continue
+                }
+                suspend()
+                wake = resume
+                condition.unlock()
+                return .parked
             }
         }
+    }
+
+    /// Resumes a parked reader so it looks at its socket again.
+    func nudge() {
+        condition.lock()
+        let resume = wake
+        wake = nil
+        condition.unlock()
+        resume?()
     }
 
     /// First reason wins; handlers run outside the lock so they may touch the stream.
@@ -163,8 +216,11 @@ public final class HTTPStream: @unchecked Sendable {
         reason = why
         let handlers = cancelHandlers
         cancelHandlers = []
+        let resume = wake
+        wake = nil
         condition.broadcast()
         condition.unlock()
+        resume?()
         for handler in handlers { handler(why) }
     }
 

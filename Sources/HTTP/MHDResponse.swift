@@ -5,7 +5,7 @@ import CMicroHTTPD
 enum MHDResponse {
     /// Queues `response`; on success records what was queued in `context`.
     static func queue(_ response: HTTPResponse, on connection: OpaquePointer,
-                      context: RequestContext, pollInterval: Double, closeAfter: Bool) throws {
+                      context: RequestContext, core: ServerCore, closeAfter: Bool) throws {
         guard (100...999).contains(response.status) else {
             throw HTTPServerError.mhdCallFailed("status \(response.status) is not a 3-digit HTTP status")
         }
@@ -20,8 +20,7 @@ enum MHDResponse {
                              "MHD_create_response_from_buffer")
             }
         case .stream(let stream):
-            let bridge = StreamSource(stream: stream, fd: polycom_mhd_connection_fd(connection),
-                                      pollInterval: pollInterval)
+            let bridge = StreamSource(stream: stream, connection: connection, core: core)
             // The retain belongs to MHD until `streamFreeThunk`.
             let cls = Unmanaged.passRetained(bridge).toOpaque()
             guard let created = MHD_create_response_from_callback(
@@ -45,6 +44,12 @@ enum MHDResponse {
                          "MHD_add_response_header(Connection)")
         }
         try mhdCheck(MHD_queue_response(connection, UInt32(response.status), handle), "MHD_queue_response")
+        if source != nil, !core.parksStreams {
+            // A blocked stream reader looks idle to MHD, which would cut a stream off during
+            // a long pause between tokens; the reader watches the socket itself instead.
+            // (Parked connections are exempt from timeouts anyway.)
+            _ = polycom_mhd_set_connection_timeout(connection, 0)
+        }
 
         context.status = response.status
         context.streamSource = source

@@ -11,17 +11,24 @@ final class ServerCore: @unchecked Sendable {
     private let handler: HTTPHandler
     private let observer: (@Sendable (HTTPCompletion) -> Void)?
 
+    /// Pool threads are shared, so a stream waiting for its producer suspends its
+    /// connection instead of holding the thread.
+    let parksStreams: Bool
+
     private let state = NSCondition()
+    private var ticker: DisconnectTicker?
     /// In-flight requests and the stream each is sending, if any. Guarded by `state`:
     /// `stop()` reads it from another thread, so the contexts themselves are not shared.
     private var inFlight: [ObjectIdentifier: HTTPStream?] = [:]
     private var draining = false
+    private var closing = false
 
     init(configuration: HTTPServerConfiguration, handler: @escaping HTTPHandler,
          observer: (@Sendable (HTTPCompletion) -> Void)?) {
         self.configuration = configuration
         self.handler = handler
         self.observer = observer
+        if case .pool = configuration.threading { parksStreams = true } else { parksStreams = false }
     }
 
     // MARK: - Request lifecycle (MHD threads)
@@ -53,15 +60,20 @@ final class ServerCore: @unchecked Sendable {
         guard context.status == nil else { return .YES }
         if context.bodyOverLimit { return respond(context, connection, tooLarge()) }
 
-        let request = HTTPRequest(
+        var request = HTTPRequest(
             method: context.method, path: context.path, version: context.version,
             queryItems: PairCollector.collect(connection, kind: .GET_ARGUMENT_KIND)
                 .map { HTTPQueryItem(name: $0.name, value: $0.value) },
             headers: HTTPHeaders(PairCollector.collect(connection, kind: .HEADER_KIND)
                 .map { ($0.name, $0.value ?? "") }),
-            body: context.body)
+            body: context.body,
+            remoteAddress: Socket.describe(polycom_mhd_client_address(connection)))
         context.body = []
-        return respond(context, connection, handler(request))
+        let probe = ConnectionProbe(fd: polycom_mhd_connection_fd(connection))
+        request.connectionProbe = probe
+        let response = handler(request)
+        probe.deactivate()
+        return respond(context, connection, response)
     }
 
     /// Bodies without a Content-Length (chunked) can only be judged as they arrive.
@@ -89,8 +101,8 @@ final class ServerCore: @unchecked Sendable {
                          _ response: HTTPResponse) -> MHD_Result {
         let closeAfter = isDraining
         do {
-            try MHDResponse.queue(response, on: connection, context: context,
-                                  pollInterval: configuration.disconnectPollSeconds, closeAfter: closeAfter)
+            try MHDResponse.queue(response, on: connection, context: context, core: self,
+                                  closeAfter: closeAfter)
             if let stream = context.streamSource?.stream { attach(stream, to: context) }
             return .YES
         } catch {
@@ -98,8 +110,7 @@ final class ServerCore: @unchecked Sendable {
             if case .stream(let stream) = response.body { stream.cancel(.aborted) }
             do {
                 try MHDResponse.queue(.plain(500, "internal error: invalid response"), on: connection,
-                                      context: context, pollInterval: configuration.disconnectPollSeconds,
-                                      closeAfter: true)
+                                      context: context, core: self, closeAfter: true)
                 return .YES
             } catch {
                 return .NO  // MHD drops the connection.
@@ -147,6 +158,20 @@ final class ServerCore: @unchecked Sendable {
         state.unlock()
     }
 
+    /// Past the grace period: the daemon is about to be stopped.
+    var isClosing: Bool {
+        state.lock()
+        defer { state.unlock() }
+        return closing
+    }
+
+    func beginClosing() {
+        state.lock()
+        draining = true
+        closing = true
+        state.unlock()
+    }
+
     /// True if every in-flight request finished before `deadline`.
     func waitForIdle(until deadline: Date) -> Bool {
         state.lock()
@@ -157,12 +182,30 @@ final class ServerCore: @unchecked Sendable {
         return true
     }
 
+    /// MHD cannot see a suspended connection's socket, so parked streams are resumed every
+    /// `disconnectPollSeconds` to look for themselves (and park again if the client is there).
+    func startDisconnectTicker() {
+        guard parksStreams else { return }
+        ticker = DisconnectTicker(interval: configuration.disconnectPollSeconds) { [weak self] in
+            self?.openStreams() ?? []
+        }
+    }
+
+    /// Returns once no more resumes can come from the ticker (the daemon is about to go).
+    func stopDisconnectTicker() {
+        ticker?.stop()
+        ticker = nil
+    }
+
+    private func openStreams() -> [HTTPStream] {
+        state.lock()
+        defer { state.unlock() }
+        return inFlight.values.compactMap { $0 }
+    }
+
     /// Unblocks MHD threads parked in stream readers so the daemon can join them.
     func cancelAllStreams() {
-        state.lock()
-        let streams = inFlight.values.compactMap { $0 }
-        state.unlock()
-        for stream in streams { stream.cancel(.serverShutdown) }
+        for stream in openStreams() { stream.cancel(.serverShutdown) }
     }
 
     private func register(_ context: RequestContext) {

@@ -23,6 +23,37 @@ enum Socket {
         return false
     }
 
+    /// "127.0.0.1:54321" / "[::1]:54321", for logs; nil for anything else.
+    static func describe(_ address: UnsafePointer<sockaddr>?) -> String? {
+        guard let address else { return nil }
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+        switch Int32(address.pointee.sa_family) {
+        case AF_INET:
+            return address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { v4 in
+                var ip = v4.pointee.sin_addr
+                guard inet_ntop(AF_INET, &ip, &text, socklen_t(text.count)) != nil else { return nil }
+                return "\(String(cString: text)):\(UInt16(bigEndian: v4.pointee.sin_port))"
+            }
+        case AF_INET6:
+            return address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { v6 in
+                var ip = v6.pointee.sin6_addr
+                guard inet_ntop(AF_INET6, &ip, &text, socklen_t(text.count)) != nil else { return nil }
+                return "[\(String(cString: text))]:\(UInt16(bigEndian: v6.pointee.sin6_port))"
+            }
+        default:
+            return nil
+        }
+    }
+
+    static func close(_ fd: Int32) {
+        guard fd >= 0 else { return }
+        #if canImport(Glibc)
+        _ = Glibc.close(fd)
+        #else
+        _ = Darwin.close(fd)
+        #endif
+    }
+
     /// A socket address for an IP literal, passed to `body` while it is valid.
     static func withAddress<R>(host: String, port: UInt16,
                                _ body: (UnsafePointer<sockaddr>, _ isIPv6: Bool) throws -> R) throws -> R {

@@ -156,3 +156,20 @@ final class HTTPRobustnessTests: XCTestCase {
         XCTAssertEqual(try client.readToEnd(), [])
     }
 }
+
+extension HTTPRobustnessTests {
+    /// curl sends `Expect: 100-continue` before large bodies: an oversize one must be refused
+    /// instead of invited, an acceptable one invited and then answered.
+    func testExpectContinue() throws {
+        let server = try makeServer(configure: { $0.maxBodyBytes = 1 << 20 })
+        let refused = try TestConnection(port: server.port)
+        try refused.send("POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: \(tenMB)\r\n\r\n")
+        XCTAssertEqual(try refused.readResponse().status, 413)
+
+        let invited = try TestConnection(port: server.port)
+        try invited.send("POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+        XCTAssertEqual(try invited.readHead().status, 100)
+        try invited.send("hello")
+        XCTAssertEqual(try invited.readResponse().text, "hello")
+    }
+}

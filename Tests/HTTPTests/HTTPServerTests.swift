@@ -183,3 +183,38 @@ final class HTTPServerTests: XCTestCase {
         XCTAssertNotEqual(server.port, 0)
     }
 }
+
+extension HTTPServerTests {
+    func testHandlerCanSeeTheClientLeave() throws {
+        let seen = Shared<[Bool]>([])
+        let server = try makeServer(handler: { request in
+            let deadline = Date(timeIntervalSinceNow: 10)
+            while !request.isClientDisconnected, Date() < deadline {
+                Thread.sleep(forTimeInterval: 0.01)
+            }
+            seen.update { $0.append(request.isClientDisconnected) }
+            return HTTPResponse(text: "too late")
+        })
+        let client = try TestConnection(port: server.port)
+        try client.sendRequest("POST", "/v1/completions", body: Array("{}".utf8))
+        client.close()
+        XCTAssertEqual(seen.wait(timeout: 15) { !$0.isEmpty }, [true])
+        XCTAssertFalse(HTTPRequest(method: "GET", path: "/").isClientDisconnected)
+        // A client that is still there, even one that pipelined its next request, is not gone.
+        let plain = try makeServer()
+        let present = try TestConnection(port: plain.port)
+        try present.send("GET /connected HTTP/1.1\r\nHost: x\r\n\r\nGET /connected HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(try present.readResponse().text, "here")
+        XCTAssertEqual(try present.readResponse().text, "here")
+    }
+}
+
+extension HTTPServerTests {
+    func testReportsRemoteAddress() throws {
+        let server = try makeServer()
+        let client = try TestConnection(port: server.port)
+        let text = try client.request("GET", "/remote").text
+        XCTAssertTrue(text.hasPrefix("127.0.0.1:"), text)
+        XCTAssertNotNil(UInt16(text.dropFirst("127.0.0.1:".count)), text)
+    }
+}

@@ -194,3 +194,122 @@ final class HTTPStreamPoolTests: XCTestCase {
         XCTAssertEqual(try first.request("GET", "/hello").status, 200)
     }
 }
+
+extension HTTPStreamPoolTests {
+    /// With one pool thread, a stream waiting for its producer must not hold that thread:
+    /// another client is served meanwhile, and the stream still completes afterwards.
+    func testWaitingStreamDoesNotStallThePool() throws {
+        let gate = DispatchSemaphore(value: 0)
+        let server = try makeServer(configure: { $0.threading = .pool(threads: 1) }, handler: { request in
+            if request.path == "/hello" { return HTTPResponse(text: "hello") }
+            let stream = HTTPStream()
+            Thread.detachNewThread {
+                stream.writeEvent(data: "first")
+                _ = gate.wait(timeout: .now() + 20)
+                stream.writeEvent(data: "second")
+                stream.finish()
+            }
+            return .serverSentEvents(stream)
+        })
+        let streaming = try TestConnection(port: server.port)
+        try streaming.sendRequest("GET", "/stream")
+        XCTAssertEqual(try streaming.readHead().status, 200)
+        XCTAssertNotNil(try streaming.readChunk())
+
+        for _ in 0..<3 {
+            XCTAssertEqual(try TestConnection(port: server.port, timeout: 5).request("GET", "/hello").text, "hello")
+        }
+        gate.signal()
+        XCTAssertEqual(try streaming.readChunk().map { String(decoding: $0, as: UTF8.self) }, "data: second\n\n")
+        XCTAssertNil(try streaming.readChunk())
+    }
+
+    func testStopWithParkedStreams() throws {
+        let streams = Shared<[HTTPStream]>([])
+        let server = try makeServer(configure: { $0.threading = .pool(threads: 2) }, handler: { _ in
+            let stream = HTTPStream()
+            streams.update { $0.append(stream) }
+            stream.writeEvent(data: "only")
+            return .serverSentEvents(stream)
+        })
+        let clients = try (0..<4).map { _ in try TestConnection(port: server.port) }
+        for client in clients {
+            try client.sendRequest("GET", "/stream")
+            XCTAssertEqual(try client.readHead().status, 200)
+            XCTAssertNotNil(try client.readChunk())
+        }
+        server.stop(grace: 0.2)
+        XCTAssertEqual(streams.current.map(\.cancelReason), Array(repeating: .serverShutdown, count: 4))
+    }
+}
+
+/// Streams against MHD's idle timeout and older clients.
+final class HTTPStreamTimeoutTests: XCTestCase {
+    /// A pause between tokens longer than the idle timeout (a long prompt, a busy batch)
+    /// must not cut the stream; the idle timeout applies again once it ends.
+    func testPauseLongerThanIdleTimeoutKeepsStream() throws {
+        for threading in [HTTPThreading.threadPerConnection, .pool(threads: 2)] {
+            let server = try makeServer(configure: { $0.idleTimeoutSeconds = 1; $0.threading = threading },
+                                        handler: { _ in
+                let stream = HTTPStream()
+                Thread.detachNewThread {
+                    stream.writeEvent(data: "a")
+                    Thread.sleep(forTimeInterval: 2.2)
+                    stream.writeEvent(data: "b")
+                    stream.finish()
+                }
+                return .serverSentEvents(stream)
+            })
+            let client = try TestConnection(port: server.port)
+            XCTAssertEqual(try client.request("GET", "/").text, "data: a\n\ndata: b\n\n", "\(threading)")
+            XCTAssertEqual(try client.readToEnd(), [], "idle keep-alive not closed (\(threading))")
+        }
+    }
+
+    func testHTTP10ClientGetsCloseDelimitedStream() throws {
+        let server = try makeServer(handler: { _ in
+            let stream = HTTPStream()
+            Thread.detachNewThread {
+                stream.writeEvent(data: "a")
+                stream.writeEvent(data: "b")
+                stream.finish()
+            }
+            return .serverSentEvents(stream)
+        })
+        let client = try TestConnection(port: server.port)
+        try client.send("GET / HTTP/1.0\r\n\r\n")
+        let response = try client.readResponse()
+        XCTAssertEqual(response.status, 200)
+        XCTAssertNil(response.header("Transfer-Encoding"))
+        XCTAssertEqual(response.text, "data: a\n\ndata: b\n\n")
+    }
+}
+
+extension HTTPStreamPoolTests {
+    func testGracefulStopOnThreadPoolFinishesInterleavedStreams() throws {
+        let server = try makeServer(configure: { $0.threading = .pool(threads: 1) }, handler: { request in
+            let stream = HTTPStream()
+            Thread.detachNewThread {
+                for i in 0..<8 {
+                    stream.writeEvent(data: "\(request.path) \(i)")
+                    Thread.sleep(forTimeInterval: 0.03)
+                }
+                stream.finish()
+            }
+            return .serverSentEvents(stream)
+        })
+        let clients = try ["/a", "/b", "/c"].map { path -> (String, TestConnection) in
+            let client = try TestConnection(port: server.port)
+            try client.sendRequest("GET", path)
+            XCTAssertEqual(try client.readHead().status, 200)
+            return (path, client)
+        }
+        let stopping = Background { server.stop(grace: 20) }
+        for (path, client) in clients {
+            var body = ""
+            while let chunk = try client.readChunk() { body += String(decoding: chunk, as: UTF8.self) }
+            XCTAssertEqual(body, (0..<8).map { "data: \(path) \($0)\n\n" }.joined())
+        }
+        XCTAssertTrue(stopping.join())
+    }
+}

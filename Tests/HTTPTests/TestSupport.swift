@@ -15,6 +15,10 @@ import XCTest
     case ("GET", "/header"):
         let name = request.query("name") ?? ""
         return HTTPResponse(text: request.headers[name] ?? "<absent>")
+    case ("GET", "/remote"):
+        return HTTPResponse(text: request.remoteAddress ?? "<unknown>")
+    case ("GET", "/connected"):
+        return HTTPResponse(text: request.isClientDisconnected ? "gone" : "here")
     case ("GET", "/path"):
         return HTTPResponse(text: request.path)
     case (_, "/hello"), (_, "/echo"):
