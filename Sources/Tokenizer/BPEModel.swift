@@ -72,14 +72,10 @@ final class BPEModel: @unchecked Sendable {
         if let dropout, dropout != 0 {
             throw TokenizerError.unsupported(component: "BPE option", type: "dropout")
         }
-        if let unk = json["unk_token"] as? String {
-            guard let id = vocab[unk.scalarValues] else {
-                throw TokenizerError.invalidValue("BPE unk_token '\(unk)' is not in the vocabulary")
-            }
-            unkId = id
-        } else {
-            unkId = nil
-        }
+        // HF loads an unk_token missing from the model vocabulary and only fails when an
+        // unknown character shows up; encoding cannot fail here, so such characters are
+        // dropped, as they are when there is no unk_token at all.
+        unkId = (json["unk_token"] as? String).flatMap { vocab[$0.scalarValues] }
         if byteFallback {
             var ids = [Int32](repeating: -1, count: 256)
             for b in 0..<256 {

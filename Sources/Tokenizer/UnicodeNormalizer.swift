@@ -10,6 +10,14 @@ import Foundation
 struct UnicodeNormalizer: Normalizer {
     enum Form { case nfc, nfkc, nfd, nfkd }
     let form: Form
+    /// Which lone scalars the form leaves alone, learnt per 256-scalar block on first use, so
+    /// CJK or emoji text (one chunk per character) does not call Foundation per character.
+    private let stable: StableScalars
+
+    init(form: Form) {
+        self.form = form
+        stable = StableScalars(form: form)
+    }
 
     /// Every scalar below this value is unchanged by the form and never combines with a
     /// neighbour, so ASCII-heavy text skips Foundation entirely.
@@ -35,7 +43,7 @@ struct UnicodeNormalizer: Normalizer {
             var j = i + 1
             while j < s.count && !Self.isChunkStart(s[j]) { j += 1 }
             let chunk = s[i..<j]
-            if chunk.allSatisfy({ $0 < limit }) {
+            if chunk.allSatisfy({ $0 < limit }) || (chunk.count == 1 && stable.contains(chunk.first!)) {
                 scalars.append(contentsOf: chunk)
                 align.append(contentsOf: text.align[i..<j])
             } else {
@@ -155,6 +163,10 @@ struct UnicodeNormalizer: Normalizer {
     }
 
     private func apply(_ string: String) -> String {
+        Self.apply(form, string)
+    }
+
+    fileprivate static func apply(_ form: Form, _ string: String) -> String {
         switch form {
         // Decomposing first works around Foundation on Linux not composing a Hangul LV
         // syllable with a trailing jamo (U+AC00 U+11A8 must become U+AC01).
@@ -188,4 +200,31 @@ struct UnicodeNormalizer: Normalizer {
         for v in UInt32(0x11A8)...0x11C2 { set.insert(v) }
         return set
     }()
+}
+
+/// Per-block bitmaps of scalars that a normalization form maps to themselves when alone.
+private final class StableScalars: @unchecked Sendable {
+    private let form: UnicodeNormalizer.Form
+    private var blocks: [UInt32: [UInt64]] = [:]
+    private let lock = NSLock()
+
+    init(form: UnicodeNormalizer.Form) { self.form = form }
+
+    func contains(_ v: UInt32) -> Bool {
+        let block = v >> 8
+        lock.lock(); defer { lock.unlock() }
+        if blocks[block] == nil {
+            var bits = [UInt64](repeating: 0, count: 4)
+            for low in 0..<UInt32(256) {
+                let scalar = block << 8 | low
+                guard Unicode.Scalar(scalar) != nil else { continue }
+                let single = String(scalarValues: [scalar])
+                if UnicodeNormalizer.apply(form, single).unicodeScalars.elementsEqual(single.unicodeScalars) {
+                    bits[Int(low >> 6)] |= 1 << UInt64(low & 63)
+                }
+            }
+            blocks[block] = bits
+        }
+        return blocks[block]![Int((v & 0xFF) >> 6)] & (1 << UInt64(v & 63)) != 0
+    }
 }

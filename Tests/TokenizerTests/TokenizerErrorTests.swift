@@ -69,7 +69,6 @@ final class TokenizerErrorTests: XCTestCase {
             #"{"model":{"type":"BPE","vocab":{"a":0},"merges":["a b"]}}"#,
             #"{"model":{"type":"BPE","vocab":{"a":0},"merges":["a"]}}"#,
             #"{"model":{"type":"BPE","vocab":{"a":0},"merges":[3]}}"#,
-            #"{"model":{"type":"BPE","vocab":{"a":0},"merges":[],"unk_token":"<unk>"}}"#,
             #"{"model":{"type":"BPE","vocab":{"a":0},"merges":[]},"added_tokens":[{"content":"x"}]}"#,
             #"{"model":{"type":"BPE","vocab":{"a":0},"merges":[]},"normalizer":{"kind":"NFC"}}"#,
             #"{"model":{"type":"BPE","vocab":{"a":0},"merges":[]},"decoder":5}"#,
