@@ -50,6 +50,9 @@ public final class InferenceService: @unchecked Sendable {
         config.port = options.port
         config.maxBodyBytes = options.maxBodyBytes
         config.maxConnections = options.maxConnections
+        config.bodyTooLargeResponse = { limit in
+            APIError(status: 413, type: "invalid_request_error", message: "the request body exceeds \(limit) bytes").response
+        }
         let server = try HTTPServer(configuration: config, onComplete: { [metrics] in metrics.record($0) }) { [unowned self] request in
             self.route(request)
         }
