@@ -129,13 +129,15 @@ struct CompletionsEndpoint {
                                    "model": .string(service.modelId), "choices": [choice]]
             _ = stream.writeEvent(data: json.serialized())
         }
-        if body.echo {
-            for c in choices {
-                frame(["index": .int(c.index), "text": .string(promptText(c, body: body)), "logprobs": .null, "finish_reason": .null])
-            }
-        }
         var streamedTokens: [ObjectIdentifier: Int] = [:]
+        var echoed: Set<ObjectIdentifier> = []
         run(choices, body: body) { choice, done in
+            // The echoed prompt (with its log-probs, which arrive before any token) first.
+            if body.echo && echoed.insert(ObjectIdentifier(choice)).inserted {
+                frame(["index": .int(choice.index), "text": .string(self.promptText(choice, body: body)),
+                       "logprobs": body.logprobs == nil ? .null : self.promptLogprobsJSON(choice, body: body),
+                       "finish_reason": .null])
+            }
             let text = choice.text.takeStreamable(final: done)
             let from = streamedTokens[ObjectIdentifier(choice), default: 0]
             streamedTokens[ObjectIdentifier(choice)] = choice.tokens.count
@@ -172,18 +174,27 @@ struct CompletionsEndpoint {
             // A stop string cut the text: drop the tokens past it.
             while tokens.count > strings.count { tokens.removeLast(); records.removeLast() }
             if body.echo {
-                let prompt = body.prompts[c.promptIndex]
-                var decoder = service.tokenizer.streamingDecoder()
-                let promptStrings = prompt.map { decoder.step($0) ?? "" }
-                let promptRecords: [TokenLogprob?] = [nil] + c.promptRecords.map { Optional($0) }
-                tokens = prompt + tokens
-                strings = promptStrings + strings
-                records = promptRecords + records
+                let prompt = promptPieces(c, body: body)
+                tokens = prompt.tokens + tokens
+                strings = prompt.strings + strings
+                records = prompt.records + records
             }
             logprobs = logprobsJSON(tokens: tokens, strings: strings, records: records, offset: 0)
         }
         return ["index": .int(c.index), "text": .string(text), "logprobs": logprobs,
                 "finish_reason": .string(c.finishReason ?? "length"), "stop_reason": .null]
+    }
+
+    /// The prompt's tokens, their text pieces and log-prob records (none for the first).
+    private func promptPieces(_ c: Choice, body: CompletionRequest) -> (tokens: [Int], strings: [String], records: [TokenLogprob?]) {
+        let prompt = body.prompts[c.promptIndex]
+        var decoder = service.tokenizer.streamingDecoder()
+        return (prompt, prompt.map { decoder.step($0) ?? "" }, [nil] + c.promptRecords.map { Optional($0) })
+    }
+
+    private func promptLogprobsJSON(_ c: Choice, body: CompletionRequest) -> JSONValue {
+        let p = promptPieces(c, body: body)
+        return logprobsJSON(tokens: p.tokens, strings: p.strings, records: p.records, offset: 0)
     }
 
     /// OpenAI's legacy log-probs: parallel lists; the first prompt token has no log-prob.

@@ -129,6 +129,25 @@ final class CompletionsTests: ServerTestCase {
         XCTAssertEqual(usage?["completion_tokens"]?.intValue, 12)
     }
 
+    /// Streamed echo: the first frame carries the prompt and its log-probs, equal to the
+    /// non-streamed ones.
+    func testStreamedEchoCarriesPromptLogprobs() throws {
+        let prompt = try ids("prompt_1_ids")
+        let base: JSONValue = ["prompt": .array(prompt.map { .int($0) }), "max_tokens": 2, "echo": true, "logprobs": 1,
+                               "temperature": 0]
+        var request = base.objectValue!
+        let plain = post(.object(request))
+        request["stream"] = true
+        let r = post(.object(request))
+        let first = try XCTUnwrap(r.text.components(separatedBy: "\n\n").first { $0.hasPrefix("data: {") })
+        let json = try JSONValue.parse(String(first.dropFirst(6)))
+        let streamed = try XCTUnwrap(json["choices"]?[0]?["logprobs"]?["token_logprobs"]?.arrayValue)
+        let whole = try XCTUnwrap(plain.json["choices"]?[0]?["logprobs"]?["token_logprobs"]?.arrayValue)
+        XCTAssertEqual(streamed.count, prompt.count)
+        XCTAssertEqual(streamed, Array(whole.prefix(prompt.count)))
+        XCTAssertEqual(json["choices"]?[0]?["text"]?.stringValue, Self.tokenizer.decode(prompt))
+    }
+
     func testSeededSamplingIsReproducible() throws {
         let request: JSONValue = ["prompt": "Once upon a time", "max_tokens": 10, "temperature": 1.0, "top_p": 0.9,
                                   "seed": 7, "n": 2, "ignore_eos": true]
