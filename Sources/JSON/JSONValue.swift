@@ -57,10 +57,18 @@ public enum JSONValue: Sendable, Equatable {
     }
 }
 
-/// An ordered JSON object with keyed lookup.
+/// An ordered JSON object with keyed lookup. Keys compare by their exact scalars: Swift's
+/// `String ==` treats "é" and "e\u{301}" as equal, JSON (and a tokenizer vocabulary) does not.
 public struct JSONObject: Sendable, Equatable {
     public private(set) var entries: [(key: String, value: JSONValue)] = []
-    private var index: [String: Int] = [:]
+    private var index: [ExactKey: Int] = [:]
+
+    struct ExactKey: Hashable, Sendable {
+        let key: String
+        init(_ key: String) { self.key = key }
+        static func == (a: ExactKey, b: ExactKey) -> Bool { a.key.unicodeScalars.elementsEqual(b.key.unicodeScalars) }
+        func hash(into hasher: inout Hasher) { for s in key.unicodeScalars { hasher.combine(s.value) } }
+    }
 
     public init() {}
 
@@ -69,17 +77,17 @@ public struct JSONObject: Sendable, Equatable {
     }
 
     public subscript(key: String) -> JSONValue? {
-        get { index[key].map { entries[$0].value } }
+        get { index[ExactKey(key)].map { entries[$0].value } }
         set {
-            if let i = index[key] {
+            if let i = index[ExactKey(key)] {
                 if let v = newValue {
                     entries[i].value = v
                 } else {
                     entries.remove(at: i)
-                    index = Dictionary(uniqueKeysWithValues: entries.enumerated().map { ($1.key, $0) })
+                    index = Dictionary(uniqueKeysWithValues: entries.enumerated().map { (ExactKey($1.key), $0) })
                 }
             } else if let v = newValue {
-                index[key] = entries.count
+                index[ExactKey(key)] = entries.count
                 entries.append((key, v))
             }
         }

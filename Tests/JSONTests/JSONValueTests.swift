@@ -45,4 +45,12 @@ final class JSONValueTests: XCTestCase {
         let v: JSONValue = ["": "", "ab": "c\u{0}d"]
         XCTAssertEqual(try JSONValue.parse(v.serialized()), v)
     }
+
+    /// NFC "é" and NFD "e + ◌́" are different JSON keys (both occur in tokenizer vocabularies).
+    func testCanonicallyEquivalentKeysStayDistinct() throws {
+        let v = try JSONValue.parse("{\"\u{E9}\": 1, \"e\u{301}\": 2}")
+        XCTAssertEqual(v.objectValue?.count, 2)
+        XCTAssertEqual(v["\u{E9}"]?.intValue, 1)
+        XCTAssertEqual(v["e\u{301}"]?.intValue, 2)
+    }
 }
