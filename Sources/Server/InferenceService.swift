@@ -64,8 +64,8 @@ public final class InferenceService: @unchecked Sendable {
     public func load() throws {
         do {
             let started = Date()
-            let tokenizer = try Tokenizer(path: modelPath)
             let model = try Architectures.load(path: modelPath)
+            let tokenizer = try Tokenizer(path: modelPath)
             let engine = Engine(model: model, options: options.engine,
                                 eosTokenIds: Set(model.config.eosTokenIds + (tokenizer.eosTokenId.map { [$0] } ?? [])))
             engine.observer = metrics
