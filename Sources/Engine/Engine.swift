@@ -81,8 +81,9 @@ public final class Engine: @unchecked Sendable {
         t.start()
     }
 
-    /// Queues a request; events arrive on the returned handle.
-    public func submit(_ request: GenerationRequest) throws -> SequenceHandle {
+    /// Queues a request; events arrive on the returned handle, or on `events` when given
+    /// (tagged with the handle's id).
+    public func submit(_ request: GenerationRequest, events: EventQueue? = nil) throws -> SequenceHandle {
         guard !request.prompt.isEmpty else { throw EngineError.invalidRequest("the prompt is empty") }
         if let bad = request.prompt.first(where: { $0 < 0 || $0 >= model.vocabSize }) {
             throw EngineError.invalidRequest("token id \(bad) is outside the vocabulary (0..<\(model.vocabSize))")
@@ -96,7 +97,7 @@ public final class Engine: @unchecked Sendable {
         guard queue.count < options.maxQueue else { throw EngineError.queueFull(queue.count) }
         nextId += 1
         seedCounter = seedCounter &* 6364136223846793005 &+ 1442695040888963407
-        let handle = SequenceHandle(id: nextId)
+        let handle = SequenceHandle(id: nextId, queue: events)
         queue.append(EngineSequence(handle: handle, request: request, fallbackSeed: seedCounter))
         condition.signal()
         return handle

@@ -28,17 +28,49 @@ public struct GenerationRequest: Sendable {
     }
 }
 
-/// The client's side of a sequence: a blocking queue of events and a cancel switch.
-/// Safe to use from any thread.
+/// One queue for the events of several sequences (the choices of one request), so a
+/// single thread can serve them all in arrival order.
+public final class EventQueue: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var events: [(sequence: Int, event: SequenceEvent)] = []
+
+    public init() {}
+
+    /// The next event of any sequence on this queue; nil when `timeout` passes first.
+    public func next(timeout: TimeInterval = .infinity) -> (sequence: Int, event: SequenceEvent)? {
+        condition.lock()
+        defer { condition.unlock() }
+        let deadline = timeout.isFinite ? Date(timeIntervalSinceNow: timeout) : Date.distantFuture
+        while events.isEmpty {
+            if !condition.wait(until: deadline) { return nil }
+        }
+        return events.removeFirst()
+    }
+
+    func push(_ sequence: Int, _ event: SequenceEvent) {
+        condition.lock()
+        events.append((sequence, event))
+        condition.signal()
+        condition.unlock()
+    }
+}
+
+/// The client's side of a sequence: a blocking queue of events (its own, or a shared
+/// `EventQueue`) and a cancel switch. Safe to use from any thread.
 public final class SequenceHandle: @unchecked Sendable {
     public let id: Int
     private let condition = NSCondition()
     private var events: [SequenceEvent] = []
     private var cancelled = false
+    private let shared: EventQueue?
 
-    init(id: Int) { self.id = id }
+    init(id: Int, queue: EventQueue?) {
+        self.id = id
+        shared = queue
+    }
 
-    /// The next event, waiting for it; nil when `timeout` passes first.
+    /// The next event, waiting for it; nil when `timeout` passes first. (Not for handles
+    /// whose events go to a shared `EventQueue`.)
     public func next(timeout: TimeInterval = .infinity) -> SequenceEvent? {
         condition.lock()
         defer { condition.unlock() }
@@ -64,6 +96,7 @@ public final class SequenceHandle: @unchecked Sendable {
     }
 
     func push(_ event: SequenceEvent) {
+        if let shared { return shared.push(id, event) }
         condition.lock()
         events.append(event)
         condition.signal()

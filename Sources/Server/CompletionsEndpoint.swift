@@ -29,14 +29,15 @@ struct CompletionsEndpoint {
         let engine = try service.readyEngine()
         let body = try CompletionRequest(try RequestFields(request.body), tokenizer: service.tokenizer,
                                          servedModel: service.modelId, maxModelLength: engine.maxModelLength)
-        let choices = try submit(body, engine: engine)
+        let events = EventQueue()
+        let choices = try submit(body, engine: engine, events: events)
         let id = "cmpl-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         let created = Int(Date().timeIntervalSince1970)
         if body.stream {
             let stream = HTTPStream()
             stream.onCancel { _ in choices.forEach { $0.handle.cancel() } }
             Thread.detachNewThread {
-                self.streamChoices(choices, body: body, id: id, created: created, into: stream)
+                self.streamChoices(choices, events: events, body: body, id: id, created: created, into: stream)
             }
             return .serverSentEvents(stream)
         }
@@ -45,7 +46,7 @@ struct CompletionsEndpoint {
         let stream = HTTPStream()
         stream.onCancel { _ in choices.forEach { $0.handle.cancel() } }
         Thread.detachNewThread {
-            self.run(choices, body: body) { _, _ in }
+            self.run(choices, events: events) { _, _ in }
             let json: JSONValue
             if let failure = choices.compactMap(\.failure).first {
                 json = APIError.internalError(failure).json
@@ -59,7 +60,7 @@ struct CompletionsEndpoint {
         return .stream(headers: ["Content-Type": "application/json"], stream)
     }
 
-    private func submit(_ body: CompletionRequest, engine: Engine) throws -> [Choice] {
+    private func submit(_ body: CompletionRequest, engine: Engine, events: EventQueue) throws -> [Choice] {
         var choices: [Choice] = []
         do {
             for (p, prompt) in body.prompts.enumerated() {
@@ -69,7 +70,7 @@ struct CompletionsEndpoint {
                     let wantsPrompt = body.echo && body.logprobs != nil
                     let handle = try engine.submit(GenerationRequest(prompt: prompt, params: params,
                                                                      promptLogprobsFrom: wantsPrompt ? 1 : nil,
-                                                                     promptTopK: body.logprobs ?? 0))
+                                                                     promptTopK: body.logprobs ?? 0), events: events)
                     choices.append(Choice(index: p * body.n + k, promptIndex: p, handle: handle,
                                           text: ChoiceText(tokenizer: service.tokenizer, prompt: prompt, stops: body.stops)))
                 }
@@ -81,49 +82,50 @@ struct CompletionsEndpoint {
         return choices
     }
 
-    /// Consumes every choice's events on its own thread; `onToken` runs under a lock
-    /// after each token (streaming writes there).
-    private func run(_ choices: [Choice], body: CompletionRequest, onToken: @escaping (Choice, Bool) -> Void) {
-        let group = DispatchGroup()
-        let lock = NSLock()
-        for choice in choices {
-            group.enter()
-            Thread.detachNewThread {
-                defer { group.leave() }
-                while let event = choice.handle.next(timeout: 600) {
-                    switch event {
-                    case .promptLogprobs(let records):
-                        choice.promptRecords = records
-                    case .token(let token, let record):
-                        guard choice.finishReason == nil else { continue }
-                        choice.tokens.append(token)
-                        choice.records.append(record)
-                        let hitStop = choice.text.append(token)
-                        if hitStop {
-                            choice.finishReason = "stop"
-                            choice.handle.cancel()
-                        }
-                        lock.withLock { onToken(choice, false) }
-                    case .finished(let reason):
-                        if choice.finishReason == nil {
-                            choice.text.finish()
-                            choice.finishReason = reason == .cancelled ? "abort" : reason.rawValue
-                        }
-                        lock.withLock { onToken(choice, true) }
-                        return
-                    case .failed(let message):
-                        choice.failure = message
-                        choice.finishReason = "abort"
-                        lock.withLock { onToken(choice, true) }
-                        return
-                    }
+    /// Consumes the choices' events from their shared queue until every choice has ended;
+    /// `onChoice` runs after each token and once at the end of each choice (streaming
+    /// writes there).
+    private func run(_ choices: [Choice], events: EventQueue, onChoice: (Choice, Bool) -> Void) {
+        let byId = Dictionary(uniqueKeysWithValues: choices.map { ($0.handle.id, $0) })
+        var open = choices.count
+        while open > 0, let (id, event) = events.next(timeout: 600) {
+            guard let choice = byId[id] else { continue }
+            switch event {
+            case .promptLogprobs(let records):
+                choice.promptRecords = records
+            case .token(let token, let record):
+                guard choice.finishReason == nil else { continue }
+                choice.tokens.append(token)
+                choice.records.append(record)
+                if choice.text.append(token) {
+                    choice.finishReason = "stop"
+                    choice.handle.cancel()
                 }
+                onChoice(choice, false)
+            case .finished(let reason):
+                if choice.finishReason == nil {
+                    choice.text.finish()
+                    choice.finishReason = reason == .cancelled ? "abort" : reason.rawValue
+                }
+                open -= 1
+                onChoice(choice, true)
+            case .failed(let message):
+                choice.failure = message
+                choice.finishReason = "abort"
+                open -= 1
+                onChoice(choice, true)
             }
         }
-        group.wait()
+        if open > 0 {
+            for c in choices where c.finishReason == nil {
+                c.handle.cancel()
+                c.failure = "timed out waiting for the model"
+            }
+        }
     }
 
-    private func streamChoices(_ choices: [Choice], body: CompletionRequest, id: String, created: Int, into stream: HTTPStream) {
+    private func streamChoices(_ choices: [Choice], events: EventQueue, body: CompletionRequest, id: String, created: Int,
+                               into stream: HTTPStream) {
         func frame(_ choice: JSONValue) {
             let json: JSONValue = ["id": .string(id), "object": "text_completion", "created": .int(created),
                                    "model": .string(service.modelId), "choices": [choice]]
@@ -131,7 +133,7 @@ struct CompletionsEndpoint {
         }
         var streamedTokens: [ObjectIdentifier: Int] = [:]
         var echoed: Set<ObjectIdentifier> = []
-        run(choices, body: body) { choice, done in
+        run(choices, events: events) { choice, done in
             // The echoed prompt (with its log-probs, which arrive before any token) first.
             if body.echo && echoed.insert(ObjectIdentifier(choice)).inserted {
                 frame(["index": .int(choice.index), "text": .string(self.promptText(choice, body: body)),
