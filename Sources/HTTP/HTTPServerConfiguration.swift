@@ -30,6 +30,9 @@ public struct HTTPServerConfiguration: Sendable {
     public var disconnectPollSeconds: Double = 0.1
     /// Receives MHD's own diagnostics (malformed requests, socket errors). nil: silent.
     public var log: (@Sendable (String) -> Void)? = nil
+    /// The 413 answer for a body over `maxBodyBytes` (given that limit), so an API can send
+    /// its own error format; nil: a plain-text 413.
+    public var bodyTooLargeResponse: (@Sendable (Int) -> HTTPResponse)? = nil
 
     public init() {}
 

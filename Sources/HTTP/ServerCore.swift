@@ -230,7 +230,8 @@ final class ServerCore: @unchecked Sendable {
     // MARK: - Helpers
 
     private func tooLarge() -> HTTPResponse {
-        .plain(413, "request body exceeds \(configuration.maxBodyBytes) bytes")
+        configuration.bodyTooLargeResponse?(configuration.maxBodyBytes)
+            ?? .plain(413, "request body exceeds \(configuration.maxBodyBytes) bytes")
     }
 
     private static func text(_ pointer: UnsafePointer<CChar>?) -> String {
