@@ -173,3 +173,23 @@ extension HTTPRobustnessTests {
         XCTAssertEqual(try invited.readResponse().text, "hello")
     }
 }
+
+extension HTTPRobustnessTests {
+    func testCustomBodyTooLargeResponse() throws {
+        let server = try makeServer(configure: {
+            $0.maxBodyBytes = 10
+            $0.bodyTooLargeResponse = { limit in
+                HTTPResponse(status: 413, headers: ["Content-Type": "application/json"],
+                             body: Array("{\"error\":{\"message\":\"max \(limit) bytes\"}}".utf8))
+            }
+        })
+        let declared = try TestConnection(port: server.port).request("POST", "/echo", body: Array("0123456789ABC".utf8))
+        XCTAssertEqual(declared.status, 413)
+        XCTAssertEqual(declared.header("Content-Type"), "application/json")
+        XCTAssertEqual(declared.text, "{\"error\":{\"message\":\"max 10 bytes\"}}")
+
+        let chunked = try TestConnection(port: server.port)
+        try chunked.send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nd\r\n0123456789ABC\r\n0\r\n\r\n")
+        XCTAssertEqual(try chunked.readResponse().text, "{\"error\":{\"message\":\"max 10 bytes\"}}")
+    }
+}
