@@ -31,9 +31,36 @@ PK_INLINE void bf16_block(float *out, const uint16_t *in, size_t n) {
     for (size_t i = 0; i < n; i++) o[i] = (uint32_t)in[i] << 16;
 }
 
+/// One bf16 row · one f32 vector, converting in registers (decode's case: no buffer).
+PK_INLINE float dot_bf16(const uint16_t *w, const float *x, size_t n) {
+    float acc[16] = {0};
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        for (int k = 0; k < 16; k++) {
+            uint32_t bits = (uint32_t)w[i + k] << 16;
+            float f;
+            memcpy(&f, &bits, 4);
+            acc[k] += f * x[i + k];
+        }
+    }
+    for (int k = 0; k < 8; k++) acc[k] += acc[k + 8];
+    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; i < n; i++) {
+        uint32_t bits = (uint32_t)w[i] << 16;
+        float f;
+        memcpy(&f, &bits, 4);
+        s += f * x[i];
+    }
+    return s;
+}
+
 PK_CLONES
 void pk_matmul_bf16(float *out, size_t ldo, const float *x, const uint16_t *w,
                     size_t T, size_t rows, size_t C) {
+    if (T == 1) {
+        for (size_t r = 0; r < rows; r++) out[r] = dot_bf16(w + r * C, x, C);
+        return;
+    }
     float buf[PK_BLOCK] __attribute__((aligned(64)));
     for (size_t r = 0; r < rows; r++) {
         const uint16_t *wr = w + r * C;
