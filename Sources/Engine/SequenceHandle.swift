@@ -55,51 +55,30 @@ public final class EventQueue: @unchecked Sendable {
     }
 }
 
-/// The client's side of a sequence: a blocking queue of events (its own, or a shared
-/// `EventQueue`) and a cancel switch. Safe to use from any thread.
+/// The client's side of a sequence: its events (on its own queue, or tagged with its id
+/// on a queue shared with other sequences) and a cancel switch. Safe from any thread.
 public final class SequenceHandle: @unchecked Sendable {
     public let id: Int
-    private let condition = NSCondition()
-    private var events: [SequenceEvent] = []
+    private let queue: EventQueue
+    private let lock = NSLock()
     private var cancelled = false
-    private let shared: EventQueue?
 
     init(id: Int, queue: EventQueue?) {
         self.id = id
-        shared = queue
+        self.queue = queue ?? EventQueue()
     }
 
-    /// The next event, waiting for it; nil when `timeout` passes first. (Not for handles
-    /// whose events go to a shared `EventQueue`.)
+    /// The next event, waiting for it; nil when `timeout` passes first. (For handles
+    /// submitted without a shared `EventQueue`.)
     public func next(timeout: TimeInterval = .infinity) -> SequenceEvent? {
-        condition.lock()
-        defer { condition.unlock() }
-        let deadline = timeout.isFinite ? Date(timeIntervalSinceNow: timeout) : Date.distantFuture
-        while events.isEmpty {
-            if !condition.wait(until: deadline) { return nil }
-        }
-        return events.removeFirst()
+        queue.next(timeout: timeout)?.event
     }
 
     /// Asks the engine to drop the sequence at its next step (client went away, or a
     /// stop string matched). A `.finished(.cancelled)` event follows unless it had ended.
-    public func cancel() {
-        condition.lock()
-        cancelled = true
-        condition.unlock()
-    }
+    public func cancel() { lock.withLock { cancelled = true } }
 
-    public var isCancelled: Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        return cancelled
-    }
+    public var isCancelled: Bool { lock.withLock { cancelled } }
 
-    func push(_ event: SequenceEvent) {
-        if let shared { return shared.push(id, event) }
-        condition.lock()
-        events.append(event)
-        condition.signal()
-        condition.unlock()
-    }
+    func push(_ event: SequenceEvent) { queue.push(id, event) }
 }

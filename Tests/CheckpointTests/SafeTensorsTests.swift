@@ -56,7 +56,7 @@ final class SafeTensorsTests: XCTestCase {
         data.append(contentsOf: h)
         data.append(contentsOf: [UInt8](repeating: 0, count: dataBytes))
         let path = temporaryDirectory() + "/bad.safetensors"
-        FileManager.default.createFile(atPath: path, contents: data)
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: data))
         return path
     }
 
@@ -73,9 +73,9 @@ final class SafeTensorsTests: XCTestCase {
         XCTAssertNoThrow(try SafeTensorsFile(path: good))
         let data = try Data(contentsOf: URL(fileURLWithPath: good))
         let cut = temporaryDirectory() + "/cut.safetensors"
-        FileManager.default.createFile(atPath: cut, contents: data.prefix(data.count - 5))
+        XCTAssertTrue(FileManager.default.createFile(atPath: cut, contents: data.prefix(data.count - 5)))
         assertRejected(cut, mentions: "truncated")
-        FileManager.default.createFile(atPath: cut, contents: data.prefix(5))
+        XCTAssertTrue(FileManager.default.createFile(atPath: cut, contents: data.prefix(5)))
         assertRejected(cut, mentions: "too short")
     }
 
@@ -125,13 +125,13 @@ final class SafeTensorsTests: XCTestCase {
         withUnsafeBytes(of: UInt64(4).littleEndian) { bad.append(contentsOf: $0) }
         bad.append(contentsOf: [0x7b, 0xff, 0xfe, 0x7d])
         let path = temporaryDirectory() + "/utf8.safetensors"
-        FileManager.default.createFile(atPath: path, contents: bad)
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: bad))
         assertRejected(path, mentions: "UTF-8")
     }
 
     func testEmptyAndMissingFiles() {
         let path = temporaryDirectory() + "/empty.safetensors"
-        FileManager.default.createFile(atPath: path, contents: Data())
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data()))
         assertRejected(path, mentions: "too short")
         XCTAssertThrowsError(try SafeTensorsFile(path: "/nonexistent/x.safetensors")) { error in
             XCTAssertTrue("\(error)".contains("No such file"), "\(error)")

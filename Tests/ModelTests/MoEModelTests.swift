@@ -34,44 +34,18 @@ final class MoEModelTests: XCTestCase {
         }
     }
 
-    /// Prefill part of the sequence (grouped experts), then decode one token at a time
-    /// (only the chosen experts): every position's logits equal the full pass's.
+    /// Prefill runs the grouped experts, decode only the chosen ones.
     func testIncrementalDecodeMatchesFullPass() throws {
-        for name in Self.fixtures {
-            let model = try Architectures.load(path: fixtureModel(name))
-            let tokens = try reference(name).tensor("tokens_40").ints()
-            let full = try model.logits(for: tokens)
-            let cache = model.makeCache(capacity: 4)
-            let prefill = try model.forward([SequenceChunk(cache: cache, tokens: Array(tokens[0..<13]))], logits: .all)
-            for t in 0..<13 { assertClose(prefill.array(t), full.array(t), tolerance: 1e-5, "\(name) prefill \(t)") }
-            for t in 13..<tokens.count {
-                let step = try model.forward([SequenceChunk(cache: cache, tokens: [tokens[t]])], logits: .last)
-                assertClose(step.array(0), full.array(t), tolerance: 1e-5, "\(name) decode \(t)")
-            }
-        }
+        for name in Self.fixtures { try ModelChecks.incrementalDecodeMatchesFullPass(name) }
     }
 
     func testGreedyContinuationMatchesReference() throws {
-        for name in Self.fixtures {
-            let model = try Architectures.load(path: fixtureModel(name))
-            let ref = try reference(name)
-            let expected = try ref.tensor("greedy_tokens").ints()
-            let got = try model.generate(prompt: try ref.tensor("greedy_prompt").ints(), maxTokens: expected.count)
-            XCTAssertEqual(got, expected, name)
-        }
+        for name in Self.fixtures { try ModelChecks.greedyMatchesReference(name) }
     }
 
     /// Routing is per token: sequences batched together route as they do alone.
     func testBatchedSequencesMatchSeparateRuns() throws {
-        let model = try Architectures.load(path: fixtureModel("olmoe-swiglu-e6k3-fused"))
-        let tokens = try reference("olmoe-swiglu-e6k3-fused").tensor("tokens_40").ints()
-        let a = Array(tokens[0..<9]), b = Array(tokens[9..<30])
-        let (ca, cb) = (model.makeCache(), model.makeCache())
-        _ = try model.forward([SequenceChunk(cache: ca, tokens: Array(a[0..<5]))])
-        let batched = try model.forward([SequenceChunk(cache: ca, tokens: Array(a[5...])), SequenceChunk(cache: cb, tokens: b)],
-                                        logits: .last)
-        assertClose(batched.array(0), try model.logits(for: a).array(a.count - 1), tolerance: 1e-5)
-        assertClose(batched.array(1), try model.logits(for: b).array(b.count - 1), tolerance: 1e-5)
+        try ModelChecks.batchedMatchesSeparate("olmoe-swiglu-e6k3-fused")
     }
 
     /// One-token decode reads only the chosen experts: every expert PyTorch did not pick

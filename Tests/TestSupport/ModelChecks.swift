@@ -1,0 +1,44 @@
+import Checkpoint
+import Model
+import XCTest
+
+/// Checks every architecture's tests run on their fixtures, written once.
+public enum ModelChecks {
+    /// Prefill 13 tokens, then decode the rest one at a time through the KV cache (which
+    /// starts too small, so it grows): every position's logits equal the full pass's.
+    public static func incrementalDecodeMatchesFullPass(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let model = try Architectures.load(path: fixtureModel(name))
+        let tokens = try reference(name).tensor("tokens_40").ints()
+        let full = try model.logits(for: tokens)
+        let cache = model.makeCache(capacity: 4)
+        let prefill = try model.forward([SequenceChunk(cache: cache, tokens: Array(tokens[0..<13]))], logits: .all)
+        for t in 0..<13 { assertClose(prefill.array(t), full.array(t), tolerance: 1e-5, "\(name) prefill \(t)", file: file, line: line) }
+        for t in 13..<tokens.count {
+            let step = try model.forward([SequenceChunk(cache: cache, tokens: [tokens[t]])], logits: .last)
+            assertClose(step.array(0), full.array(t), tolerance: 1e-5, "\(name) decode \(t)", file: file, line: line)
+        }
+        XCTAssertEqual(cache.count, tokens.count, file: file, line: line)
+    }
+
+    /// Greedy decoding through the KV cache gives the reference's tokens.
+    public static func greedyMatchesReference(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let model = try Architectures.load(path: fixtureModel(name))
+        let ref = try reference(name)
+        let expected = try ref.tensor("greedy_tokens").ints()
+        let got = try model.generate(prompt: try ref.tensor("greedy_prompt").ints(), maxTokens: expected.count)
+        XCTAssertEqual(got, expected, name, file: file, line: line)
+    }
+
+    /// Sequences of different lengths batched together give what they give alone.
+    public static func batchedMatchesSeparate(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let model = try Architectures.load(path: fixtureModel(name))
+        let tokens = try reference(name).tensor("tokens_40").ints()
+        let a = Array(tokens[0..<9]), b = Array(tokens[9..<30])
+        let (ca, cb) = (model.makeCache(), model.makeCache())
+        _ = try model.forward([SequenceChunk(cache: ca, tokens: Array(a[0..<5]))])
+        let batched = try model.forward([SequenceChunk(cache: ca, tokens: Array(a[5...])), SequenceChunk(cache: cb, tokens: b)],
+                                        logits: .last)
+        assertClose(batched.array(0), try model.logits(for: a).array(a.count - 1), tolerance: 1e-5, file: file, line: line)
+        assertClose(batched.array(1), try model.logits(for: b).array(b.count - 1), tolerance: 1e-5, file: file, line: line)
+    }
+}
