@@ -67,25 +67,25 @@ final class Metrics: EngineObserver, @unchecked Sendable {
     func render(engine: Engine?) -> String {
         lock.lock()
         defer { lock.unlock() }
-        var s = "# HELP polycom_requests_total HTTP requests by status code.\n# TYPE polycom_requests_total counter\n"
-        for (status, n) in requestsByStatus.sorted(by: { $0.key < $1.key }) { s += "polycom_requests_total{status=\"\(status)\"} \(n)\n" }
-        s += "# HELP polycom_prompt_tokens_total Prompt tokens of sequences started.\n# TYPE polycom_prompt_tokens_total counter\n"
-        s += "polycom_prompt_tokens_total \(promptTokens)\n"
-        s += "# HELP polycom_prompt_tokens_cached_total Prompt tokens taken from the prefix cache.\n# TYPE polycom_prompt_tokens_cached_total counter\n"
-        s += "polycom_prompt_tokens_cached_total \(reusedPromptTokens)\n"
-        s += "# HELP polycom_generation_tokens_total Tokens generated.\n# TYPE polycom_generation_tokens_total counter\n"
-        s += "polycom_generation_tokens_total \(generatedTokens)\n"
-        s += "# HELP polycom_sequences_finished_total Sequences finished by reason.\n# TYPE polycom_sequences_finished_total counter\n"
-        for (r, n) in finished.sorted(by: { $0.key < $1.key }) { s += "polycom_sequences_finished_total{reason=\"\(r)\"} \(n)\n" }
+        var s = ""
+        func family(_ name: String, _ type: String, _ help: String, _ samples: [(labels: String, value: Int)]) {
+            s += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+            for (labels, value) in samples { s += "\(name)\(labels) \(value)\n" }
+        }
+        family("polycom_requests_total", "counter", "HTTP requests by status code.",
+               requestsByStatus.sorted { $0.key < $1.key }.map { ("{status=\"\($0.key)\"}", $0.value) })
+        family("polycom_prompt_tokens_total", "counter", "Prompt tokens of sequences started.", [("", promptTokens)])
+        family("polycom_prompt_tokens_cached_total", "counter", "Prompt tokens taken from the prefix cache.",
+               [("", reusedPromptTokens)])
+        family("polycom_generation_tokens_total", "counter", "Tokens generated.", [("", generatedTokens)])
+        family("polycom_sequences_finished_total", "counter", "Sequences finished by reason.",
+               finished.sorted { $0.key < $1.key }.map { ("{reason=\"\($0.key)\"}", $0.value) })
         if let snap = engine?.snapshot() {
-            s += "# HELP polycom_sequences_running Sequences in the running batch.\n# TYPE polycom_sequences_running gauge\n"
-            s += "polycom_sequences_running \(snap.running)\n"
-            s += "# HELP polycom_sequences_waiting Sequences queued.\n# TYPE polycom_sequences_waiting gauge\n"
-            s += "polycom_sequences_waiting \(snap.waiting)\n"
-            s += "# HELP polycom_kv_cache_bytes KV-cache memory held (running sequences and prefix cache).\n# TYPE polycom_kv_cache_bytes gauge\n"
-            s += "polycom_kv_cache_bytes \(snap.kvCacheBytes)\n"
-            s += "# HELP polycom_prefix_cache_hits_total Sequences that reused a cached prefix.\n# TYPE polycom_prefix_cache_hits_total counter\n"
-            s += "polycom_prefix_cache_hits_total \(snap.prefixHits)\n"
+            family("polycom_sequences_running", "gauge", "Sequences in the running batch.", [("", snap.running)])
+            family("polycom_sequences_waiting", "gauge", "Sequences queued.", [("", snap.waiting)])
+            family("polycom_kv_cache_bytes", "gauge", "KV-cache memory held (running sequences and prefix cache).",
+                   [("", snap.kvCacheBytes)])
+            family("polycom_prefix_cache_hits_total", "counter", "Sequences that reused a cached prefix.", [("", snap.prefixHits)])
         }
         s += ttft.render("polycom_time_to_first_token_seconds", help: "Time from arrival to the first generated token.")
         s += perToken.render("polycom_time_per_output_token_seconds", help: "Time between consecutive generated tokens.")
