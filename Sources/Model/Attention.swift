@@ -1,4 +1,5 @@
 import Checkpoint
+import Dispatch
 import Foundation
 import Kernels
 import PolyKernels
@@ -50,9 +51,28 @@ public struct Attention: Sendable {
             let kc = chunk.cache.keys(layer: layer), vc = chunk.cache.values(layer: layer)
             (kc + start * kvDim).update(from: ks.pointer + row * kvDim, count: n * kvDim)
             (vc + start * kvDim).update(from: vs.pointer + row * kvDim, count: n * kvDim)
+            let group = heads / kvHeads
+            if n == 1 {
+                // Decode: one query per head; a plain loop beats two BLAS calls per head.
+                let scores = FloatBuffer(count: heads * total)
+                let q = UnsafeSendable(qs.pointer + row * qDim), ctx = UnsafeSendable(context.pointer + row * qDim)
+                let kp = UnsafeSendable(kc), vp = UnsafeSendable(vc), sp = UnsafeSendable(scores.pointer)
+                let hd = headDim
+                let work = { (h: Int) in
+                    let g = h / group
+                    pk_attend_one(ctx.pointer + h * hd, q.pointer + h * hd, kp.pointer + g * hd, vp.pointer + g * hd,
+                                  kvDim, total, hd, scale, sp.pointer + h * total)
+                }
+                if total * heads * hd < 1 << 16 {
+                    for h in 0..<heads { work(h) }
+                } else {
+                    DispatchQueue.concurrentPerform(iterations: heads, execute: work)
+                }
+                row += 1
+                continue
+            }
             let scores = FloatBuffer(count: n * total)
             let valid = (0..<n).map { start + $0 + 1 }
-            let group = heads / kvHeads
             for h in 0..<heads {
                 let g = h / group
                 // scores[n, total] = q_h · k_gᵀ / √hd
@@ -68,4 +88,10 @@ public struct Attention: Sendable {
         }
         o.apply(context.pointer, tokens: N, into: out)
     }
+}
+
+/// A pointer handed to worker threads that write disjoint parts of its memory.
+struct UnsafeSendable<T>: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<T>
+    init(_ pointer: UnsafeMutablePointer<T>) { self.pointer = pointer }
 }

@@ -48,3 +48,25 @@ void pk_add(float *out, const float *a, const float *b, size_t n) {
 void pk_scale_add(float *out, const float *x, float scale, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] += scale * x[i];
 }
+
+void pk_attend_one(float *out, const float *q, const float *k, const float *v, size_t ld,
+                   size_t L, size_t hd, float scale, float *scores) {
+    float m = -INFINITY;
+    for (size_t j = 0; j < L; j++) {
+        const float *kj = k + j * ld;
+        float s = 0.0f;
+        for (size_t i = 0; i < hd; i++) s += q[i] * kj[i];
+        s *= scale;
+        scores[j] = s;
+        if (s > m) m = s;
+    }
+    float sum = 0.0f;
+    for (size_t j = 0; j < L; j++) { scores[j] = expf(scores[j] - m); sum += scores[j]; }
+    float inv = 1.0f / sum;
+    for (size_t i = 0; i < hd; i++) out[i] = 0.0f;
+    for (size_t j = 0; j < L; j++) {
+        const float *vj = v + j * ld;
+        float p = scores[j] * inv;
+        for (size_t i = 0; i < hd; i++) out[i] += p * vj[i];
+    }
+}

@@ -55,6 +55,10 @@ void pk_rope(float *x, size_t ldx, const float *cos, const float *sin,
              size_t T, size_t heads, size_t hd);
 /// Softmax of each row over its first `valid[r]` entries; entries past it become 0.
 void pk_softmax_causal(float *x, size_t ld, const size_t *valid, size_t rows);
+/// One query against L cached keys/values of one head (decode): out[hd] =
+/// softmax(q · kᵀ · scale) · v, with k and v rows `ld` floats apart; scores needs L floats.
+void pk_attend_one(float *out, const float *q, const float *k, const float *v, size_t ld,
+                   size_t L, size_t hd, float scale, float *scores);
 /// log-softmax of one row, in place; returns nothing. Uses a max-shifted, double sum.
 void pk_log_softmax(float *x, size_t n);
 
