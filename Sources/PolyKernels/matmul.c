@@ -14,14 +14,23 @@
 #endif
 #define PK_INLINE static inline __attribute__((always_inline))
 
+// 64 independent accumulators: four AVX-512 (eight AVX2) vectors in flight, so the
+// loop waits on memory, not on the latency of one FMA chain.
+#define PK_LANES 64
+
+PK_INLINE float reduce(float *acc) {
+    for (int w = PK_LANES / 2; w >= 1; w /= 2)
+        for (int k = 0; k < w; k++) acc[k] += acc[k + w];
+    return acc[0];
+}
+
 PK_INLINE float dot_f32(const float *a, const float *b, size_t n) {
-    float acc[16] = {0};
+    float acc[PK_LANES] = {0};
     size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        for (int k = 0; k < 16; k++) acc[k] += a[i + k] * b[i + k];
+    for (; i + PK_LANES <= n; i += PK_LANES) {
+        for (int k = 0; k < PK_LANES; k++) acc[k] += a[i + k] * b[i + k];
     }
-    for (int k = 0; k < 8; k++) acc[k] += acc[k + 8];
-    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    float s = reduce(acc);
     for (; i < n; i++) s += a[i] * b[i];
     return s;
 }
@@ -33,18 +42,17 @@ PK_INLINE void bf16_block(float *out, const uint16_t *in, size_t n) {
 
 /// One bf16 row · one f32 vector, converting in registers (decode's case: no buffer).
 PK_INLINE float dot_bf16(const uint16_t *w, const float *x, size_t n) {
-    float acc[16] = {0};
+    float acc[PK_LANES] = {0};
     size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        for (int k = 0; k < 16; k++) {
+    for (; i + PK_LANES <= n; i += PK_LANES) {
+        for (int k = 0; k < PK_LANES; k++) {
             uint32_t bits = (uint32_t)w[i + k] << 16;
             float f;
             memcpy(&f, &bits, 4);
             acc[k] += f * x[i + k];
         }
     }
-    for (int k = 0; k < 8; k++) acc[k] += acc[k + 8];
-    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    float s = reduce(acc);
     for (; i < n; i++) {
         uint32_t bits = (uint32_t)w[i] << 16;
         float f;
