@@ -87,3 +87,19 @@ final class TokenizerErrorTests: XCTestCase {
         }
     }
 }
+
+extension TokenizerErrorTests {
+    /// Numbers that do not fit the id types must be refused, not trap on conversion.
+    func testOutOfRangeNumbersThrow() {
+        let cases = [
+            #"{"model":{"type":"BPE","vocab":{"a":1e999},"merges":[]}}"#,
+            #"{"model":{"type":"BPE","vocab":{"a":99999999999999999999},"merges":[]}}"#,
+            #"{"model":{"type":"BPE","vocab":{"a":-1},"merges":[]}}"#,
+            #"{"model":{"type":"BPE","vocab":{"a":0},"merges":[]},"added_tokens":[{"id":1e300,"content":"x"}]}"#,
+            #"{"model":{"type":"BPE","vocab":{"a":0},"merges":[]},"post_processor":{"type":"TemplateProcessing","single":[],"special_tokens":{"x":{"id":"x","ids":[4294967296],"tokens":["x"]}}}}"#,
+        ]
+        for text in cases {
+            XCTAssertThrowsError(try Tokenizer(tokenizerJSON: Data(text.utf8)), text)
+        }
+    }
+}
