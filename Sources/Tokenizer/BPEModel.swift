@@ -157,7 +157,7 @@ final class BPEModel: @unchecked Sendable {
 
     /// Tokenizes `piece.scalars[range]` through the word cache.
     private func tokenize(_ piece: NormalizedText, _ range: Range<Int>, into tokens: inout [RawToken]) {
-        let word = Array(piece.scalars[range])
+        let word = range.count == piece.scalars.count ? piece.scalars : Array(piece.scalars[range])
         let base = range.lowerBound
         let cacheable = word.count < WordCache.maxWordLength
         if cacheable, let packed = cache.get(word) {

@@ -226,7 +226,9 @@ public final class Tokenizer: @unchecked Sendable {
                     continue
                 }
                 let piece = inner == 0..<segment.count ? segment : segment.slice(inner)
-                if let preTokenizer {
+                if let byteLevel = preTokenizer as? ByteLevelPreTokenizer {
+                    byteLevel.forEachWord(piece) { model.tokenize($0, into: &tokens) }
+                } else if let preTokenizer {
                     words.removeAll(keepingCapacity: true)
                     preTokenizer.preTokenize(piece, into: &words)
                     for word in words { model.tokenize(word, into: &tokens) }
