@@ -139,25 +139,30 @@ final class BPEModel: @unchecked Sendable {
         let word = piece.scalars
         if word.isEmpty { return }
         guard word.count >= Self.splitThreshold, let bigrams = innerBigrams else {
-            tokenize(piece, 0..<word.count, into: &tokens)
+            tokenize(piece, 0..<word.count, word: word, into: &tokens)
             return
         }
         var start = 0
+        var scratch: [UInt32] = []  // one buffer for all pieces: cache hits then allocate nothing
+        scratch.reserveCapacity(64)
         for i in 1..<word.count {
             let left = word[i - 1], right = word[i]
             // Both sides must be plain vocabulary characters: byte-fallback and unk symbols do
             // not spell their text, so the bigram test says nothing about them.
             if bigrams.lookup(Int32(bitPattern: left), Int32(bitPattern: right)) == nil && charId(left) >= 0 && charId(right) >= 0 {
-                tokenize(piece, start..<i, into: &tokens)
+                scratch.removeAll(keepingCapacity: true)
+                scratch.append(contentsOf: word[start..<i])
+                tokenize(piece, start..<i, word: scratch, into: &tokens)
                 start = i
             }
         }
-        tokenize(piece, start..<word.count, into: &tokens)
+        scratch.removeAll(keepingCapacity: true)
+        scratch.append(contentsOf: word[start...])
+        tokenize(piece, start..<word.count, word: scratch, into: &tokens)
     }
 
-    /// Tokenizes `piece.scalars[range]` through the word cache.
-    private func tokenize(_ piece: NormalizedText, _ range: Range<Int>, into tokens: inout [RawToken]) {
-        let word = Array(piece.scalars[range])
+    /// Tokenizes `word` (= `piece.scalars[range]`) through the word cache.
+    private func tokenize(_ piece: NormalizedText, _ range: Range<Int>, word: [UInt32], into tokens: inout [RawToken]) {
         let base = range.lowerBound
         let cacheable = word.count < WordCache.maxWordLength
         if cacheable, let packed = cache.get(word) {

@@ -64,7 +64,12 @@ enum ByteLevel {
     static func split(_ s: [UInt32], into out: inout [Range<Int>]) {
         let n = s.count
         var classes = [CharClass](repeating: .other, count: n)
-        for i in 0..<n { classes[i] = charClass(s[i]) }
+        asciiClass.withUnsafeBufferPointer { ascii in
+            for i in 0..<n {
+                let v = s[i]
+                classes[i] = v < 0x80 ? ascii[Int(v)] : charClass(v)
+            }
+        }
         var i = 0
         while i < n {
             let c = s[i]

@@ -22,7 +22,8 @@ enum JSONAccess {
     static func int(_ value: Any?) -> Int? {
         switch value {
         case let v as Int: return v
-        case let v as Double where v == v.rounded(): return Int(v)
+        // Integral, finite and well inside Int's range: Int(Double) traps otherwise.
+        case let v as Double where v == v.rounded() && abs(v) < 9e15: return Int(v)
         case let v as NSNumber: return v.intValue
         default: return nil
         }

@@ -57,7 +57,9 @@ struct TemplateProcessing: PostProcessor {
                 throw TokenizerError.missingField(field: "special_tokens.\(name).ids", component: component)
             }
             specialIds[name] = try ids.map {
-                guard let id = JSONAccess.int($0) else { throw TokenizerError.invalidValue("special token id in \(name)") }
+                guard let id = JSONAccess.int($0), id >= 0, id < BPEModel.maxId else {
+                    throw TokenizerError.invalidValue("special token id in \(name)")
+                }
                 return Int32(id)
             }
         }

@@ -63,40 +63,52 @@ struct ByteLevelPreTokenizer: PreTokenizer {
     let useRegex: Bool
 
     func preTokenize(_ piece: NormalizedText, into out: inout [NormalizedText]) {
+        forEachWord(piece) { out.append($0) }
+    }
+
+    /// Calls `body` with each byte-level word. The word handed over lives in one reused
+    /// buffer, so the usual case (the model finds the word in its cache) allocates nothing;
+    /// this is the encode hot path for GPT-2 style tokenizers.
+    func forEachWord(_ piece: NormalizedText, _ body: (NormalizedText) -> Void) {
         var text = piece
         if text.isEmpty { return }
         if addPrefixSpace && text.scalars[0] != 0x20 { text.prepend([0x20]) }
+        var word = NormalizedText(scalars: [], align: [])
+        word.scalars.reserveCapacity(64)
+        word.align.reserveCapacity(64)
         if useRegex {
             var ranges: [Range<Int>] = []
             ByteLevel.split(text.scalars, into: &ranges)
-            for r in ranges { out.append(Self.toBytes(text, r)) }
+            for r in ranges {
+                Self.toBytes(text, r, into: &word)
+                body(word)
+            }
         } else {
-            out.append(Self.toBytes(text, 0..<text.count))
+            Self.toBytes(text, 0..<text.count, into: &word)
+            body(word)
         }
     }
 
-    static func toBytes(_ text: NormalizedText, _ range: Range<Int>) -> NormalizedText {
-        var scalars: [UInt32] = []
-        var align: [Alignment] = []
-        scalars.reserveCapacity(range.count + 4)
-        align.reserveCapacity(range.count + 4)
+    static func toBytes(_ text: NormalizedText, _ range: Range<Int>, into word: inout NormalizedText) {
+        word.scalars.removeAll(keepingCapacity: true)
+        word.align.removeAll(keepingCapacity: true)
         var bytes: [UInt8] = []
-        let table = ByteLevel.byteToScalar
-        for i in range {
-            let v = text.scalars[i]
-            if v < 0x80 {
-                scalars.append(table[Int(v)])
-                align.append(text.align[i])
-            } else {
-                bytes.removeAll(keepingCapacity: true)
-                appendUTF8(v, to: &bytes)
-                for b in bytes {
-                    scalars.append(table[Int(b)])
-                    align.append(text.align[i])
+        ByteLevel.byteToScalar.withUnsafeBufferPointer { table in
+            for i in range {
+                let v = text.scalars[i]
+                if v < 0x80 {
+                    word.scalars.append(table[Int(v)])
+                    word.align.append(text.align[i])
+                } else {
+                    bytes.removeAll(keepingCapacity: true)
+                    appendUTF8(v, to: &bytes)
+                    for b in bytes {
+                        word.scalars.append(table[Int(b)])
+                        word.align.append(text.align[i])
+                    }
                 }
             }
         }
-        return NormalizedText(scalars: scalars, align: align)
     }
 }
 

@@ -40,6 +40,8 @@ public final class Tokenizer: @unchecked Sendable {
     public let eosTokenId: Int?
     public let padTokenId: Int?
     public let unkTokenId: Int?
+    /// tokenizer_config.json `clean_up_tokenization_spaces`; `decode` applies it only when asked.
+    public let cleanUpTokenizationSpaces: Bool
 
     /// `path` is a tokenizer.json file or a model directory containing one. A
     /// tokenizer_config.json / special_tokens_map.json beside it is read when present.
@@ -143,6 +145,7 @@ public final class Tokenizer: @unchecked Sendable {
             if let id = byContent[key] ?? bpe.tokenToIdMap[key] { return Int(id) }
             return nil
         }
+        cleanUpTokenizationSpaces = config.cleanUpTokenizationSpaces
         bosToken = config.bosToken
         eosToken = config.eosToken
         padToken = config.padToken
@@ -223,7 +226,9 @@ public final class Tokenizer: @unchecked Sendable {
                     continue
                 }
                 let piece = inner == 0..<segment.count ? segment : segment.slice(inner)
-                if let preTokenizer {
+                if let byteLevel = preTokenizer as? ByteLevelPreTokenizer {
+                    byteLevel.forEachWord(piece) { model.tokenize($0, into: &tokens) }
+                } else if let preTokenizer {
                     words.removeAll(keepingCapacity: true)
                     preTokenizer.preTokenize(piece, into: &words)
                     for word in words { model.tokenize(word, into: &tokens) }
@@ -238,10 +243,25 @@ public final class Tokenizer: @unchecked Sendable {
     // MARK: Decoding
 
     /// Text for `ids`. Unknown ids are skipped (as HF does); with `skipSpecialTokens`, added
-    /// tokens flagged `special` are left out.
-    public func decode(_ ids: [Int], skipSpecialTokens: Bool = false) -> String {
-        String(scalarValues: decodeScalars(ids, skipSpecialTokens: skipSpecialTokens))
+    /// tokens flagged `special` are left out. `cleanUpTokenizationSpaces` applies transformers'
+    /// English clean-up (" ." -> ".", " n't" -> "n't", ...) after decoding; HF `tokenizers`
+    /// never does, transformers does when the config says so (see `cleanUpTokenizationSpaces`).
+    public func decode(_ ids: [Int], skipSpecialTokens: Bool = false, cleanUpTokenizationSpaces: Bool = false) -> String {
+        var scalars = decodeScalars(ids, skipSpecialTokens: skipSpecialTokens)
+        if cleanUpTokenizationSpaces {
+            // transformers' `clean_up_tokenization`: these replacements, in this order.
+            for (pattern, content) in Self.cleanUpRules {
+                let text = NormalizedText(scalars: scalars, align: [Alignment](repeating: Alignment(start: 0, end: 0), count: scalars.count))
+                scalars = replaceAll(text, pattern: pattern, content: content).scalars
+            }
+        }
+        return String(scalarValues: scalars)
     }
+
+    private static let cleanUpRules: [([UInt32], [UInt32])] = [
+        (" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"),
+        (" n't", "n't"), (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"),
+    ].map { ($0.0.scalarValues, $0.1.scalarValues) }
 
     func decodeScalars(_ ids: [Int], skipSpecialTokens: Bool) -> [UInt32] {
         var tokens: [[UInt32]] = []

@@ -4,6 +4,8 @@ import Foundation
 struct TokenizerConfig {
     var addBosToken: Bool?
     var addEosToken: Bool?
+    /// transformers' `clean_up_tokenization_spaces` (a decode-time option there).
+    var cleanUpTokenizationSpaces = false
     var bosToken: String?
     var eosToken: String?
     var padToken: String?
@@ -32,6 +34,7 @@ struct TokenizerConfig {
         }
         addBosToken = config.flatMap { JSONAccess.bool($0["add_bos_token"]) }
         addEosToken = config.flatMap { JSONAccess.bool($0["add_eos_token"]) }
+        cleanUpTokenizationSpaces = config.flatMap { JSONAccess.bool($0["clean_up_tokenization_spaces"]) } ?? false
         bosToken = token("bos_token")
         eosToken = token("eos_token")
         padToken = token("pad_token")

@@ -37,7 +37,11 @@ private func forEachJSONLine(_ body: ([String: Any]) throws -> String) throws {
 struct Tokenize: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Encode text with a tokenizer.json.",
-        discussion: "Reads {\"text\": ...} JSON lines on stdin and writes {\"ids\": [...]} per line.")
+        discussion: """
+            Reads {"text": ...} JSON lines on stdin and writes {"ids": [...]} per line. A \
+            tokenizer_config.json next to tokenizer.json applies as in transformers (add_bos_token, \
+            add_eos_token, special tokens); offsets are in unicode scalars of the text.
+            """)
 
     @Option(help: "tokenizer.json, or a model folder containing one.")
     var tokenizer: String

@@ -71,6 +71,8 @@ final class ComponentVariantTests: XCTestCase {
                 XCTAssertEqual(tokenizers[dir]!.encode(text), Fixtures.ints(row["ids"]), "\(dir) \(describe(text))")
                 let skip = tokenizers[dir]!.decode(Fixtures.ints(row["ids"]), skipSpecialTokens: true)
                 XCTAssertTrue(scalarsEqual(skip, row["decode_skip"] as! String), "\(dir) decode_skip \(describe(skip))")
+                let clean = tokenizers[dir]!.decode(Fixtures.ints(row["ids"]), skipSpecialTokens: true, cleanUpTokenizationSpaces: true)
+                XCTAssertTrue(scalarsEqual(clean, row["decode_clean"] as! String), "\(dir) decode_clean \(describe(clean))")
                 compared += 1
                 continue
             }

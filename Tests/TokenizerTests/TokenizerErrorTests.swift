@@ -87,3 +87,71 @@ final class TokenizerErrorTests: XCTestCase {
         }
     }
 }
+
+extension TokenizerErrorTests {
+    /// Numbers that do not fit the id types must be refused, not trap on conversion.
+    func testOutOfRangeNumbersThrow() {
+        let cases = [
+            #"{"model":{"type":"BPE","vocab":{"a":1e999},"merges":[]}}"#,
+            #"{"model":{"type":"BPE","vocab":{"a":99999999999999999999},"merges":[]}}"#,
+            #"{"model":{"type":"BPE","vocab":{"a":-1},"merges":[]}}"#,
+            #"{"model":{"type":"BPE","vocab":{"a":0},"merges":[]},"added_tokens":[{"id":1e300,"content":"x"}]}"#,
+            #"{"model":{"type":"BPE","vocab":{"a":0},"merges":[]},"post_processor":{"type":"TemplateProcessing","single":[],"special_tokens":{"x":{"id":"x","ids":[4294967296],"tokens":["x"]}}}}"#,
+        ]
+        for text in cases {
+            XCTAssertThrowsError(try Tokenizer(tokenizerJSON: Data(text.utf8)), text)
+        }
+    }
+}
+
+extension TokenizerErrorTests {
+    /// Random byte edits of a small tokenizer.json using most component types: loading either
+    /// succeeds or throws, and a loaded tokenizer encodes and decodes without trapping.
+    func testMutatedFilesNeverTrap() {
+        let doc = #"""
+        {"version":"1.0","added_tokens":[{"id":5,"content":"<s>","special":true,"normalized":false,"lstrip":false,"rstrip":true,"single_word":false}],
+         "normalizer":{"type":"Sequence","normalizers":[{"type":"NFKC"},{"type":"Prepend","prepend":"▁"},{"type":"Replace","pattern":{"String":" "},"content":"▁"}]},
+         "pre_tokenizer":{"type":"Sequence","pretokenizers":[{"type":"Digits","individual_digits":true},{"type":"Metaspace","replacement":"▁","prepend_scheme":"first","split":true}]},
+         "post_processor":{"type":"TemplateProcessing","single":[{"SpecialToken":{"id":"<s>","type_id":0}},{"Sequence":{"id":"A","type_id":0}}],"pair":[],"special_tokens":{"<s>":{"id":"<s>","ids":[5],"tokens":["<s>"]}}},
+         "decoder":{"type":"Sequence","decoders":[{"type":"Replace","pattern":{"String":"▁"},"content":" "},{"type":"ByteFallback"},{"type":"Fuse"},{"type":"Strip","content":" ","start":1,"stop":1}]},
+         "model":{"type":"BPE","unk_token":"<unk>","fuse_unk":true,"byte_fallback":true,"vocab":{"<unk>":0,"▁":1,"a":2,"b":3,"▁a":4,"<0x41>":6,"ab":7},"merges":["▁ a",["a","b"]]}}
+        """#
+        let original = Array(doc.utf8)
+        var rng = SplitMix64(seed: 42)
+        var loaded = 0
+        for _ in 0..<2000 {
+            var bytes = original
+            for _ in 0..<Int(rng.next() % 3 + 1) {
+                let i = Int(rng.next() % UInt64(bytes.count))
+                switch rng.next() % 3 {
+                case 0: bytes[i] = UInt8(truncatingIfNeeded: rng.next())
+                case 1: bytes.remove(at: i)
+                default:
+                    let syntax = Array("{}[],:\"0-e\\".utf8)
+                    bytes.insert(syntax[Int(rng.next() % UInt64(syntax.count))], at: i)
+                }
+            }
+            guard let tok = try? Tokenizer(tokenizerJSON: Data(bytes)) else { continue }
+            loaded += 1
+            let ids = tok.encode("ab a\u{301}b A 12 <s> 😀") + [-1, 3, 99, 5]
+            _ = tok.decode(ids, skipSpecialTokens: true)
+            var stream = tok.streamingDecoder()
+            for id in ids { _ = stream.step(id) }
+            _ = stream.finish()
+        }
+        XCTAssertGreaterThan(loaded, 0); print("[mutations] loaded \(loaded)")
+    }
+}
+
+/// Deterministic generator so failures reproduce.
+struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -17,6 +17,7 @@ final class TokenizerFixtureTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(corpus.count, 2000)
         var idMismatches = 0, specialMismatches = 0, offsetMismatches = 0, decodeMismatches = 0
         let offsetRows = expected.filter { $0.offsets != nil }.count
+        var roundTrips = 0
         var reported = 0
         func report(_ what: String, _ i: Int, _ detail: String) {
             if reported < 15 { XCTFail("\(name) \(what) #\(i) \"\(describe(String(corpus[i].prefix(80))))\": \(detail)") }
@@ -46,9 +47,16 @@ final class TokenizerFixtureTests: XCTestCase {
                 decodeMismatches += 1
                 report(what, i, "got \"\(describe(got))\" want \"\(describe(wanted))\"")
             }
+            // Where HF round-trips the text, our own encode -> decode must too.
+            if scalarsEqual(want.decode, text) {
+                roundTrips += 1
+                let back = tokenizer.decode(plain.ids)
+                if !scalarsEqual(back, text) { report("round trip", i, "got \"\(describe(back))\"") }
+            }
         }
         print("[\(name)] \(corpus.count) texts: id mismatches \(idMismatches), with-special mismatches \(specialMismatches), " +
-              "offset mismatches \(offsetMismatches) of \(offsetRows), decode mismatches \(decodeMismatches)")
+              "offset mismatches \(offsetMismatches) of \(offsetRows), decode mismatches \(decodeMismatches), " +
+              "round trips \(roundTrips) (where HF round-trips)")
         if checkOffsets { XCTAssertEqual(offsetRows, corpus.count, "offsets recorded for every text") }
     }
 

@@ -291,7 +291,8 @@ def write_config_fixture(texts):
         tok = AutoTokenizer.from_pretrained(os.path.join(OUT, name))
         for t in texts[:len(HARD_CASES)]:
             rows.append({"dir": name, "text": t, "ids": tok.encode(t),
-                         "decode_skip": tok.decode(tok.encode(t), skip_special_tokens=True, clean_up_tokenization_spaces=False)})
+                         "decode_skip": tok.decode(tok.encode(t), skip_special_tokens=True, clean_up_tokenization_spaces=False),
+                         "decode_clean": tok.decode(tok.encode(t), skip_special_tokens=True, clean_up_tokenization_spaces=True)})
     path = os.path.join(OUT, "llama", "tokenizer.json")
     for add_bos, add_eos in [(True, True), (False, True), (False, False)]:
         tok = LlamaTokenizerFast(tokenizer_file=path, add_bos_token=add_bos, add_eos_token=add_eos, legacy=True)
