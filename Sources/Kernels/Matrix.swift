@@ -18,7 +18,7 @@ public struct Matrix: @unchecked Sendable {
 
     /// Below this many tokens the row-streaming kernel beats convert-then-sgemm.
     public static let panelThreshold = 8
-    static let panelRows = 128
+    static let panelRows = 512
 
     public init(_ tensor: Tensor) {
         precondition(tensor.shape.count == 2, "a matrix needs a 2-D tensor, got \(tensor.shape)")
