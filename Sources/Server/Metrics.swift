@@ -87,6 +87,13 @@ final class Metrics: EngineObserver, @unchecked Sendable {
                    [("", snap.kvCacheBytes)])
             family("polycom_prefix_cache_hits_total", "counter", "Sequences that reused a cached prefix.", [("", snap.prefixHits)])
         }
+        if let routing = engine?.model.routerStats?.snapshot() {
+            var samples: [(String, Int)] = []
+            for (layer, counts) in routing.tokensPerExpert.enumerated() {
+                for (expert, n) in counts.enumerated() { samples.append(("{layer=\"\(layer)\",expert=\"\(expert)\"}", n)) }
+            }
+            family("polycom_moe_expert_tokens_total", "counter", "Tokens routed to each expert of each MoE layer.", samples)
+        }
         s += ttft.render("polycom_time_to_first_token_seconds", help: "Time from arrival to the first generated token.")
         s += perToken.render("polycom_time_per_output_token_seconds", help: "Time between consecutive generated tokens.")
         s += latency.render("polycom_request_duration_seconds", help: "HTTP request duration.")

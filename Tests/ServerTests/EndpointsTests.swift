@@ -183,4 +183,22 @@ final class EndpointsTests: ServerTestCase {
         }
         XCTAssertTrue(Self.request(port, "GET", "/metrics").text.contains("polycom_sequences_finished_total{reason=\"abort\"} 2"))
     }
+
+    /// An MoE model's router counts reach /metrics: every layer routes tokens × top-k.
+    func testMoERouterStatisticsInMetrics() throws {
+        let dir = try copyOfFixture("olmoe-polynorm-e8k2") // 8 experts, top-2, 2 layers
+        try FileManager.default.copyItem(atPath: Self.modelPath + "/tokenizer.json", toPath: dir + "/tokenizer.json")
+        let (moe, port) = try Self.startService(model: dir)
+        defer { moe.drainAndStop(grace: 1) }
+        let r = Self.post(port, "/v1/completions", ["prompt": [5, 17, 42, 99, 7], "max_tokens": 3, "ignore_eos": true])
+        XCTAssertEqual(r.status, 200, r.text)
+        let metrics = Self.request(port, "GET", "/metrics").text
+        for layer in 0..<2 {
+            let counts = metrics.split(separator: "\n").filter { $0.hasPrefix("polycom_moe_expert_tokens_total{layer=\"\(layer)\",") }
+                .map { Int($0.split(separator: " ").last!)! }
+            XCTAssertEqual(counts.count, 8)
+            // 5 prompt tokens + 2 decoded (the third sampled token is never run), top-2 each.
+            XCTAssertEqual(counts.reduce(0, +), (5 + 2) * 2, "layer \(layer)")
+        }
+    }
 }

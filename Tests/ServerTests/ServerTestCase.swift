@@ -20,12 +20,13 @@ class ServerTestCase: XCTestCase {
     }
 
     /// Starts a service; `load: false` leaves it in the loading state.
-    static func startService(load: Bool = true, configure: (inout ServerOptions) -> Void = { _ in }) throws -> (InferenceService, UInt16) {
+    static func startService(model: String = modelPath, load: Bool = true,
+                             configure: (inout ServerOptions) -> Void = { _ in }) throws -> (InferenceService, UInt16) {
         var options = ServerOptions()
         options.port = 0
         options.servedModelName = "demo"
         configure(&options)
-        let service = InferenceService(modelPath: modelPath, options: options)
+        let service = InferenceService(modelPath: model, options: options)
         service.log = { _ in }
         let port = try service.start()
         if load { try service.load() }
