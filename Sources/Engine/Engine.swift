@@ -12,6 +12,10 @@ public struct EngineOptions: Sendable {
     public var maxQueue = 256
     /// Memory for the prefix cache.
     public var prefixCacheBytes = 512 << 20
+    /// Memory the running sequences' KV caches may take (each reserves prompt + max_tokens
+    /// positions when admitted); nil: a quarter of physical memory. A request that alone
+    /// needs more is refused; others wait until enough is free.
+    public var kvCacheBytes: Int?
     public init() {}
 }
 
@@ -57,6 +61,8 @@ public final class Engine: @unchecked Sendable {
     private var thread: Thread?
     private let prefixCache: PrefixCache
     private var seedCounter: UInt64 = 0x5EED
+    private let kvBudget: Int
+    private let bytesPerPosition: Int
     /// Signalled once when the engine thread returns.
     private let exited = DispatchSemaphore(value: 0)
 
@@ -65,6 +71,8 @@ public final class Engine: @unchecked Sendable {
         self.options = options
         self.eosTokenIds = eosTokenIds ?? Set(model.config.eosTokenIds)
         prefixCache = PrefixCache(maxBytes: options.prefixCacheBytes)
+        kvBudget = options.kvCacheBytes ?? Int(ProcessInfo.processInfo.physicalMemory / 4)
+        bytesPerPosition = 2 * model.config.numHiddenLayers * model.config.kvDim * MemoryLayout<Float>.size
     }
 
     deinit { shutdown() }
@@ -90,6 +98,11 @@ public final class Engine: @unchecked Sendable {
         }
         guard request.prompt.count <= maxModelLength else {
             throw EngineError.promptTooLong(tokens: request.prompt.count, limit: maxModelLength)
+        }
+        let need = positions(request) * bytesPerPosition
+        guard need <= kvBudget else {
+            throw EngineError.invalidRequest("the request needs \(need >> 20) MiB of KV cache (prompt + max_tokens), "
+                                             + "more than the \(kvBudget >> 20) MiB budget")
         }
         condition.lock()
         defer { condition.unlock() }
@@ -157,26 +170,37 @@ public final class Engine: @unchecked Sendable {
     /// reuse that prefix from the cache instead of computing it again.
     private func admit() {
         var index = 0
+        var reserved = running.reduce(0) { $0 + positions($1.request) } * bytesPerPosition
         while running.count < options.maxSequences && index < queue.count {
             let s = queue[index]
+            let need = positions(s.request) * bytesPerPosition
+            // First come, first served: nobody overtakes a request waiting for memory.
+            if reserved + need > kvBudget && !running.isEmpty { break }
             let sibling = running.contains { r in
                 r.isPrefilling && PrefixCache.commonPrefix(r.prompt, s.prompt) >= max(8, s.prompt.count / 2)
             }
             if sibling { index += 1; continue }
             queue.remove(at: index)
+            reserved += need
             if let hit = prefixCache.lookup(s.prompt, logprobsFrom: s.request.promptLogprobsFrom, topK: s.request.promptTopK) {
                 s.cache = hit.cache
+                s.cache!.reserve(positions(s.request), exactly: true)
                 s.prefilled = hit.reused
                 s.promptRecords = hit.logprobs
                 if let from = s.request.promptLogprobsFrom {
                     for (i, r) in hit.logprobs.enumerated() { s.positionRecords[from + i] = r }
                 }
             } else {
-                s.cache = model.makeCache(capacity: min(s.prompt.count + s.request.params.maxTokens, maxModelLength))
+                s.cache = model.makeCache(capacity: positions(s.request))
             }
             observer?.sequenceStarted(promptTokens: s.prompt.count, reusedTokens: s.prefilled)
             running.append(s)
         }
+    }
+
+    /// Positions a sequence may fill: its prompt and all it may generate.
+    private func positions(_ r: GenerationRequest) -> Int {
+        min(r.prompt.count + max(r.params.maxTokens, 0), maxModelLength)
     }
 
     private func finish(_ s: EngineSequence, _ reason: FinishReason) {

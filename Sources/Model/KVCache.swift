@@ -21,11 +21,13 @@ public final class KVCache: @unchecked Sendable {
         values = (0..<layers).map { _ in FloatBuffer(count: max(capacity, 1) * width) }
     }
 
-    /// Makes room for `positions` positions in total.
-    public func reserve(_ positions: Int) {
+    /// Makes room for `positions` positions in total: exactly that many when the caller
+    /// knows the final length, else by doubling (amortised appends).
+    public func reserve(_ positions: Int, exactly: Bool = false) {
         guard positions > capacity else { return }
         var newCapacity = capacity
         while newCapacity < positions { newCapacity *= 2 }
+        if exactly { newCapacity = positions }
         keys = keys.map { Self.grow($0, rows: count, width: width, capacity: newCapacity) }
         values = values.map { Self.grow($0, rows: count, width: width, capacity: newCapacity) }
         capacity = newCapacity

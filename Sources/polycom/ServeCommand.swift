@@ -39,6 +39,9 @@ struct Serve: ParsableCommand {
     @Option(help: "Most requests waiting before new ones get 429.")
     var maxQueue = 256
 
+    @Option(help: "GiB the running sequences' KV caches may take (default: a quarter of memory).")
+    var kvCacheGib: Double?
+
     @Option(help: "Largest request body in bytes (larger: 413).")
     var maxBodyBytes = 8 << 20
 
@@ -50,6 +53,7 @@ struct Serve: ParsableCommand {
             throw ValidationError("--max-batch-tokens, --max-sequences, --max-queue and --max-body-bytes must be positive")
         }
         if let threads, threads <= 0 { throw ValidationError("--threads must be positive") }
+        if let kvCacheGib, !(kvCacheGib > 0) { throw ValidationError("--kv-cache-gib must be positive") }
     }
 
     func run() throws {
@@ -62,6 +66,7 @@ struct Serve: ParsableCommand {
         options.engine.maxBatchTokens = maxBatchTokens
         options.engine.maxSequences = maxSequences
         options.engine.maxQueue = maxQueue
+        options.engine.kvCacheBytes = kvCacheGib.map { Int($0 * Double(1 << 30)) }
         if let threads { BLAS.threads = threads }
 
         let service = InferenceService(modelPath: model, options: options)

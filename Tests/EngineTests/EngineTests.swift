@@ -164,3 +164,37 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(r.reason, .stop)
     }
 }
+
+/// The KV-cache budget: requests wait for memory in order; one that can never fit is refused.
+final class KVBudgetTests: XCTestCase {
+    func testSequencesWaitForMemoryAndOversizeIsRefused() throws {
+        let model = try Architectures.load(path: fixtureModel("polynorm-f32"))
+        let perPosition = 2 * model.config.numHiddenLayers * model.config.kvDim * 4
+        var options = EngineOptions()
+        options.kvCacheBytes = 40 * perPosition // room for one 8 + 30 sequence, not two
+        let engine = Engine(model: model, options: options)
+        engine.start()
+        defer { engine.shutdown() }
+        var params = SamplingParams()
+        params.temperature = 0
+        params.maxTokens = 30
+        params.ignoreEOS = true
+        XCTAssertThrowsError(try engine.submit(GenerationRequest(prompt: Array(repeating: 3, count: 20), params: params))) {
+            XCTAssertTrue("\($0)".contains("KV cache"), "\($0)")
+        }
+        // Both on one queue: with memory for one, every event of the first comes before any of
+        // the second (without the budget they would be batched and interleave).
+        let events = EventQueue()
+        let a = try engine.submit(GenerationRequest(prompt: [1, 2, 3, 4, 5, 6, 7, 8], params: params), events: events)
+        let b = try engine.submit(GenerationRequest(prompt: [8, 7, 6, 5, 4, 3, 2, 1], params: params), events: events)
+        var order: [Int] = [], tokens = [a.id: 0, b.id: 0], finished = 0
+        while finished < 2, let (id, event) = events.next(timeout: 30) {
+            order.append(id)
+            if case .token = event { tokens[id, default: 0] += 1 }
+            if case .finished = event { finished += 1 }
+        }
+        XCTAssertEqual(tokens[a.id], 30)
+        XCTAssertEqual(tokens[b.id], 30)
+        XCTAssertEqual(order, Array(repeating: a.id, count: 31) + Array(repeating: b.id, count: 31))
+    }
+}
