@@ -21,13 +21,15 @@ public struct Sampler: Sendable {
         let t = params.temperature
         let maxLogit = x.max() ?? 0
         // Tokens more than 30·T below the best have probability < e⁻³⁰ ≈ 1e-13 of it: all of
-        // them together weigh less than 1e-8 even for 100k vocabularies, so they are left out
-        // before sorting (which would otherwise dominate each decode step).
+        // them together weigh less than 1e-8 even for 100k vocabularies, so they are left out.
         let floor = maxLogit - 30 * t
         var candidates: [(token: Int, p: Double)] = []
         for (i, v) in x.enumerated() where v >= floor { candidates.append((i, Double(expf((v - maxLogit) / t)))) }
-        // Sorted by probability, best first; ties keep the lower id first.
-        candidates.sort { $0.p != $1.p ? $0.p > $1.p : $0.token < $1.token }
+        // Only top-k and top-p need the candidates in order (best first; ties: lower id);
+        // plain and min-p sampling draw from them as they are.
+        if (params.topK > 0 && params.topK < candidates.count) || params.topP < 1 {
+            candidates.sort { $0.p != $1.p ? $0.p > $1.p : $0.token < $1.token }
+        }
         if params.topK > 0 && params.topK < candidates.count { candidates.removeSubrange(params.topK...) }
         var total = candidates.reduce(0) { $0 + $1.p }
         if params.topP < 1 {
@@ -40,8 +42,9 @@ public struct Sampler: Sendable {
             candidates.removeSubrange(kept...)
             total = candidates.reduce(0) { $0 + $1.p }
         }
-        if params.minP > 0, let top = candidates.first?.p {
-            candidates.removeAll { $0.p < Double(params.minP) * top }
+        if params.minP > 0 {
+            // The best candidate has p = 1 (its logit is the maximum).
+            candidates.removeAll { $0.p < Double(params.minP) }
             total = candidates.reduce(0) { $0 + $1.p }
         }
         var r = Double(rng.next() >> 11) / Double(1 << 53) * total
