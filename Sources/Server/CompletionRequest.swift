@@ -52,12 +52,14 @@ struct CompletionRequest {
         if longest > maxModelLength {
             throw APIError.badRequest("this model's maximum context length is \(maxModelLength) tokens, but the prompt has \(longest) tokens", param: "prompt")
         }
-        if let m = requestedMax, longest + m > maxModelLength {
-            throw APIError.badRequest("this model's maximum context length is \(maxModelLength) tokens, but \(longest + m) were requested (\(longest) in the prompt, \(m) in the completion)", param: "max_tokens")
-        }
-        // Without max_tokens (null), generate up to the context length, as vLLM does.
+        // Generation stops at the context length (finish_reason "length") rather than
+        // refusing a max_tokens that would run past it, as llama.cpp's server does; without
+        // max_tokens (null) it runs to the context length, as vLLM does.
         p.maxTokens = requestedMax ?? (f.object["max_tokens"]?.isNull == true ? maxModelLength - longest : 16)
         p.maxTokens = min(p.maxTokens, maxModelLength - longest)
+        if p.maxTokens == 0 && !echo {
+            throw APIError.badRequest("the prompt fills the model's whole context (\(maxModelLength) tokens); nothing can be generated", param: "prompt")
+        }
         params = p
     }
 

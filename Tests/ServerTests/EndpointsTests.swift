@@ -104,7 +104,12 @@ final class EndpointsTests: ServerTestCase {
         assertError(completions(#"{"prompt": []}"#), 400)
         let long = "[" + Array(repeating: "7", count: 600).joined(separator: ",") + "]"
         assertError(completions(#"{"prompt": \#(long)}"#), 400, mentions: "maximum context length")
-        assertError(completions(#"{"prompt": [1, 2], "max_tokens": 600}"#), 400, mentions: "maximum context length")
+        let full = "[" + Array(repeating: "7", count: 512).joined(separator: ",") + "]"
+        assertError(completions(#"{"prompt": \#(full), "max_tokens": 1}"#), 400, mentions: "whole context")
+        // A max_tokens past the context is cut at the context: 510 tokens, then "length".
+        let capped = completions(#"{"prompt": [1, 2], "max_tokens": 600, "ignore_eos": true}"#)
+        XCTAssertEqual(capped.json["usage"]?["completion_tokens"]?.intValue, 510, capped.text)
+        XCTAssertEqual(capped.json["choices"]?[0]?["finish_reason"]?.stringValue, "length")
         assertError(completions(#"{"prompt": "x", "model": "gpt-4"}"#), 404, mentions: "gpt-4")
         assertError(Self.request(port, "GET", "/v1/nothing"), 404)
         assertError(Self.request(port, "GET", "/v1/completions"), 405)
