@@ -36,10 +36,14 @@ struct BenchModel: ParsableCommand {
     @Option(help: "Repetitions (the best is reported).")
     var repeats = 3
 
+    @Flag(help: "Prefill bf16 weights with AVX512-BF16 dot products (activations rounded to bf16).")
+    var bf16Prefill = false
+
     @Flag(help: "Print one JSON object.")
     var json = false
 
     func run() throws {
+        Matrix.bf16DotProducts = bf16Prefill
         let m = try Architectures.load(path: model)
         let vocab = m.config.vocabSize
         var rng = SplitMix64(seed: 1)

@@ -18,7 +18,11 @@ struct Forward: ParsableCommand {
     @Option(help: "Output safetensors file.")
     var out: String
 
+    @Flag(help: "Multiply bf16 weights with AVX512-BF16 dot products (activations rounded to bf16).")
+    var bf16Prefill = false
+
     func run() throws {
+        Matrix.bf16DotProducts = bf16Prefill
         let m = try Architectures.load(path: model)
         let logits = try m.logits(for: tokens.ids)
         let tensor = Tensor(logits.buffer.array, shape: [logits.rows, logits.vocab])

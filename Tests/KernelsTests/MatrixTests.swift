@@ -39,3 +39,29 @@ final class MatrixTests: XCTestCase {
         XCTAssertEqual(out.array, [4, 5, 6])
     }
 }
+
+/// The opt-in AVX512-BF16 path: exact products of the bf16-rounded activations and weights.
+final class BF16DotProductTests: XCTestCase {
+    func testMatchesNaiveProductOfRoundedInputs() throws {
+        try XCTSkipUnless(Matrix.cpuHasBF16Dot, "this CPU has no AVX512-BF16 instructions")
+        Matrix.bf16DotProducts = true
+        defer { Matrix.bf16DotProducts = false }
+        var rng = SystemRandomNumberGenerator()
+        for (rows, cols, tokens) in [(64, 32, 8), (130, 98, 9), (77, 500, 13), (300, 256, 32)] {
+            let w = Tensor((0..<rows * cols).map { _ in Float.random(in: -1...1, using: &rng) }, shape: [rows, cols]).converted(to: .bf16)
+            let x = (0..<tokens * cols).map { _ in Float.random(in: -1...1, using: &rng) }
+            let xr = Tensor(x, shape: [tokens, cols]).converted(to: .bf16).floats(), wr = w.floats()
+            var expected = [Float](repeating: 0, count: tokens * rows)
+            for t in 0..<tokens {
+                for r in 0..<rows {
+                    var s = 0.0
+                    for c in 0..<cols { s += Double(xr[t * cols + c]) * Double(wr[r * cols + c]) }
+                    expected[t * rows + r] = Float(s)
+                }
+            }
+            let out = FloatBuffer(count: tokens * rows)
+            x.withUnsafeBufferPointer { Matrix(w).apply($0.baseAddress!, tokens: tokens, into: out.pointer) }
+            assertClose(out.array, expected, tolerance: 1e-3, "\(rows)×\(cols) T=\(tokens)")
+        }
+    }
+}

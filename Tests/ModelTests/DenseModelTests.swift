@@ -42,3 +42,22 @@ final class DenseModelTests: XCTestCase {
         XCTAssertThrowsError(try model.logits(for: []))
     }
 }
+
+/// With --bf16-prefill the bf16 fixture stays close to PyTorch's f32 logits (activations are
+/// rounded to bf16 in every product, so not to 1e-3) and greedy decoding is unchanged.
+final class BF16PrefillTests: XCTestCase {
+    func testBF16FixtureWithBF16DotProducts() throws {
+        try XCTSkipUnless(Matrix.cpuHasBF16Dot, "this CPU has no AVX512-BF16 instructions")
+        Matrix.bf16DotProducts = true
+        defer { Matrix.bf16DotProducts = false }
+        let name = "polynorm-bf16-sharded"
+        let model = try Architectures.load(path: fixtureModel(name))
+        let ref = try reference(name)
+        let logits = try model.logits(for: try ref.tensor("tokens_40").ints())
+        let expected = try ref.tensor("logits_40").floats()
+        let d = maxAbsDiff(logits.buffer.array, expected)
+        XCTAssertLessThan(d, 0.05)
+        XCTAssertGreaterThan(d, 0, "the bf16 path was not taken")
+        try ModelChecks.greedyMatchesReference(name)
+    }
+}

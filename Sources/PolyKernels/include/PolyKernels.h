@@ -27,6 +27,14 @@ void pk_matmul_bf16(float *out, size_t ldo, const float *x, const uint16_t *w,
 void pk_matmul_f16(float *out, size_t ldo, const float *x, const uint16_t *w,
                    size_t T, size_t rows, size_t C);
 
+/// 1 when the CPU has AVX512-BF16 dot products.
+int pk_has_bf16dot(void);
+/// out[T, rows] = xb · wᵀ with bf16 inputs and f32 accumulation (vdpbf16ps). xb is the
+/// activations rounded to bf16, [T rounded up to 4, K] with zero padding rows; K even.
+/// Only call when pk_has_bf16dot().
+void pk_gemm_bf16dot(float *out, size_t ldo, const uint16_t *xb, const uint16_t *w,
+                     size_t T, size_t rows, size_t K);
+
 // ---- normalisation --------------------------------------------------------------
 /// out[r] = x[r] * rsqrt(mean(x[r]^2) + eps) * weight   (weight may be NULL: no scale)
 void pk_rmsnorm(float *out, const float *x, const float *weight,
