@@ -75,14 +75,12 @@ public final class Engine: @unchecked Sendable {
         bytesPerPosition = 2 * model.config.numHiddenLayers * model.config.kvDim * MemoryLayout<Float>.size
     }
 
-    deinit { shutdown() }
-
-    /// Starts the engine thread.
+    /// Starts the engine thread. The thread keeps the engine alive until `shutdown()`.
     public func start() {
         condition.lock()
         defer { condition.unlock() }
         guard thread == nil else { return }
-        let t = Thread { [unowned self] in self.loop() }
+        let t = Thread { self.loop() }
         t.name = "polycom-engine"
         t.stackSize = 8 << 20
         thread = t
