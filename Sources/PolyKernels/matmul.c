@@ -62,6 +62,21 @@ PK_INLINE float dot_bf16(const uint16_t *w, const float *x, size_t n) {
     return s;
 }
 
+/// Rows converted block by block into an L1 buffer, each block dotted with every token.
+PK_INLINE void matmul_blocks(float *out, size_t ldo, const float *x, const uint16_t *w,
+                             size_t T, size_t rows, size_t C, int bf16) {
+    float buf[PK_BLOCK] __attribute__((aligned(64)));
+    for (size_t r = 0; r < rows; r++) {
+        const uint16_t *wr = w + r * C;
+        for (size_t t = 0; t < T; t++) out[t * ldo + r] = 0.0f;
+        for (size_t c0 = 0; c0 < C; c0 += PK_BLOCK) {
+            size_t len = C - c0 < PK_BLOCK ? C - c0 : PK_BLOCK;
+            if (bf16) bf16_block(buf, wr + c0, len); else pk_f16_to_f32(buf, wr + c0, len);
+            for (size_t t = 0; t < T; t++) out[t * ldo + r] += dot_f32(buf, x + t * C + c0, len);
+        }
+    }
+}
+
 PK_CLONES
 void pk_matmul_bf16(float *out, size_t ldo, const float *x, const uint16_t *w,
                     size_t T, size_t rows, size_t C) {
@@ -69,28 +84,10 @@ void pk_matmul_bf16(float *out, size_t ldo, const float *x, const uint16_t *w,
         for (size_t r = 0; r < rows; r++) out[r] = dot_bf16(w + r * C, x, C);
         return;
     }
-    float buf[PK_BLOCK] __attribute__((aligned(64)));
-    for (size_t r = 0; r < rows; r++) {
-        const uint16_t *wr = w + r * C;
-        for (size_t t = 0; t < T; t++) out[t * ldo + r] = 0.0f;
-        for (size_t c0 = 0; c0 < C; c0 += PK_BLOCK) {
-            size_t len = C - c0 < PK_BLOCK ? C - c0 : PK_BLOCK;
-            bf16_block(buf, wr + c0, len);
-            for (size_t t = 0; t < T; t++) out[t * ldo + r] += dot_f32(buf, x + t * C + c0, len);
-        }
-    }
+    matmul_blocks(out, ldo, x, w, T, rows, C, 1);
 }
 
 void pk_matmul_f16(float *out, size_t ldo, const float *x, const uint16_t *w,
                    size_t T, size_t rows, size_t C) {
-    float buf[PK_BLOCK];
-    for (size_t r = 0; r < rows; r++) {
-        const uint16_t *wr = w + r * C;
-        for (size_t t = 0; t < T; t++) out[t * ldo + r] = 0.0f;
-        for (size_t c0 = 0; c0 < C; c0 += PK_BLOCK) {
-            size_t len = C - c0 < PK_BLOCK ? C - c0 : PK_BLOCK;
-            pk_f16_to_f32(buf, wr + c0, len);
-            for (size_t t = 0; t < T; t++) out[t * ldo + r] += dot_f32(buf, x + t * C + c0, len);
-        }
-    }
+    matmul_blocks(out, ldo, x, w, T, rows, C, 0);
 }
