@@ -8,22 +8,26 @@ import PolyKernels
 
 /// A weight matrix W [rows, cols] applied as y = x · Wᵀ, kept in its stored dtype.
 ///
-/// F32 goes straight to sgemm/sgemv. BF16 and F16 stay compressed in memory: few tokens
-/// use a kernel that converts each weight row once for all tokens; many tokens convert
-/// blocks of rows into a scratch panel and hand the panel to sgemm.
+/// F32 goes straight to sgemm/sgemv. BF16 and F16 stay compressed in memory: up to
+/// `panelThreshold` tokens (decode batches) a C kernel converts weights in registers and
+/// meets 4 rows with 4 tokens at a time, rows split across cores; more tokens (prefill)
+/// convert 512-row panels to f32 and hand each panel to sgemm.
 public struct Matrix: @unchecked Sendable {
     public let tensor: Tensor
     public let rows: Int
     public let cols: Int
 
-    /// Below this many tokens the row-streaming kernel beats convert-then-sgemm.
-    public static let panelThreshold = 8
+    /// Below this many tokens the register-tiled bf16 kernel beats convert-then-sgemm
+    /// (measured crossover between 32 and 64 tokens on PolyNorm_1B shapes).
+    public static let panelThreshold = 40
 
     /// Multi-token products of bf16 weights with AVX512-BF16 dot products: activations are
     /// rounded to bf16 (as in a bf16 PyTorch run) for about twice the multiply rate. Off by
     /// default (the exact path is f32 math); process-wide like `BLAS.threads`; ignored on
-    /// CPUs without the instructions. Decode (< `panelThreshold` tokens) is never affected.
+    /// CPUs without the instructions. Single-sequence decode (fewer than
+    /// `bf16DotThreshold` tokens) is never affected.
     nonisolated(unsafe) public static var bf16DotProducts = false
+    public static let bf16DotThreshold = 8
     public static let cpuHasBF16Dot = pk_has_bf16dot() != 0
     static let panelRows = 512
 
@@ -50,10 +54,11 @@ public struct Matrix: @unchecked Sendable {
                 BLAS.sgemm(transB: true, m: T, n: rows, k: cols, a: x, lda: cols, b: f32, ldb: cols, c: out, ldc: ldo)
             }
         default:
-            if T < Matrix.panelThreshold {
-                streamRows(x, T: T, out: out, ldo: ldo)
-            } else if Matrix.bf16DotProducts && Matrix.cpuHasBF16Dot && tensor.dtype == .bf16 && cols % 2 == 0 {
+            if T >= Matrix.bf16DotThreshold && Matrix.bf16DotProducts && Matrix.cpuHasBF16Dot
+                && tensor.dtype == .bf16 && cols % 2 == 0 {
                 bf16Dot(x, T: T, out: out, ldo: ldo)
+            } else if T < Matrix.panelThreshold {
+                streamRows(x, T: T, out: out, ldo: ldo)
             } else {
                 panels(x, T: T, out: out, ldo: ldo)
             }

@@ -77,14 +77,50 @@ PK_INLINE void matmul_blocks(float *out, size_t ldo, const float *x, const uint1
     }
 }
 
+/// A 4-row × 4-token tile: each converted weight vector meets four tokens and each token
+/// vector four rows in registers, so the loop runs on FMAs rather than on loads.
+PK_INLINE void tile4x4_bf16(float *out, size_t ldo, const float *x, const uint16_t *w, size_t C) {
+    float acc[4][4][16] = {{{0}}};
+    size_t i = 0;
+    for (; i + 16 <= C; i += 16) {
+        float wf[4][16];
+        for (int r = 0; r < 4; r++)
+            for (int k = 0; k < 16; k++) {
+                uint32_t bits = (uint32_t)w[r * C + i + k] << 16;
+                memcpy(&wf[r][k], &bits, 4);
+            }
+        for (int t = 0; t < 4; t++)
+            for (int r = 0; r < 4; r++)
+                for (int k = 0; k < 16; k++) acc[t][r][k] += wf[r][k] * x[t * C + i + k];
+    }
+    for (int t = 0; t < 4; t++)
+        for (int r = 0; r < 4; r++) {
+            float s = 0.0f;
+            for (int k = 0; k < 16; k++) s += acc[t][r][k];
+            for (size_t j = i; j < C; j++) {
+                uint32_t bits = (uint32_t)w[r * C + j] << 16;
+                float f;
+                memcpy(&f, &bits, 4);
+                s += f * x[t * C + j];
+            }
+            out[t * ldo + r] = s;
+        }
+}
+
 PK_CLONES
 void pk_matmul_bf16(float *out, size_t ldo, const float *x, const uint16_t *w,
                     size_t T, size_t rows, size_t C) {
-    if (T == 1) {
-        for (size_t r = 0; r < rows; r++) out[r] = dot_bf16(w + r * C, x, C);
-        return;
+    size_t r = 0;
+    if (T >= 4) {
+        for (; r + 4 <= rows; r += 4) {
+            size_t t = 0;
+            for (; t + 4 <= T; t += 4) tile4x4_bf16(out + t * ldo + r, ldo, x + t * C, w + r * C, C);
+            for (; t < T; t++)
+                for (size_t q = r; q < r + 4; q++) out[t * ldo + q] = dot_bf16(w + q * C, x + t * C, C);
+        }
     }
-    matmul_blocks(out, ldo, x, w, T, rows, C, 1);
+    for (; r < rows; r++)
+        for (size_t t = 0; t < T; t++) out[t * ldo + r] = dot_bf16(w + r * C, x + t * C, C);
 }
 
 void pk_matmul_f16(float *out, size_t ldo, const float *x, const uint16_t *w,
