@@ -24,10 +24,9 @@ public struct Matrix: @unchecked Sendable {
     /// Multi-token products of bf16 weights with AVX512-BF16 dot products: activations are
     /// rounded to bf16 (as in a bf16 PyTorch run) for about twice the multiply rate. Off by
     /// default (the exact path is f32 math); process-wide like `BLAS.threads`; ignored on
-    /// CPUs without the instructions. Single-sequence decode (fewer than
-    /// `bf16DotThreshold` tokens) is never affected.
+    /// CPUs without the instructions. It replaces the f32 panels only: below
+    /// `panelThreshold` tokens (decode batches) the exact register-tiled kernel is faster.
     nonisolated(unsafe) public static var bf16DotProducts = false
-    public static let bf16DotThreshold = 8
     public static let cpuHasBF16Dot = pk_has_bf16dot() != 0
     static let panelRows = 512
 
@@ -54,11 +53,10 @@ public struct Matrix: @unchecked Sendable {
                 BLAS.sgemm(transB: true, m: T, n: rows, k: cols, a: x, lda: cols, b: f32, ldb: cols, c: out, ldc: ldo)
             }
         default:
-            if T >= Matrix.bf16DotThreshold && Matrix.bf16DotProducts && Matrix.cpuHasBF16Dot
-                && tensor.dtype == .bf16 && cols % 2 == 0 {
-                bf16Dot(x, T: T, out: out, ldo: ldo)
-            } else if T < Matrix.panelThreshold {
+            if T < Matrix.panelThreshold {
                 streamRows(x, T: T, out: out, ldo: ldo)
+            } else if Matrix.bf16DotProducts && Matrix.cpuHasBF16Dot && tensor.dtype == .bf16 && cols % 2 == 0 {
+                bf16Dot(x, T: T, out: out, ldo: ldo)
             } else {
                 panels(x, T: T, out: out, ldo: ldo)
             }
