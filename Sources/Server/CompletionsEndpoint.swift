@@ -33,18 +33,16 @@ struct CompletionsEndpoint {
         let choices = try submit(body, engine: engine, events: events)
         let id = "cmpl-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         let created = Int(Date().timeIntervalSince1970)
+        // Plain responses go out as one chunk of a stream too, so that a client hanging up
+        // while it waits still cancels its sequences (a plain response cannot see it).
+        let stream = HTTPStream()
+        stream.onCancel { _ in choices.forEach { $0.handle.cancel() } }
         if body.stream {
-            let stream = HTTPStream()
-            stream.onCancel { _ in choices.forEach { $0.handle.cancel() } }
             Thread.detachNewThread {
                 self.streamChoices(choices, events: events, body: body, id: id, created: created, into: stream)
             }
             return .serverSentEvents(stream)
         }
-        // The JSON goes out as one chunk of a stream, so that a client hanging up while it
-        // waits still cancels its sequences (a plain response cannot see the disconnect).
-        let stream = HTTPStream()
-        stream.onCancel { _ in choices.forEach { $0.handle.cancel() } }
         Thread.detachNewThread {
             self.run(choices, events: events) { _, _ in }
             let json: JSONValue
