@@ -17,11 +17,12 @@ public struct JSONParseError: Error, CustomStringConvertible, Sendable {
 
 /// The one place polycom talks to jansson: bytes → JSONValue and JSONValue → bytes.
 extension JSONValue {
-    /// Parses UTF-8 JSON text. Duplicate object keys are rejected (a safetensors header
-    /// with two entries of one name must not silently keep the last).
-    public static func parse(_ bytes: UnsafeRawBufferPointer) throws -> JSONValue {
+    /// Parses UTF-8 JSON text. Duplicate object keys are rejected by default (a safetensors
+    /// header with two entries of one name must not silently keep the last); with
+    /// `rejectDuplicates: false` the last one wins, as in serde (tokenizer.json).
+    public static func parse(_ bytes: UnsafeRawBufferPointer, rejectDuplicates: Bool = true) throws -> JSONValue {
         var error = json_error_t()
-        let flags = JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL
+        let flags = (rejectDuplicates ? JSON_REJECT_DUPLICATES : 0) | JSON_DECODE_ANY | JSON_ALLOW_NUL
         guard let base = bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count > 0 else {
             throw JSONParseError(message: "empty input", line: 1, column: 0, position: 0)
         }
@@ -36,8 +37,8 @@ extension JSONValue {
         return JSONValue(jansson: root)
     }
 
-    public static func parse(_ bytes: [UInt8]) throws -> JSONValue {
-        try bytes.withUnsafeBytes { try parse($0) }
+    public static func parse(_ bytes: [UInt8], rejectDuplicates: Bool = true) throws -> JSONValue {
+        try bytes.withUnsafeBytes { try parse($0, rejectDuplicates: rejectDuplicates) }
     }
 
     public static func parse(_ text: String) throws -> JSONValue {

@@ -19,7 +19,7 @@ struct AddedToken {
         self.singleWord = singleWord
     }
 
-    init(_ json: JSONObject) throws {
+    init(_ json: OrderedJSONObject) throws {
         let component = "added_tokens entry"
         let rawId = try json.int("id", in: component)
         guard rawId >= 0 && rawId < BPEModel.maxId else { throw TokenizerError.invalidValue("added token id \(rawId)") }

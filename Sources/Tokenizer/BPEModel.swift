@@ -36,7 +36,7 @@ final class BPEModel: @unchecked Sendable {
     /// Largest id accepted (16M; real vocabularies stay below 300k).
     static let maxId = 1 << 24
 
-    init(_ json: JSONObject) throws {
+    init(_ json: OrderedJSONObject) throws {
         let vocabObject = try json.object("vocab", in: "BPE model")
         var vocab: [[UInt32]: Int32] = [:]
         vocab.reserveCapacity(vocabObject.count)

@@ -12,7 +12,7 @@ enum DecoderType: String {
     case byteFallback = "ByteFallback", fuse = "Fuse", strip = "Strip", sequence = "Sequence"
 }
 
-func makeDecoder(_ json: JSONObject) throws -> Decoder {
+func makeDecoder(_ json: OrderedJSONObject) throws -> Decoder {
     let typeName = try json.typeName(in: "decoder")
     guard let type = DecoderType(rawValue: typeName) else {
         throw TokenizerError.unsupported(component: "decoder", type: typeName)
@@ -42,7 +42,7 @@ func makeDecoder(_ json: JSONObject) throws -> Decoder {
     case .sequence:
         let items = try json.array("decoders", in: "Sequence decoder")
         return SequenceDecoder(steps: try items.map { item in
-            guard let object = item as? JSONObject else { throw TokenizerError.malformedJSON("Sequence decoder entry is not an object") }
+            guard let object = item as? OrderedJSONObject else { throw TokenizerError.malformedJSON("Sequence decoder entry is not an object") }
             return try makeDecoder(object)
         })
     }

@@ -2,14 +2,14 @@ import Foundation
 
 /// Typed access to parsed JSON values, with errors that name the missing field.
 enum JSONAccess {
-    static func parse(_ data: Data, what: String) throws -> JSONObject {
+    static func parse(_ data: Data, what: String) throws -> OrderedJSONObject {
         let any: Any
         do {
             any = try JSONParser.parse(data)
         } catch let error as TokenizerError {
             throw TokenizerError.malformedJSON("\(what): \(error)")
         }
-        guard let object = any as? JSONObject else {
+        guard let object = any as? OrderedJSONObject else {
             throw TokenizerError.malformedJSON("\(what): top level is not an object")
         }
         return object
@@ -38,7 +38,7 @@ enum JSONAccess {
     }
 }
 
-extension JSONObject {
+extension OrderedJSONObject {
     func string(_ key: String, in component: String) throws -> String {
         guard let v = self[key] as? String else { throw TokenizerError.missingField(field: key, component: component) }
         return v
@@ -53,8 +53,8 @@ extension JSONObject {
         JSONAccess.bool(self[key]) ?? value
     }
 
-    func object(_ key: String, in component: String) throws -> JSONObject {
-        guard let v = self[key] as? JSONObject else { throw TokenizerError.missingField(field: key, component: component) }
+    func object(_ key: String, in component: String) throws -> OrderedJSONObject {
+        guard let v = self[key] as? OrderedJSONObject else { throw TokenizerError.missingField(field: key, component: component) }
         return v
     }
 

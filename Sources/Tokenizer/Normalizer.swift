@@ -13,7 +13,7 @@ enum NormalizerType: String {
     case lowercase = "Lowercase", strip = "Strip"
 }
 
-func makeNormalizer(_ json: JSONObject) throws -> Normalizer {
+func makeNormalizer(_ json: OrderedJSONObject) throws -> Normalizer {
     let typeName = try json.typeName(in: "normalizer")
     guard let type = NormalizerType(rawValue: typeName) else {
         throw TokenizerError.unsupported(component: "normalizer", type: typeName)
@@ -34,7 +34,7 @@ func makeNormalizer(_ json: JSONObject) throws -> Normalizer {
     case .sequence:
         let items = try json.array("normalizers", in: "Sequence normalizer")
         return SequenceNormalizer(steps: try items.map { item in
-            guard let object = item as? JSONObject else {
+            guard let object = item as? OrderedJSONObject else {
                 throw TokenizerError.malformedJSON("Sequence normalizer entry is not an object")
             }
             return try makeNormalizer(object)
@@ -63,7 +63,7 @@ struct ReplaceNormalizer: Normalizer {
     let pattern: [UInt32]
     let content: [UInt32]
 
-    init(_ json: JSONObject) throws {
+    init(_ json: OrderedJSONObject) throws {
         let patternObject = try json.object("pattern", in: "Replace")
         if let literal = patternObject["String"] as? String {
             pattern = literal.scalarValues

@@ -10,7 +10,7 @@ enum PostProcessorType: String {
 
 /// `tokenString` gives a token's scalars by id; ByteLevel needs it to know how many space
 /// stand-ins each token starts and ends with.
-func makePostProcessor(_ json: JSONObject, vocabSize: Int, tokenString: (Int32) -> [UInt32]?) throws -> PostProcessor {
+func makePostProcessor(_ json: OrderedJSONObject, vocabSize: Int, tokenString: (Int32) -> [UInt32]?) throws -> PostProcessor {
     let typeName = try json.typeName(in: "post_processor")
     guard let type = PostProcessorType(rawValue: typeName) else {
         throw TokenizerError.unsupported(component: "post_processor", type: typeName)
@@ -25,7 +25,7 @@ func makePostProcessor(_ json: JSONObject, vocabSize: Int, tokenString: (Int32) 
     case .sequence:
         let items = try json.array("processors", in: "Sequence post_processor")
         return SequencePostProcessor(steps: try items.map { item in
-            guard let object = item as? JSONObject else {
+            guard let object = item as? OrderedJSONObject else {
                 throw TokenizerError.malformedJSON("Sequence post_processor entry is not an object")
             }
             return try makePostProcessor(object, vocabSize: vocabSize, tokenString: tokenString)
@@ -48,12 +48,12 @@ struct TemplateProcessing: PostProcessor {
 
     init(single: [Piece]) { self.single = single }
 
-    init(_ json: JSONObject) throws {
+    init(_ json: OrderedJSONObject) throws {
         let component = "TemplateProcessing"
         var specialIds: [String: [Int32]] = [:]
         let specials = try json.object("special_tokens", in: component)
         for (name, value) in specials.pairs {
-            guard let entry = value as? JSONObject, let ids = entry["ids"] as? [Any] else {
+            guard let entry = value as? OrderedJSONObject, let ids = entry["ids"] as? [Any] else {
                 throw TokenizerError.missingField(field: "special_tokens.\(name).ids", component: component)
             }
             specialIds[name] = try ids.map {
@@ -64,15 +64,15 @@ struct TemplateProcessing: PostProcessor {
             }
         }
         single = try json.array("single", in: component).map { item in
-            guard let object = item as? JSONObject else { throw TokenizerError.malformedJSON("template piece is not an object") }
-            if let special = object["SpecialToken"] as? JSONObject {
+            guard let object = item as? OrderedJSONObject else { throw TokenizerError.malformedJSON("template piece is not an object") }
+            if let special = object["SpecialToken"] as? OrderedJSONObject {
                 let name = try special.string("id", in: component)
                 guard let ids = specialIds[name] else {
                     throw TokenizerError.invalidValue("template uses special token '\(name)' missing from special_tokens")
                 }
                 return .special(ids)
             }
-            if object["Sequence"] is JSONObject { return .sequence }
+            if object["Sequence"] is OrderedJSONObject { return .sequence }
             throw TokenizerError.malformedJSON("template piece is neither SpecialToken nor Sequence")
         }
     }

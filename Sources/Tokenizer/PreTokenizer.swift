@@ -19,7 +19,7 @@ enum PreTokenizerType: String {
     case whitespaceSplit = "WhitespaceSplit", sequence = "Sequence"
 }
 
-func makePreTokenizer(_ json: JSONObject) throws -> PreTokenizer {
+func makePreTokenizer(_ json: OrderedJSONObject) throws -> PreTokenizer {
     let typeName = try json.typeName(in: "pre_tokenizer")
     guard let type = PreTokenizerType(rawValue: typeName) else {
         throw TokenizerError.unsupported(component: "pre_tokenizer", type: typeName)
@@ -39,7 +39,7 @@ func makePreTokenizer(_ json: JSONObject) throws -> PreTokenizer {
     case .sequence:
         let items = try json.array("pretokenizers", in: "Sequence pre_tokenizer")
         return SequencePreTokenizer(steps: try items.map { item in
-            guard let object = item as? JSONObject else {
+            guard let object = item as? OrderedJSONObject else {
                 throw TokenizerError.malformedJSON("Sequence pre_tokenizer entry is not an object")
             }
             return try makePreTokenizer(object)
@@ -119,7 +119,7 @@ struct MetaspacePreTokenizer: PreTokenizer {
     let scheme: PrependScheme
     let split: Bool
 
-    init(_ json: JSONObject) throws {
+    init(_ json: OrderedJSONObject) throws {
         let rep = try json.string("replacement", in: "Metaspace").scalarValues
         guard rep.count == 1 else { throw TokenizerError.invalidValue("Metaspace replacement must be one character") }
         replacement = rep[0]

@@ -12,7 +12,7 @@ struct SplitPreTokenizer: PreTokenizer {
     let behavior: SplitBehavior
     let invert: Bool
 
-    init(_ json: JSONObject) throws {
+    init(_ json: OrderedJSONObject) throws {
         let p = try json.object("pattern", in: "Split")
         if let literal = p["String"] as? String {
             let scalars = literal.scalarValues

@@ -72,7 +72,7 @@ public final class Tokenizer: @unchecked Sendable {
         try self.init(json: JSONAccess.parse(data, what: "tokenizer.json"), config: config)
     }
 
-    init(json: JSONObject, config: TokenizerConfig) throws {
+    init(json: OrderedJSONObject, config: TokenizerConfig) throws {
         let modelJSON = try json.object("model", in: "tokenizer.json")
         let modelType = (modelJSON["type"] as? String) ?? (modelJSON["merges"] != nil ? "BPE" : "unknown")
         guard modelType == "BPE" else { throw TokenizerError.unsupported(component: "model", type: modelType) }
@@ -87,7 +87,7 @@ public final class Tokenizer: @unchecked Sendable {
         if let list = json["added_tokens"], !JSONAccess.isNull(list) {
             guard let entries = list as? [Any] else { throw TokenizerError.malformedJSON("added_tokens is not a list") }
             added = try entries.map { entry in
-                guard let object = entry as? JSONObject else { throw TokenizerError.malformedJSON("added_tokens entry is not an object") }
+                guard let object = entry as? OrderedJSONObject else { throw TokenizerError.malformedJSON("added_tokens entry is not an object") }
                 var token = try AddedToken(object)
                 // HF re-adds these on load: content already in the model vocabulary keeps the
                 // model's id, whatever the JSON says.
@@ -178,9 +178,9 @@ public final class Tokenizer: @unchecked Sendable {
         postProcessor = post
     }
 
-    private static func optional<T>(_ value: Any?, _ name: String, _ make: (JSONObject) throws -> T) throws -> T? {
+    private static func optional<T>(_ value: Any?, _ name: String, _ make: (OrderedJSONObject) throws -> T) throws -> T? {
         if JSONAccess.isNull(value) { return nil }
-        guard let object = value as? JSONObject else { throw TokenizerError.malformedJSON("\(name) is not an object") }
+        guard let object = value as? OrderedJSONObject else { throw TokenizerError.malformedJSON("\(name) is not an object") }
         return try make(object)
     }
 

@@ -23,12 +23,12 @@ struct TokenizerConfig {
     }
 
     /// `tokenizer_config.json` wins; `special_tokens_map.json` fills what it leaves out.
-    init(config: JSONObject?, specialTokensMap: JSONObject?) {
+    init(config: OrderedJSONObject?, specialTokensMap: OrderedJSONObject?) {
         let sources = [config, specialTokensMap].compactMap { $0 }
         func token(_ key: String) -> String? {
             for source in sources {
                 if let s = source[key] as? String { return s }
-                if let object = source[key] as? JSONObject, let s = object["content"] as? String { return s }
+                if let object = source[key] as? OrderedJSONObject, let s = object["content"] as? String { return s }
             }
             return nil
         }
@@ -41,19 +41,19 @@ struct TokenizerConfig {
         unkToken = token("unk_token")
         for source in sources {
             guard let list = source["additional_special_tokens"] as? [Any] else { continue }
-            additionalSpecialTokens = list.compactMap { ($0 as? String) ?? (($0 as? JSONObject)?["content"] as? String) }
+            additionalSpecialTokens = list.compactMap { ($0 as? String) ?? (($0 as? OrderedJSONObject)?["content"] as? String) }
             break
         }
-        if let decoder = config?["added_tokens_decoder"] as? JSONObject {
+        if let decoder = config?["added_tokens_decoder"] as? OrderedJSONObject {
             for (key, value) in decoder.pairs {
-                guard let id = Int32(key), var entry = value as? JSONObject else { continue }
+                guard let id = Int32(key), var entry = value as? OrderedJSONObject else { continue }
                 entry.set("id", Int(id))
                 if let token = try? AddedToken(entry) { addedTokens.append(token) }
             }
         }
     }
 
-    static func load(_ url: URL) throws -> JSONObject? {
+    static func load(_ url: URL) throws -> OrderedJSONObject? {
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
         let data: Data
         do { data = try Data(contentsOf: url) } catch { throw TokenizerError.fileNotFound(url.path) }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import JSON
 import Tokenizer
 
 /// `polycom bench tokenizer`: encode throughput of the Swift tokenizer and, in the same run
@@ -79,8 +80,7 @@ struct BenchTokenizer: ParsableCommand {
         guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
         if path.hasSuffix(".jsonl") {
             return try data.split(separator: UInt8(ascii: "\n")).compactMap { line in
-                guard let object = try TokenizerJSON.parse(Data(line)) as? [String: Any] else { return nil }
-                return object["text"] as? String
+                try JSONValue.parse([UInt8](line))["text"]?.stringValue
             }
         }
         let text = String(decoding: data, as: UTF8.self)
@@ -153,7 +153,7 @@ struct BenchTokenizer: ParsableCommand {
         let tokenizerFile = tokenizerFile()
         let corpusFile = FileManager.default.temporaryDirectory.appendingPathComponent("polycom-bench-\(getpid()).jsonl")
         defer { try? FileManager.default.removeItem(at: corpusFile) }
-        let lines = texts.map { "{\"text\": " + TokenizerJSON.quote($0) + "}\n" }.joined()
+        let lines = texts.map { (["text": .string($0)] as JSONValue).serialized() + "\n" }.joined()
         try Data(lines.utf8).write(to: corpusFile)
 
         let process = Process()
@@ -175,10 +175,10 @@ struct BenchTokenizer: ParsableCommand {
         process.waitUntilExit()
         guard process.terminationStatus == 0,
               let line = String(decoding: outData, as: UTF8.self).split(separator: "\n").last,
-              let result = try? TokenizerJSON.parse(Data(line.utf8)) as? [String: Any],
-              let mbps = result["mbps"] as? Double ?? (result["mbps"] as? Int).map(Double.init),
-              let passes = result["passes"] as? Int, let tokens = result["tokens"] as? Int, let idSum = result["id_sum"] as? Int,
-              let cold = result["cold_mbps"] as? Double
+              let result = try? JSONValue.parse(String(line)),
+              let mbps = result["mbps"]?.doubleValue, let passes = result["passes"]?.intValue,
+              let tokens = result["tokens"]?.intValue, let idSum = result["id_sum"]?.intValue,
+              let cold = result["cold_mbps"]?.doubleValue
         else {
             let why = String(decoding: errData, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? "no output"
             print("hf tokenizers: not measured (\(why))")

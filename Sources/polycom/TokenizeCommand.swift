@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import JSON
 import Tokenizer
 
 /// A bad input line: reported as "Error: ..." without the usage text ValidationError prints.
@@ -9,28 +10,27 @@ private struct InputError: Error, CustomStringConvertible {
 
 /// Reads JSON lines from stdin, one result line per input line, flushing as it goes so the
 /// commands can sit in a pipeline.
-private func forEachJSONLine(_ body: ([String: Any]) throws -> String) throws {
+private func forEachJSONLine(_ body: (JSONValue) throws -> JSONValue) throws {
     var lineNumber = 0
     while let line = readLine(strippingNewline: true) {
         lineNumber += 1
         if line.allSatisfy({ $0.isWhitespace }) { continue }
-        let value: Any
+        let value: JSONValue
         do {
-            value = try TokenizerJSON.parse(Data(line.utf8))
+            value = try JSONValue.parse(line)
         } catch {
-            let why = (error as? TokenizerError).flatMap { if case .malformedJSON(let w) = $0 { return w } else { return nil } }
-            throw InputError(description: "stdin line \(lineNumber): invalid JSON (\(why ?? "\(error)"))")
+            throw InputError(description: "stdin line \(lineNumber): invalid JSON (\(error))")
         }
-        guard let object = value as? [String: Any] else {
+        guard value.objectValue != nil else {
             throw InputError(description: "stdin line \(lineNumber): expected a JSON object")
         }
-        let output: String
+        let output: JSONValue
         do {
-            output = try body(object)
+            output = try body(value)
         } catch let error as InputError {
             throw InputError(description: "stdin line \(lineNumber): \(error.description)")
         }
-        FileHandle.standardOutput.write((output + "\n").data(using: .utf8)!)
+        FileHandle.standardOutput.write((output.serialized() + "\n").data(using: .utf8)!)
     }
 }
 
@@ -62,13 +62,11 @@ struct Tokenize: ParsableCommand {
     func run() throws {
         let tok = try Tokenizer(path: tokenizer)
         try forEachJSONLine { object in
-            guard let text = object["text"] as? String else { throw InputError(description: "no \"text\" string") }
+            guard let text = object["text"]?.stringValue else { throw InputError(description: "no \"text\" string") }
             let encoding = tok.encodeWithOffsets(text, addSpecialTokens: addSpecialTokens)
-            var line = "{\"ids\": [" + encoding.ids.map(String.init).joined(separator: ", ") + "]"
-            if offsets {
-                line += ", \"offsets\": [" + encoding.offsets.map { "[\($0.start), \($0.end)]" }.joined(separator: ", ") + "]"
-            }
-            return line + "}"
+            var line = JSONObject([("ids", .array(encoding.ids.map { .int($0) }))])
+            if offsets { line["offsets"] = .array(encoding.offsets.map { [.int($0.start), .int($0.end)] }) }
+            return .object(line)
         }
     }
 }
@@ -94,12 +92,12 @@ struct Detokenize: ParsableCommand {
     func run() throws {
         let tok = try Tokenizer(path: tokenizer)
         try forEachJSONLine { object in
-            guard let raw = object["ids"] as? [Any] else { throw InputError(description: "no \"ids\" list") }
+            guard let raw = object["ids"]?.arrayValue else { throw InputError(description: "no \"ids\" list") }
             let ids = try raw.map { item -> Int in
-                guard let id = item as? Int else { throw InputError(description: "ids must be integers") }
+                guard case .int(let id) = item else { throw InputError(description: "ids must be integers") }
                 return id
             }
-            return "{\"text\": " + TokenizerJSON.quote(tok.decode(ids, skipSpecialTokens: skipSpecialTokens)) + "}"
+            return ["text": .string(tok.decode(ids, skipSpecialTokens: skipSpecialTokens))]
         }
     }
 }

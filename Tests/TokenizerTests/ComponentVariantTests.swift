@@ -8,7 +8,7 @@ import XCTest
 /// prefix/suffix, no decoder), each as a JSON patch on a base tokenizer.json. The same patch
 /// was applied in Python and HF `tokenizers` produced the expected values.
 final class ComponentVariantTests: XCTestCase {
-    private func tokenizer(for spec: JSONObject) throws -> Tokenizer {
+    private func tokenizer(for spec: OrderedJSONObject) throws -> Tokenizer {
         let name = spec["name"] as! String
         guard let baseName = spec["base"] as? String else {
             let data = try Data(contentsOf: Fixtures.directory.appendingPathComponent("variants/\(name).tokenizer.json"))
@@ -21,7 +21,7 @@ final class ComponentVariantTests: XCTestCase {
         let data = try Data(contentsOf: Fixtures.directory.appendingPathComponent("variants/variants.json"))
         let specs = try XCTUnwrap(try JSONParser.parse(data) as? [Any])
         XCTAssertEqual(specs.count, 9)
-        for case let spec as JSONObject in specs {
+        for case let spec as OrderedJSONObject in specs {
             let name = spec["name"] as! String
             let tok = try tokenizer(for: spec)
             let rows = try Fixtures.jsonLines("variants/expected-\(name).jsonl")

@@ -14,10 +14,10 @@ enum Fixtures {
     }
 
     /// Parsed with the module's own parser: Foundation's drops a leading U+FEFF from strings.
-    static func jsonLines(_ file: String) throws -> [JSONObject] {
+    static func jsonLines(_ file: String) throws -> [OrderedJSONObject] {
         let data = try Data(contentsOf: directory.appendingPathComponent(file))
         return try data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true).map { line in
-            guard let object = try JSONParser.parse(Data(line)) as? JSONObject else {
+            guard let object = try JSONParser.parse(Data(line)) as? OrderedJSONObject else {
                 throw TokenizerError.malformedJSON("fixture line")
             }
             return object
@@ -26,10 +26,10 @@ enum Fixtures {
 
     /// tokenizer.json of a fixture tokenizer; "llama-nonlegacy" is llama plus its stored patch
     /// (the two conversions differ only in normalizer and pre_tokenizer).
-    static func document(_ name: String) throws -> JSONObject {
+    static func document(_ name: String) throws -> OrderedJSONObject {
         if name == "llama-nonlegacy" {
             let data = try Data(contentsOf: directory.appendingPathComponent("llama-nonlegacy.patch.json"))
-            let patch = try XCTUnwrap(try JSONParser.parse(data) as? JSONObject)
+            let patch = try XCTUnwrap(try JSONParser.parse(data) as? OrderedJSONObject)
             return try apply(patch, to: document(patch["base"] as! String))
         }
         let data = try Data(contentsOf: tokenizerDirectory(name).appendingPathComponent("tokenizer.json"))
@@ -38,13 +38,13 @@ enum Fixtures {
 
     /// The patch format of tools/reference/make_tokenizer_fixtures.py: "set" replaces top-level
     /// keys, "model_set" keys of "model", "added_tokens_append" extends "added_tokens".
-    static func apply(_ patch: JSONObject, to base: JSONObject) throws -> JSONObject {
+    static func apply(_ patch: OrderedJSONObject, to base: OrderedJSONObject) throws -> OrderedJSONObject {
         var json = base
-        if let set = patch["set"] as? JSONObject {
+        if let set = patch["set"] as? OrderedJSONObject {
             for (k, v) in set.pairs { json.set(k, v) }
         }
-        if let modelSet = patch["model_set"] as? JSONObject {
-            var model = try XCTUnwrap(json["model"] as? JSONObject)
+        if let modelSet = patch["model_set"] as? OrderedJSONObject {
+            var model = try XCTUnwrap(json["model"] as? OrderedJSONObject)
             for (k, v) in modelSet.pairs { model.set(k, v) }
             json.set("model", model)
         }
