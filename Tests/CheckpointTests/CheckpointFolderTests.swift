@@ -6,22 +6,7 @@ import TestSupport
 import XCTest
 
 final class CheckpointFolderTests: XCTestCase {
-    /// Rewrites a fixture's weights with `edit` applied to its tensor dictionary.
-    private func editedFixture(_ name: String, _ edit: (inout [String: Tensor]) -> Void) throws -> String {
-        let dir = try copyOfFixture(name)
-        var tensors = try SafeTensorsFile(path: dir + "/model.safetensors").tensors()
-        edit(&tensors)
-        try SafeTensorsWriter.write(tensors, to: dir + "/model.safetensors")
-        return dir
-    }
 
-    private func assertLoadFails(_ dir: String, mentions phrases: [String], file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertThrowsError(try Architectures.load(path: dir), file: file, line: line) { error in
-            for p in phrases {
-                XCTAssertTrue("\(error)".contains(p), "'\(error)' does not mention '\(p)'", file: file, line: line)
-            }
-        }
-    }
 
     func testMissingTensorsAreAllNamed() throws {
         let dir = try editedFixture("polynorm-f32") { t in

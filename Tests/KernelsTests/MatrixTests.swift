@@ -2,9 +2,22 @@ import Kernels
 import TestSupport
 import XCTest
 
+/// x [tokens, cols] · wᵀ ([rows, cols]) accumulated in double precision.
+func naiveProduct(_ x: [Float], _ w: [Float], tokens: Int, rows: Int, cols: Int) -> [Float] {
+    var out = [Float](repeating: 0, count: tokens * rows)
+    for t in 0..<tokens {
+        for r in 0..<rows {
+            var s = 0.0
+            for c in 0..<cols { s += Double(x[t * cols + c]) * Double(w[r * cols + c]) }
+            out[t * rows + r] = Float(s)
+        }
+    }
+    return out
+}
+
 final class MatrixTests: XCTestCase {
-    /// y = x · Wᵀ against a naive double-precision loop, for every dtype and for both the
-    /// few-token (row streaming) and many-token (panel + sgemm) paths.
+    /// y = x · Wᵀ against a naive double-precision loop, for every dtype and for the
+    /// one-token, register-tiled (with row and token tails) and panel + sgemm paths.
     func testApplyMatchesNaiveProduct() {
         var rng = SystemRandomNumberGenerator()
         for (rows, cols) in [(37, 53), (300, 129), (1100, 96)] {
@@ -15,14 +28,7 @@ final class MatrixTests: XCTestCase {
                 let matrix = Matrix(tensor)
                 for tokens in [1, 3, Matrix.panelThreshold, 21] {
                     let x = (0..<tokens * cols).map { _ in Float.random(in: -1...1, using: &rng) }
-                    var expected = [Float](repeating: 0, count: tokens * rows)
-                    for t in 0..<tokens {
-                        for r in 0..<rows {
-                            var s = 0.0
-                            for c in 0..<cols { s += Double(x[t * cols + c]) * Double(exact[r * cols + c]) }
-                            expected[t * rows + r] = Float(s)
-                        }
-                    }
+                    let expected = naiveProduct(x, exact, tokens: tokens, rows: rows, cols: cols)
                     let out = FloatBuffer(count: tokens * rows)
                     x.withUnsafeBufferPointer { matrix.apply($0.baseAddress!, tokens: tokens, into: out.pointer) }
                     assertClose(out.array, expected, tolerance: 1e-4, "\(dtype) \(rows)×\(cols) T=\(tokens)")
@@ -52,14 +58,7 @@ final class BF16DotProductTests: XCTestCase {
             let w = Tensor((0..<rows * cols).map { _ in Float.random(in: -1...1, using: &rng) }, shape: [rows, cols]).converted(to: .bf16)
             let x = (0..<tokens * cols).map { _ in Float.random(in: -1...1, using: &rng) }
             let xr = Tensor(x, shape: [tokens, cols]).converted(to: .bf16).floats(), wr = w.floats()
-            var expected = [Float](repeating: 0, count: tokens * rows)
-            for t in 0..<tokens {
-                for r in 0..<rows {
-                    var s = 0.0
-                    for c in 0..<cols { s += Double(xr[t * cols + c]) * Double(wr[r * cols + c]) }
-                    expected[t * rows + r] = Float(s)
-                }
-            }
+            let expected = naiveProduct(xr, wr, tokens: tokens, rows: rows, cols: cols)
             let out = FloatBuffer(count: tokens * rows)
             x.withUnsafeBufferPointer { Matrix(w).apply($0.baseAddress!, tokens: tokens, into: out.pointer) }
             assertClose(out.array, expected, tolerance: 1e-3, "\(rows)×\(cols) T=\(tokens)")

@@ -54,7 +54,7 @@ final class MoEModelTests: XCTestCase {
         let name = "olmoe-swiglu-e8k2"
         let ref = try reference(name)
         let topk = try ref.tensor("topk_1").ints(), k = try ref.tensor("topk_1").shape[2]
-        let dir = try editedWeights(name) { t in
+        let dir = try editedFixture(name) { t in
             for layer in 0..<2 {
                 let used = Set(topk[(layer * k)..<((layer + 1) * k)])
                 for e in 0..<8 where !used.contains(e) {
@@ -139,21 +139,7 @@ final class MoEModelTests: XCTestCase {
 
     // MARK: Refused checkpoints
 
-    private func assertLoadFails(_ dir: String, mentions phrases: [String], file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertThrowsError(try Architectures.load(path: dir), file: file, line: line) { error in
-            for p in phrases {
-                XCTAssertTrue("\(error)".contains(p), "'\(error)' does not mention '\(p)'", file: file, line: line)
-            }
-        }
-    }
 
-    private func editedWeights(_ name: String, _ edit: (inout [String: Tensor]) -> Void) throws -> String {
-        let dir = try copyOfFixture(name)
-        var tensors = try SafeTensorsFile(path: dir + "/model.safetensors").tensors()
-        edit(&tensors)
-        try SafeTensorsWriter.write(tensors, to: dir + "/model.safetensors")
-        return dir
-    }
 
     func testTopKLargerThanExpertsIsRefused() throws {
         let dir = try copyOfFixture("olmoe-polynorm-e8k2")
@@ -176,7 +162,7 @@ final class MoEModelTests: XCTestCase {
     }
 
     func testMissingExpertTensorsAreNamed() throws {
-        let dir = try editedWeights("olmoe-swiglu-e8k2") { t in
+        let dir = try editedFixture("olmoe-swiglu-e8k2") { t in
             t["model.layers.1.mlp.experts.7.gate_proj.weight"] = nil
             t["model.layers.0.mlp.experts.3.down_proj.weight"] = nil
         }
@@ -185,7 +171,7 @@ final class MoEModelTests: XCTestCase {
     }
 
     func testMismatchedExpertShapesAreNamed() throws {
-        let perExpert = try editedWeights("olmoe-polynorm-e8k2") { t in
+        let perExpert = try editedFixture("olmoe-polynorm-e8k2") { t in
             t["model.layers.0.mlp.experts.5.up_proj.weight"] = Tensor([Float](repeating: 0, count: 47 * 64), shape: [47, 64])
             t["model.layers.1.mlp.gate.weight"] = Tensor([Float](repeating: 0, count: 7 * 64), shape: [7, 64])
         }
@@ -193,7 +179,7 @@ final class MoEModelTests: XCTestCase {
                                                "model.layers.1.mlp.gate.weight is [7, 64], expected [8, 64]"])
 
         // A fused tensor with one expert too few is named as stored, not as its split parts.
-        let fused = try editedWeights("olmoe-swiglu-e6k3-fused") { t in
+        let fused = try editedFixture("olmoe-swiglu-e6k3-fused") { t in
             t["model.layers.1.mlp.experts.gate_up_proj"] = Tensor([Float](repeating: 0, count: 5 * 64 * 64), shape: [5, 64, 64])
         }
         assertLoadFails(fused, mentions: ["model.layers.1.mlp.experts.gate_up_proj is [5, 64, 64], expected [6, 64, 64]"])

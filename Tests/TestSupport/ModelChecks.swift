@@ -42,3 +42,12 @@ public enum ModelChecks {
         assertClose(batched.array(1), try model.logits(for: b).array(b.count - 1), tolerance: 1e-5, file: file, line: line)
     }
 }
+
+/// Asserts that loading `dir` fails with an error mentioning every phrase.
+public func assertLoadFails(_ dir: String, mentions phrases: [String], file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertThrowsError(try Architectures.load(path: dir), file: file, line: line) { error in
+        for p in phrases {
+            XCTAssertTrue("\(error)".contains(p), "'\(error)' does not mention '\(p)'", file: file, line: line)
+        }
+    }
+}

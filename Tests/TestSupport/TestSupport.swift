@@ -53,3 +53,12 @@ public func copyOfFixture(_ name: String) throws -> String {
     try FileManager.default.copyItem(atPath: fixtureModel(name), toPath: dest)
     return dest
 }
+
+/// A copy of a fixture model whose weights were rewritten with `edit` applied to them.
+public func editedFixture(_ name: String, _ edit: (inout [String: Tensor]) -> Void) throws -> String {
+    let dir = try copyOfFixture(name)
+    var tensors = try SafeTensorsFile(path: dir + "/model.safetensors").tensors()
+    edit(&tensors)
+    try SafeTensorsWriter.write(tensors, to: dir + "/model.safetensors")
+    return dir
+}
