@@ -105,7 +105,7 @@ public struct Matrix: @unchecked Sendable {
         defer { xb.deallocate() }
         pk_f32_to_bf16(xb, x, T * cols)
         (xb + T * cols).initialize(repeating: 0, count: (padded - T) * cols)
-        let panels = (rows + 63) / 64, workers = min(Matrix.cores, panels)
+        let panels = (rows + 63) / 64, workers = min(Matrix.threads, panels)
         let share = (panels + workers - 1) / workers * 64
         let o = UnsafeMutableSendablePointer(out), a = UnsafeSendablePointer(UnsafePointer(xb))
         let w = u16, rows = rows, cols = cols
@@ -127,10 +127,11 @@ public struct Matrix: @unchecked Sendable {
 
     /// Splitting small matrices across threads costs more than it saves.
     static func workers(for elements: Int) -> Int {
-        elements < 1 << 16 ? 1 : max(1, min(Matrix.cores, elements >> 16))
+        elements < 1 << 16 ? 1 : max(1, min(Matrix.threads, elements >> 16))
     }
 
-    static let cores = max(1, sysconfCores())
+    /// Threads the kernels split a product over: all cores unless set (`--threads`).
+    nonisolated(unsafe) public static var threads = max(1, sysconfCores())
 }
 
 private func sysconfCores() -> Int {

@@ -14,6 +14,8 @@ public struct ServerOptions: Sendable {
     public var servedModelName: String?
     public var maxBodyBytes = 8 << 20
     public var maxConnections = 256
+    /// One line per finished request on the log: method, path, status, milliseconds.
+    public var logRequests = false
     public var engine = EngineOptions()
     public init() {}
 }
@@ -31,7 +33,8 @@ public final class InferenceService: @unchecked Sendable {
     private var draining = false
     private var _tokenizer: Tokenizer?
     private var server: HTTPServer?
-    public var log: (String) -> Void = { FileHandle.standardError.write(($0 + "\n").data(using: .utf8)!) }
+    /// Where log lines go (stderr); set before `start()`.
+    public var log: @Sendable (String) -> Void = { FileHandle.standardError.write(($0 + "\n").data(using: .utf8)!) }
 
     public init(modelPath: String, options: ServerOptions) {
         self.options = options
@@ -53,7 +56,15 @@ public final class InferenceService: @unchecked Sendable {
         config.bodyTooLargeResponse = { limit in
             APIError(status: 413, type: "invalid_request_error", message: "the request body exceeds \(limit) bytes").response
         }
-        let server = try HTTPServer(configuration: config, onComplete: { [metrics] in metrics.record($0) }) { [unowned self] request in
+        let logRequests = options.logRequests, log = self.log
+        let server = try HTTPServer(configuration: config, onComplete: { [metrics] completion in
+            metrics.record(completion)
+            if logRequests {
+                let ms = Double(completion.duration.components.seconds) * 1e3 + Double(completion.duration.components.attoseconds) * 1e-15
+                log(String(format: "%@ %@ %@ %.1f ms", completion.method, completion.path,
+                           completion.status.map(String.init) ?? "-", ms))
+            }
+        }) { [unowned self] request in
             self.route(request)
         }
         lock.withLock { self.server = server }

@@ -36,6 +36,9 @@ struct BenchModel: ParsableCommand {
     @Option(help: "Repetitions (the best is reported).")
     var repeats = 3
 
+    @Option(help: "Threads for matrix products (default: all cores).")
+    var threads: Int?
+
     @Flag(help: "Prefill bf16 weights with AVX512-BF16 dot products (activations rounded to bf16).")
     var bf16Prefill = false
 
@@ -44,6 +47,10 @@ struct BenchModel: ParsableCommand {
 
     func run() throws {
         Matrix.bf16DotProducts = bf16Prefill
+        if let threads {
+            BLAS.threads = threads
+            Matrix.threads = threads
+        }
         let m = try Architectures.load(path: model)
         let vocab = m.config.vocabSize
         var rng = SplitMix64(seed: 1)
@@ -69,7 +76,7 @@ struct BenchModel: ParsableCommand {
             let o: JSONValue = ["model": .string(model), "prompt_tokens": .int(promptTokens), "decode_tokens": .int(decodeTokens),
                                 "batch": .int(batch), "prefill_tokens_per_s": .double(prefillRate),
                                 "decode_tokens_per_s": .double(decodeRate), "decode_weight_gb_per_s": .double(bandwidth),
-                                "weight_bytes": .int(weightBytes), "threads": .int(BLAS.threads)]
+                                "weight_bytes": .int(weightBytes), "threads": .int(Matrix.threads)]
             print(o.serialized())
         } else {
             print(String(format: "prefill  %8.1f tokens/s  (%d tokens)", prefillRate, promptTokens))

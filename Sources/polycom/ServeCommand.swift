@@ -42,10 +42,13 @@ struct Serve: ParsableCommand {
     @Option(help: "GiB the running sequences' KV caches may take (default: a quarter of memory).")
     var kvCacheGib: Double?
 
+    @Flag(help: "Log one line per request (method, path, status, milliseconds).")
+    var logRequests = false
+
     @Option(help: "Largest request body in bytes (larger: 413).")
     var maxBodyBytes = 8 << 20
 
-    @Option(help: "Threads for matrix products (default: all cores).")
+    @Option(help: "Threads for matrix products, ours and OpenBLAS's (default: all cores).")
     var threads: Int?
 
     @Flag(help: """
@@ -68,11 +71,15 @@ struct Serve: ParsableCommand {
         options.apiKey = apiKey ?? ProcessInfo.processInfo.environment["POLYCOM_API_KEY"]
         options.servedModelName = servedModelName
         options.maxBodyBytes = maxBodyBytes
+        options.logRequests = logRequests
         options.engine.maxBatchTokens = maxBatchTokens
         options.engine.maxSequences = maxSequences
         options.engine.maxQueue = maxQueue
         options.engine.kvCacheBytes = kvCacheGib.map { Int($0 * Double(1 << 30)) }
-        if let threads { BLAS.threads = threads }
+        if let threads {
+            BLAS.threads = threads
+            Matrix.threads = threads
+        }
         Matrix.bf16DotProducts = bf16Prefill
         if bf16Prefill && !Matrix.cpuHasBF16Dot { FileHandle.standardError.write("note: this CPU has no AVX512-BF16; --bf16-prefill is ignored\n".data(using: .utf8)!) }
 
