@@ -27,6 +27,9 @@ public final class MappedFile: TensorStorage, @unchecked Sendable {
             throw CheckpointError.io(path: path, reason: "mmap failed: " + String(cString: strerror(errno)))
         }
         bytes = UnsafeRawBufferPointer(start: base, count: size)
+        // The weights will all be read by the first forward pass: let the kernel start
+        // reading them in now, in the background, instead of page by page on first use.
+        _ = madvise(base, size, MADV_WILLNEED)
     }
 
     deinit {
