@@ -6,10 +6,12 @@ public final class FloatBuffer: @unchecked Sendable {
     public let count: Int
     public let pointer: UnsafeMutablePointer<Float>
 
-    public init(count: Int) {
+    /// `zeroed: false` leaves the memory untouched until written, so a large buffer costs
+    /// nothing up front (a KV cache sized for the whole context).
+    public init(count: Int, zeroed: Bool = true) {
         self.count = count
         pointer = .allocate(capacity: max(count, 1))
-        pointer.initialize(repeating: 0, count: max(count, 1))
+        if zeroed { pointer.initialize(repeating: 0, count: max(count, 1)) }
     }
 
     public convenience init(_ values: [Float]) {

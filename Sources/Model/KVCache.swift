@@ -17,8 +17,9 @@ public final class KVCache: @unchecked Sendable {
         self.layers = layers
         self.width = width
         self.capacity = max(capacity, 1)
-        keys = (0..<layers).map { _ in FloatBuffer(count: max(capacity, 1) * width) }
-        values = (0..<layers).map { _ in FloatBuffer(count: max(capacity, 1) * width) }
+        // Positions are written before they are read: no need to zero (or touch) the memory.
+        keys = (0..<layers).map { _ in FloatBuffer(count: max(capacity, 1) * width, zeroed: false) }
+        values = (0..<layers).map { _ in FloatBuffer(count: max(capacity, 1) * width, zeroed: false) }
     }
 
     /// Makes room for `positions` positions in total: exactly that many when the caller
@@ -34,7 +35,7 @@ public final class KVCache: @unchecked Sendable {
     }
 
     private static func grow(_ b: FloatBuffer, rows: Int, width: Int, capacity: Int) -> FloatBuffer {
-        let n = FloatBuffer(count: capacity * width)
+        let n = FloatBuffer(count: capacity * width, zeroed: false)
         n.pointer.update(from: b.pointer, count: rows * width)
         return n
     }
