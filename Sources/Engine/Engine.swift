@@ -175,7 +175,7 @@ public final class Engine: @unchecked Sendable {
             // First come, first served: nobody overtakes a request waiting for memory.
             if reserved + need > kvBudget && !running.isEmpty { break }
             let sibling = running.contains { r in
-                r.isPrefilling && PrefixCache.commonPrefix(r.prompt, s.prompt) >= max(8, s.prompt.count / 2)
+                r.isPrefilling && PrefixCache.worthWaiting(s.prompt, for: r.prompt)
             }
             if sibling { index += 1; continue }
             queue.remove(at: index)
@@ -196,6 +196,13 @@ public final class Engine: @unchecked Sendable {
         }
     }
 
+    /// A queued sequence is waiting to reuse `s`'s prompt (see `admit`).
+    private func hasWaitingSibling(of s: EngineSequence) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return queue.contains { PrefixCache.worthWaiting($0.prompt, for: s.prompt) }
+    }
+
     /// Positions a sequence may fill: its prompt and all it may generate.
     private func positions(_ r: GenerationRequest) -> Int {
         min(r.prompt.count + max(r.params.maxTokens, 0), maxModelLength)
@@ -206,6 +213,13 @@ public final class Engine: @unchecked Sendable {
         running.removeAll { $0 === s }
         runningCount = running.count
         condition.unlock()
+        if reason != .cancelled, let cache = s.cache {
+            // Prompt and generated tokens whose keys and values are in the cache (the last
+            // sampled token never ran).
+            let tokens = s.prompt + s.output.prefix(max(0, cache.count - s.prompt.count))
+            prefixCache.insert(tokens: tokens, cache: cache, logprobs: s.positionRecords, handOver: true)
+            s.cache = nil
+        }
         observer?.sequenceFinished(reason)
         s.handle.push(.finished(reason))
     }
@@ -254,7 +268,11 @@ public final class Engine: @unchecked Sendable {
                 s.prefilled += chunk.tokens.count
                 if s.isPrefilling { continue }
                 if s.request.promptLogprobsFrom != nil { s.handle.push(.promptLogprobs(s.promptRecords)) }
-                prefixCache.insert(tokens: s.prompt, cache: s.cache!, logprobs: s.positionRecords)
+                // A sibling waiting for this prompt gets a copy now; otherwise the cache is
+                // handed to the prefix cache without copying when the sequence finishes.
+                if hasWaitingSibling(of: s) {
+                    prefixCache.insert(tokens: s.prompt, cache: s.cache!, logprobs: s.positionRecords)
+                }
                 if s.request.params.maxTokens <= 0 { finish(s, .length); continue }
             } else {
                 s.pending = nil

@@ -30,11 +30,20 @@ final class PrefixCache {
 
     var bytes: Int { entries.reduce(0) { $0 + $1.cache.bytes } }
 
-    func insert(tokens: [Int], cache: KVCache, logprobs: [TokenLogprob?]) {
-        guard maxBytes > 0, tokens.count > 1 else { return }
+    /// Keeps `cache`'s first `tokens.count` positions: a copy while the sequence still runs,
+    /// or the cache itself (`handOver`) once it has finished.
+    func insert(tokens: [Int], cache: KVCache, logprobs: [TokenLogprob?], handOver: Bool = false) {
+        guard maxBytes > 0, tokens.count > 1, tokens.count <= cache.count else { return }
         clock += 1
         entries.removeAll { $0.tokens == tokens }
-        entries.append(Entry(tokens: tokens, cache: cache.copyPrefix(tokens.count), logprobs: logprobs, lastUse: clock))
+        let kept: KVCache
+        if handOver {
+            cache.truncate(to: tokens.count)
+            kept = cache
+        } else {
+            kept = cache.copyPrefix(tokens.count)
+        }
+        entries.append(Entry(tokens: tokens, cache: kept, logprobs: logprobs, lastUse: clock))
         while bytes > maxBytes, let oldest = entries.indices.min(by: { entries[$0].lastUse < entries[$1].lastUse }) {
             entries.remove(at: oldest)
         }
@@ -45,7 +54,7 @@ final class PrefixCache {
     func lookup(_ prompt: [Int], logprobsFrom: Int?, topK: Int) -> Hit? {
         var best: (index: Int, reused: Int)?
         for (i, e) in entries.enumerated() {
-            let common = zip(e.tokens, prompt).prefix { $0 == $1 }.count
+            let common = Self.commonPrefix(e.tokens, prompt)
             var reused = min(common, prompt.count - 1)
             if let from = logprobsFrom {
                 // Positions from `from` on need records; a record at position j is valid
@@ -74,4 +83,10 @@ final class PrefixCache {
 
     /// Length of the longest common prefix of two token lists.
     static func commonPrefix(_ a: [Int], _ b: [Int]) -> Int { zip(a, b).prefix { $0 == $1 }.count }
+
+    /// `prompt` would take most of itself from `other`'s cache entry: worth waiting for
+    /// `other`'s prefill rather than computing the same positions alongside it.
+    static func worthWaiting(_ prompt: [Int], for other: [Int]) -> Bool {
+        commonPrefix(prompt, other) >= max(8, prompt.count / 2)
+    }
 }
