@@ -42,6 +42,9 @@ struct Serve: ParsableCommand {
     @Option(help: "GiB the running sequences' KV caches may take (default: a quarter of memory).")
     var kvCacheGib: Double?
 
+    @Option(help: "GiB kept for the prefix cache (KV of recent prompts, reused by later ones); 0 turns it off.")
+    var prefixCacheGib: Double = 0.5
+
     @Flag(help: "Log one line per request (method, path, status, milliseconds).")
     var logRequests = false
 
@@ -62,6 +65,7 @@ struct Serve: ParsableCommand {
         }
         if let threads, threads <= 0 { throw ValidationError("--threads must be positive") }
         if let kvCacheGib, !(kvCacheGib > 0) { throw ValidationError("--kv-cache-gib must be positive") }
+        if !(prefixCacheGib >= 0) { throw ValidationError("--prefix-cache-gib must be ≥ 0") }
     }
 
     func run() throws {
@@ -76,6 +80,7 @@ struct Serve: ParsableCommand {
         options.engine.maxSequences = maxSequences
         options.engine.maxQueue = maxQueue
         options.engine.kvCacheBytes = kvCacheGib.map { Int($0 * Double(1 << 30)) }
+        options.engine.prefixCacheBytes = Int(prefixCacheGib * Double(1 << 30))
         if let threads {
             BLAS.threads = threads
             Matrix.threads = threads
