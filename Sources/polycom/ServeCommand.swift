@@ -54,9 +54,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Threads for matrix products, ours and OpenBLAS's (default: all cores).")
     var threads: Int?
 
-    @Flag(help: """
-        Prefill and scoring of bf16 weights with AVX512-BF16 dot products: activations rounded         to bf16 as in a bf16 PyTorch run, about twice as fast; default is exact f32 math.
-        """)
+    @Flag(help: "Prefill and scoring of bf16 weights with AVX512-BF16 dot products (activations rounded to bf16, as in a bf16 PyTorch run; 2-3x faster). Default: exact f32 math.")
     var bf16Prefill = false
 
     func validate() throws {
