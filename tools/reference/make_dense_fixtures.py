@@ -52,6 +52,13 @@ MODELS = [
     dict(name="llama-swiglu-gqa", model_type="llama", act="silu", seed=4004,
          hidden=64, inter=128, layers=2, heads=4, kv=2, vocab=320, theta=500000.0,
          tied=False, storage=torch.float32, shards=1, embed_std=0.5, head_std=0.12),
+    # Llama 3.x: rope_scaling "llama3"; an original context of 32 puts most head frequencies
+    # in the scaled or smoothed bands.
+    dict(name="llama3-rope-scaling", model_type="llama", act="silu", seed=5005,
+         hidden=64, inter=128, layers=2, heads=4, kv=2, vocab=320, theta=500000.0,
+         tied=True, storage=torch.float32, shards=1, embed_std=0.15, head_std=None,
+         rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                       "high_freq_factor": 4.0, "original_max_position_embeddings": 32}),
 ]
 
 
@@ -62,6 +69,7 @@ def hf_config(m):
         hidden_act="silu", max_position_embeddings=128, rms_norm_eps=1e-5, rope_theta=m["theta"],
         tie_word_embeddings=m["tied"], bos_token_id=1, eos_token_id=2, pad_token_id=0,
         attention_bias=False, mlp_bias=False, initializer_range=0.02, use_cache=True,
+        rope_scaling=m.get("rope_scaling"),
     )
 
 
