@@ -8,7 +8,7 @@ import XCTest
 final class DenseModelTests: XCTestCase {
     static let fixtures: [(name: String, tolerance: Float)] = [
         ("polynorm-f32", 1e-4), ("polynorm-bf16-sharded", 1e-3), ("polyrelu-tied", 1e-4), ("llama-swiglu-gqa", 1e-4),
-        ("llama3-rope-scaling", 1e-4),
+        ("llama3-rope-scaling", 1e-4), ("plain-relu", 1e-4), ("plain-gelu", 1e-4),
     ]
 
     func testLogitsMatchReference() throws {

@@ -65,6 +65,10 @@ def make_act(kind):
         return PolyNorm()
     if kind == "polyrelu":
         return PolyReLU()
+    if kind == "relu":
+        return nn.ReLU()
+    if kind == "gelu":  # HF "gelu": exact erf GELU
+        return nn.GELU()
     raise ValueError(kind)
 
 

@@ -52,6 +52,13 @@ MODELS = [
     dict(name="llama-swiglu-gqa", model_type="llama", act="silu", seed=4004,
          hidden=64, inter=128, layers=2, heads=4, kv=2, vocab=320, theta=500000.0,
          tied=False, storage=torch.float32, shards=1, embed_std=0.5, head_std=0.12),
+    # The paper's plain-MLP baselines: the same block with a fixed ReLU or GELU.
+    dict(name="plain-relu", model_type="polyllama", act="relu", seed=6006,
+         hidden=64, inter=128, layers=2, heads=4, kv=4, vocab=320, theta=10000.0,
+         tied=True, storage=torch.float32, shards=1, embed_std=0.15, head_std=None),
+    dict(name="plain-gelu", model_type="polyllama", act="gelu", seed=7007,
+         hidden=64, inter=128, layers=2, heads=4, kv=4, vocab=320, theta=10000.0,
+         tied=True, storage=torch.float32, shards=1, embed_std=0.15, head_std=None),
     # Llama 3.x: rope_scaling "llama3"; an original context of 32 puts most head frequencies
     # in the scaled or smoothed bands.
     dict(name="llama3-rope-scaling", model_type="llama", act="silu", seed=5005,
@@ -106,7 +113,7 @@ def make(m):
     cfg = hf_config(m)
     model = build_model(m, cfg)
     init_weights(model, gen, linear_std=0.1, embed_std=m["embed_std"], head_std=m["head_std"] or 0.1)
-    if m["model_type"] == "polyllama":
+    if m["model_type"] == "polyllama" and m["act"] in ("polynorm", "polyrelu"):
         for layer in model.model.layers:
             init_poly_act(layer.mlp.act_fn, gen)
     if m["storage"] == torch.bfloat16:
