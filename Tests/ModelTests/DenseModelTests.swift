@@ -62,3 +62,21 @@ final class BF16PrefillTests: XCTestCase {
         try ModelChecks.greedyMatchesReference(name)
     }
 }
+
+/// F16 checkpoints: the f32 fixture stored as F16 stays within F16 rounding of the reference.
+final class F16CheckpointTests: XCTestCase {
+    func testF16CopyOfFixture() throws {
+        let dir = try editedFixture("polynorm-f32") { t in
+            for (name, tensor) in t { t[name] = tensor.converted(to: .f16) }
+        }
+        XCTAssertEqual(try CheckpointFolder(path: dir).tensor("model.embed_tokens.weight").dtype, .f16)
+        let model = try Architectures.load(path: dir)
+        let ref = try reference("polynorm-f32")
+        for length in [1, 7, 40] {
+            let logits = try model.logits(for: try ref.tensor("tokens_\(length)").ints())
+            let d = maxAbsDiff(logits.buffer.array, try ref.tensor("logits_\(length)").floats())
+            XCTAssertLessThan(d, 2e-2, "length \(length)")
+            XCTAssertGreaterThan(d, 0, "f16 rounding should show")
+        }
+    }
+}
