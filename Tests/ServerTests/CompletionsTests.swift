@@ -148,6 +148,32 @@ final class CompletionsTests: ServerTestCase {
         XCTAssertEqual(json["choices"]?[0]?["text"]?.stringValue, Self.tokenizer.decode(prompt))
     }
 
+    /// The sampling fields reach the sampler: top_k 1 and min_p 1 are greedy at any
+    /// temperature, a repetition penalty changes a repetitive continuation, stop_token_ids
+    /// end it, and choices are numbered prompt × n + k.
+    func testSamplingFieldsReachTheSampler() throws {
+        func text(_ extra: JSONObject) -> String? {
+            var o = (["prompt": "A man is sitting on a roof. He", "max_tokens": 12, "ignore_eos": true, "seed": 3] as JSONValue).objectValue!
+            for (k, v) in extra.entries { o[k] = v }
+            return post(.object(o)).json["choices"]?[0]?["text"]?.stringValue
+        }
+        let greedy = text(JSONObject([("temperature", 0)]))
+        XCTAssertNotNil(greedy)
+        XCTAssertEqual(text(JSONObject([("temperature", 1.5), ("top_k", 1)])), greedy)
+        XCTAssertEqual(text(JSONObject([("temperature", 1.5), ("min_p", 1.0)])), greedy)
+        XCTAssertNotEqual(text(JSONObject([("temperature", 0), ("repetition_penalty", 3.0)])), greedy)
+        XCTAssertNotEqual(text(JSONObject([("temperature", 0), ("frequency_penalty", 2.0)])), greedy)
+
+        let ids = try ids("greedy_1")
+        let stopped = post(["prompt": .array(try self.ids("prompt_1_ids").map { .int($0) }), "max_tokens": 16,
+                            "temperature": 0, "ignore_eos": true, "stop_token_ids": [.int(ids[2])]])
+        XCTAssertEqual(stopped.json["usage"]?["completion_tokens"]?.intValue, ids.firstIndex(of: ids[2])! + 1)
+        XCTAssertEqual(stopped.json["choices"]?[0]?["finish_reason"]?.stringValue, "stop")
+
+        let numbered = post(["prompt": ["Once", "Hello there"], "n": 2, "max_tokens": 2, "seed": 1])
+        XCTAssertEqual(numbered.json["choices"]?.arrayValue?.map { $0["index"]?.intValue }, [0, 1, 2, 3])
+    }
+
     func testSeededSamplingIsReproducible() throws {
         let request: JSONValue = ["prompt": "Once upon a time", "max_tokens": 10, "temperature": 1.0, "top_p": 0.9,
                                   "seed": 7, "n": 2, "ignore_eos": true]
