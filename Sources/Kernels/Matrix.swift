@@ -131,7 +131,13 @@ public struct Matrix: @unchecked Sendable {
     }
 
     /// Threads the kernels split a product over: all cores unless set (`--threads`).
-    nonisolated(unsafe) public static var threads = max(1, sysconfCores())
+    nonisolated(unsafe) public static private(set) var threads = max(1, sysconfCores())
+
+    /// Sets the threads of our kernels and of OpenBLAS together, so the two never disagree.
+    public static func setThreads(_ n: Int) {
+        threads = max(1, n)
+        BLAS.threads = threads
+    }
 }
 
 private func sysconfCores() -> Int {

@@ -47,10 +47,7 @@ struct BenchModel: ParsableCommand {
 
     func run() throws {
         Matrix.bf16DotProducts = bf16Prefill
-        if let threads {
-            BLAS.threads = threads
-            Matrix.threads = threads
-        }
+        if let threads { Matrix.setThreads(threads) }
         let m = try Architectures.load(path: model)
         let vocab = m.config.vocabSize
         var rng = SplitMix64(seed: 1)

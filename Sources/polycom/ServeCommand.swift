@@ -79,10 +79,7 @@ struct Serve: ParsableCommand {
         options.engine.maxQueue = maxQueue
         options.engine.kvCacheBytes = kvCacheGib.map { Int($0 * Double(1 << 30)) }
         options.engine.prefixCacheBytes = Int(prefixCacheGib * Double(1 << 30))
-        if let threads {
-            BLAS.threads = threads
-            Matrix.threads = threads
-        }
+        if let threads { Matrix.setThreads(threads) }
         Matrix.bf16DotProducts = bf16Prefill
         if bf16Prefill && !Matrix.cpuHasBF16Dot { FileHandle.standardError.write("note: this CPU has no AVX512-BF16; --bf16-prefill is ignored\n".data(using: .utf8)!) }
 
