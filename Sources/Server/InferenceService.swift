@@ -14,6 +14,8 @@ public struct ServerOptions: Sendable {
     public var servedModelName: String?
     public var maxBodyBytes = 8 << 20
     public var maxConnections = 256
+    /// Most (context, continuation) pairs in one /v1/loglikelihood body.
+    public var maxLoglikelihoodItems = 100_000
     /// One line per finished request on the log: method, path, status, milliseconds.
     public var logRequests = false
     public var engine = EngineOptions()
@@ -81,6 +83,12 @@ public final class InferenceService: @unchecked Sendable {
                                 eosTokenIds: Set(model.config.eosTokenIds + (tokenizer.eosTokenId.map { [$0] } ?? [])))
             engine.observer = metrics
             engine.start()
+            let fullContext = engine.maxModelLength * engine.bytesPerPosition
+            if engine.kvBudget < fullContext {
+                log("warning: the KV-cache budget, \(ByteCount(engine.kvBudget)), holds \(engine.kvBudget / engine.bytesPerPosition) "
+                    + "positions, less than one full context of \(engine.maxModelLength) positions (\(ByteCount(fullContext))); "
+                    + "requests whose prompt + max_tokens need more are refused (raise --kv-cache-gib)")
+            }
             lock.withLock {
                 _tokenizer = tokenizer
                 self.engine = engine
@@ -119,6 +127,8 @@ public final class InferenceService: @unchecked Sendable {
         case let e as APIError: return e
         case EngineError.queueFull(let n): return .tooManyRequests("too many requests waiting (\(n)); retry later")
         case EngineError.stopped: return .unavailable("the server is shutting down")
+        case EngineError.cancelled: return .unavailable("the request was cancelled")
+        case EngineError.failed(let m): return .internalError(m)
         case let e as EngineError: return .badRequest(e.description)
         default: return .internalError("\(error)")
         }
