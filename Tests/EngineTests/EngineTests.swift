@@ -198,3 +198,20 @@ final class KVBudgetTests: XCTestCase {
         XCTAssertEqual(order, Array(repeating: a.id, count: 31) + Array(repeating: b.id, count: 31))
     }
 }
+
+extension EngineTests {
+    /// The sequences of one request are queued together or not at all.
+    func testSubmissionOfSeveralSequencesIsAllOrNone() throws {
+        var options = EngineOptions()
+        options.maxQueue = 3
+        let idle = Engine(model: model, options: options) // not started: nothing leaves the queue
+        let request = GenerationRequest(prompt: [1, 2, 3], params: greedy(2))
+        XCTAssertEqual(try idle.submit([request, request]).count, 2)
+        XCTAssertThrowsError(try idle.submit([request, request])) { XCTAssertEqual($0 as? EngineError, .queueFull(2)) }
+        XCTAssertEqual(idle.snapshot().waiting, 2)
+        XCTAssertEqual(try idle.submit([request]).count, 1)
+        XCTAssertThrowsError(try idle.submit(Array(repeating: request, count: 4))) { error in
+            XCTAssertTrue("\(error)".contains("exceed the queue's 3"), "\(error)")
+        }
+    }
+}
