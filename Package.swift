@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "Tokenizer", dependencies: ["JSON"]),
         .target(name: "Model", dependencies: ["Kernels", "PolyKernels", "Checkpoint"]),
         .target(name: "Engine", dependencies: ["Model", "PolyKernels"]),
-        .target(name: "Server", dependencies: ["Engine", "Model", "Checkpoint", "Tokenizer", "HTTP", "JSON"]),
+        .target(name: "Server", dependencies: ["Engine", "Model", "Checkpoint", "Kernels", "Tokenizer", "HTTP", "JSON"]),
         .executableTarget(name: "polycom", dependencies: [
             "Server", "Engine", "Model", "Checkpoint", "Kernels", "Tokenizer", "JSON",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -47,7 +47,7 @@ let package = Package(
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "JSON"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Checkpoint", "TestSupport"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "TestSupport"]),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "Engine", "Model", "Tokenizer", "JSON", "TestSupport"]),
-        .testTarget(name: "polycomTests", dependencies: ["polycom", "Checkpoint", "TestSupport"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Engine", "Model", "Kernels", "Tokenizer", "JSON", "TestSupport"]),
+        .testTarget(name: "polycomTests", dependencies: ["polycom", "Checkpoint", "Kernels", "JSON", "TestSupport"]),
     ]
 )

@@ -73,9 +73,11 @@ struct BenchModel: ParsableCommand {
             let o: JSONValue = ["model": .string(model), "prompt_tokens": .int(promptTokens), "decode_tokens": .int(decodeTokens),
                                 "batch": .int(batch), "prefill_tokens_per_s": .double(prefillRate),
                                 "decode_tokens_per_s": .double(decodeRate), "decode_weight_gb_per_s": .double(bandwidth),
-                                "weight_bytes": .int(weightBytes), "threads": .int(Matrix.threads)]
+                                "weight_bytes": .int(weightBytes), "threads": .int(Matrix.threads),
+                                "blas": .string(BLASCore.name)]
             print(o.serialized())
         } else {
+            print(BLASCore.summary)
             print(String(format: "prefill  %8.1f tokens/s  (%d tokens)", prefillRate, promptTokens))
             print(String(format: "decode   %8.1f tokens/s  (batch %d, %d steps; weights streamed at %.2f GB/s)",
                          decodeRate, batch, decodeTokens, bandwidth))

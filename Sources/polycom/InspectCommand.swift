@@ -51,6 +51,7 @@ struct Inspect: ParsableCommand {
             o["weights_present"] = .bool(folder.hasWeights)
             o["weight_bytes"] = .int(weightBytes)
             o["kv_cache_bytes_per_token"] = .int(kvPerToken)
+            o["blas"] = .string(BLASCore.name)
             print(JSONValue.object(o).serialized(pretty: true))
             return
         }
@@ -78,6 +79,7 @@ struct Inspect: ParsableCommand {
             print("weights      none in folder (estimate for \(declared == 4 ? "float32" : "bf16"): \(bytes(weightBytes)))")
         }
         print("kv cache     \(bytes(kvPerToken)) per token, \(bytes(kvFull)) for a full \(c.maxPositionEmbeddings)-token context")
+        print("runtime      \(BLASCore.summary)")
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Kernels
 
 @main
 struct Polycom: ParsableCommand {
@@ -18,4 +19,10 @@ struct Polycom: ParsableCommand {
               polycom bench model --model Models/polynorm-demo
             """,
         subcommands: [Serve.self, Generate.self, Forward.self, Inspect.self, Tokenize.self, Detokenize.self, Bench.self])
+
+    static func main() {
+        // Before any thread starts: OpenBLAS chose its kernels when it loaded.
+        BLASCore.restartWithMatchingKernelsIfNeeded()
+        main(nil)
+    }
 }

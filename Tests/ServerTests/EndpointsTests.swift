@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import JSON
+import Kernels
 import Server
 import TestSupport
 import Tokenizer
@@ -86,6 +87,8 @@ final class EndpointsTests: ServerTestCase {
                      "polycom_time_per_output_token_seconds_bucket", "polycom_kv_cache_bytes"] {
             XCTAssertTrue(metrics.text.contains(name), "metrics lack \(name)")
         }
+        // The BLAS family, as the library itself names it (the test process loaded the same one).
+        XCTAssertTrue(metrics.text.contains("polycom_blas_info{core=\"\(BLASCore.name)\"} 1\n"), metrics.text)
     }
 
     func testErrorStatusesWithEnvelope() throws {

@@ -1,5 +1,7 @@
 import Checkpoint
 import Foundation
+import JSON
+@testable import Kernels
 import TestSupport
 import XCTest
 
@@ -7,11 +9,17 @@ import XCTest
 final class CLITests: XCTestCase {
     struct Result { let status: Int32; let stdout: String; let stderr: String }
 
-    func polycom(_ arguments: String...) throws -> Result {
+    func polycom(_ arguments: String...) throws -> Result { try polycom(arguments) }
+
+    /// `environment` changes the test's own environment: a nil value removes the variable.
+    func polycom(_ arguments: [String], environment: [String: String?] = [:]) throws -> Result {
         let binary = Bundle.main.bundleURL.appendingPathComponent("polycom")
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -21,6 +29,28 @@ final class CLITests: XCTestCase {
         process.waitUntilExit()
         return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
                       stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// Left to itself, OpenBLAS must not run generic kernels on this CPU: where it does not
+    /// know the CPU, polycom restarts itself with the family matching the CPU's flags.
+    func testBenchReportsANonGenericBLASFamilyWhenNoneIsSet() throws {
+        let r = try polycom(["bench", "model", "--model", fixtureModel("polynorm-f32"), "--prompt-tokens", "8",
+                             "--decode-tokens", "2", "--repeats", "1", "--json"],
+                            environment: ["OPENBLAS_CORETYPE": nil, "POLYCOM_BLAS_REPLACED": nil])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let core = try XCTUnwrap(try JSONValue.parse(r.stdout)["blas"]?.stringValue, r.stdout)
+        XCTAssertFalse(core.isEmpty)
+        if BLASCore.cpuVectorLevel >= 2, let level = BLASCore.familyLevels[core.lowercased()] {
+            XCTAssertGreaterThanOrEqual(level, 2, "OpenBLAS runs \(core) on a CPU with AVX2")
+        }
+    }
+
+    /// A family the user chose is kept, even a generic one, and the log says what it costs.
+    func testUserChosenBLASFamilyIsRespectedAndAGenericOneIsWarnedAbout() throws {
+        let r = try polycom(["inspect", repositoryRoot + "/Configs/PolyNorm_1B"], environment: ["OPENBLAS_CORETYPE": "Prescott"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("BLAS: OpenBLAS Prescott kernels (OPENBLAS_CORETYPE from the environment)"), r.stdout)
+        XCTAssertEqual(r.stdout.contains("warning: generic kernels"), BLASCore.cpuVectorLevel >= 2, r.stdout)
     }
 
     func testInspectPolyNorm1BConfig() throws {

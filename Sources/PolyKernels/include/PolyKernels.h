@@ -70,6 +70,11 @@ void pk_attend_one(float *out, const float *q, const float *k, const float *v, s
 /// log-softmax of one row, in place; returns nothing. Uses a max-shifted, double sum.
 void pk_log_softmax(float *x, size_t n);
 
+// ---- CPU ----------------------------------------------------------------------------
+/// The widest x86 vector extensions this CPU has: 0 none of these, 1 AVX, 2 AVX2 + FMA,
+/// 3 AVX-512 (F, BW, DQ, VL), 4 AVX-512 with BF16 dot products.
+int pk_cpu_vector_level(void);
+
 // ---- small helpers ----------------------------------------------------------------
 void pk_add(float *out, const float *a, const float *b, size_t n);
 void pk_scale_add(float *out, const float *x, float scale, size_t n); // out += scale*x
