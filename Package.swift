@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "Checkpoint", dependencies: ["Kernels", "JSON"]),
         .target(name: "Tokenizer", dependencies: ["JSON"]),
         .target(name: "Model", dependencies: ["Kernels", "PolyKernels", "Checkpoint"]),
-        .target(name: "Engine", dependencies: ["Model", "PolyKernels"]),
+        .target(name: "Engine", dependencies: ["Model", "Tokenizer", "PolyKernels"]),
         .target(name: "Server", dependencies: ["Engine", "Model", "Checkpoint", "Kernels", "Tokenizer", "HTTP", "JSON"]),
         .executableTarget(name: "polycom", dependencies: [
             "Server", "Engine", "Model", "Checkpoint", "Kernels", "Tokenizer", "JSON",
@@ -48,6 +48,6 @@ let package = Package(
         .testTarget(name: "ModelTests", dependencies: ["Model", "Checkpoint", "TestSupport"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "TestSupport"]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "Engine", "Model", "Kernels", "Tokenizer", "JSON", "TestSupport"]),
-        .testTarget(name: "polycomTests", dependencies: ["polycom", "Checkpoint", "Kernels", "JSON", "TestSupport"]),
+        .testTarget(name: "polycomTests", dependencies: ["polycom", "Checkpoint", "Kernels", "JSON", "Server", "Tokenizer", "TestSupport"]),
     ]
 )

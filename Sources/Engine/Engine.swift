@@ -72,7 +72,7 @@ public final class Engine: @unchecked Sendable {
         self.eosTokenIds = eosTokenIds ?? Set(model.config.eosTokenIds)
         prefixCache = PrefixCache(maxBytes: options.prefixCacheBytes)
         kvBudget = options.kvCacheBytes ?? Int(ProcessInfo.processInfo.physicalMemory / 4)
-        bytesPerPosition = 2 * model.config.numHiddenLayers * model.config.kvDim * MemoryLayout<Float>.size
+        bytesPerPosition = model.config.kvCacheBytesPerPosition
     }
 
     /// Starts the engine thread. The thread keeps the engine alive until `shutdown()`.

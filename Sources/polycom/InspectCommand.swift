@@ -30,7 +30,7 @@ struct Inspect: ParsableCommand {
         // Without weights, estimate from the config's torch_dtype.
         let declared = (c.torchDtype == "float32") ? 4 : 2
         let weightBytes = folder.hasWeights ? storedBytes : params.total * declared
-        let kvPerToken = 2 * c.numHiddenLayers * c.kvDim * 4
+        let kvPerToken = c.kvCacheBytesPerPosition
         let kvFull = kvPerToken * c.maxPositionEmbeddings
 
         if json {

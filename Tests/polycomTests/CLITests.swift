@@ -7,30 +7,6 @@ import XCTest
 
 /// Runs the built `polycom` executable as a user would.
 final class CLITests: XCTestCase {
-    struct Result { let status: Int32; let stdout: String; let stderr: String }
-
-    func polycom(_ arguments: String...) throws -> Result { try polycom(arguments) }
-
-    /// `environment` changes the test's own environment: a nil value removes the variable.
-    func polycom(_ arguments: [String], environment: [String: String?] = [:]) throws -> Result {
-        let binary = Bundle.main.bundleURL.appendingPathComponent("polycom")
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        for (key, value) in environment { env[key] = value }
-        process.environment = env
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: stderr, as: UTF8.self))
-    }
-
     /// Left to itself, OpenBLAS must not run generic kernels on this CPU: where it does not
     /// know the CPU, polycom restarts itself with the family matching the CPU's flags.
     func testBenchReportsANonGenericBLASFamilyWhenNoneIsSet() throws {

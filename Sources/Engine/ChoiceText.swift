@@ -3,29 +3,29 @@ import Tokenizer
 /// The text of one choice as tokens arrive: incremental decoding (never half a UTF-8
 /// character), per-token strings for log-probs, and stop strings matched across token
 /// boundaries and cut from the text.
-struct ChoiceText {
+public struct ChoiceText {
     private var decoder: StreamingDecoder
     /// Generated text so far, as unicode scalars (offsets count scalars, as Python's len).
-    private(set) var scalars: [Unicode.Scalar] = []
+    public private(set) var scalars: [Unicode.Scalar] = []
     /// The piece of text each token added (empty while a character is incomplete).
-    private(set) var tokenStrings: [String] = []
-    private(set) var stopped = false
+    public private(set) var tokenStrings: [String] = []
+    public private(set) var stopped = false
     private let stops: [[Unicode.Scalar]]
     /// Scalars already sent to a streaming client.
     private var sent = 0
 
     /// The decoder first reads the prompt, so the first generated token keeps the space a
     /// decoder strips at the start of a text ("▁is" → " is", as vLLM returns it).
-    init(tokenizer: Tokenizer, prompt: [Int], stops: [String]) {
+    public init(tokenizer: Tokenizer, prompt: [Int], stops: [String]) {
         decoder = tokenizer.streamingDecoder()
         for token in prompt { _ = decoder.step(token) }
         self.stops = stops.filter { !$0.isEmpty }.map { Array($0.unicodeScalars) }
     }
 
-    var text: String { String(String.UnicodeScalarView(scalars)) }
+    public var text: String { String(String.UnicodeScalarView(scalars)) }
 
     /// Adds a token; returns true when a stop string now ends the text.
-    mutating func append(_ token: Int) -> Bool {
+    public mutating func append(_ token: Int) -> Bool {
         let piece = decoder.step(token) ?? ""
         tokenStrings.append(piece)
         let before = scalars.count
@@ -34,7 +34,7 @@ struct ChoiceText {
     }
 
     /// Flushes bytes held back at the end (an incomplete character becomes U+FFFD).
-    mutating func finish() {
+    public mutating func finish() {
         guard !stopped, let tail = decoder.finish(), !tail.isEmpty else { return }
         let before = scalars.count
         scalars += tail.unicodeScalars
@@ -63,7 +63,7 @@ struct ChoiceText {
 
     /// Text that can be streamed now: everything except a tail that might still become
     /// the start of a stop string (all of it once `final`).
-    mutating func takeStreamable(final: Bool) -> String {
+    public mutating func takeStreamable(final: Bool) -> String {
         let holdBack = final || stopped ? 0 : max(0, (stops.map(\.count).max() ?? 1) - 1)
         let end = max(sent, scalars.count - holdBack)
         defer { sent = end }
