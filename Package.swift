@@ -21,6 +21,8 @@ let package = Package(
                        providers: [.apt(["libmicrohttpd-dev"])]),
         .systemLibrary(name: "CJansson", pkgConfig: "jansson",
                        providers: [.apt(["libjansson-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
 
         // Hand-written kernels BLAS lacks (bf16 weights, fused elementwise ops).
         .target(name: "PolyKernels", cSettings: kernelFlags),
@@ -34,8 +36,10 @@ let package = Package(
         .target(name: "Model", dependencies: ["Kernels", "PolyKernels", "Checkpoint"]),
         .target(name: "Engine", dependencies: ["Model", "Tokenizer", "PolyKernels"]),
         .target(name: "Server", dependencies: ["Engine", "Model", "Checkpoint", "Kernels", "Tokenizer", "HTTP", "JSON"]),
+        // Benchmark scoring (HellaSwag, ARC, SciQ) in-process or against running servers.
+        .target(name: "Evaluation", dependencies: ["Engine", "Model", "Tokenizer", "JSON", "CZlib"]),
         .executableTarget(name: "polycom", dependencies: [
-            "Server", "Engine", "Model", "Checkpoint", "Kernels", "Tokenizer", "JSON",
+            "Server", "Engine", "Evaluation", "Model", "Checkpoint", "Kernels", "Tokenizer", "JSON",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -48,6 +52,7 @@ let package = Package(
         .testTarget(name: "ModelTests", dependencies: ["Model", "Checkpoint", "TestSupport"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "TestSupport"]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "Engine", "Model", "Kernels", "Tokenizer", "JSON", "TestSupport"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Engine", "Model", "Tokenizer", "JSON", "Server", "TestSupport"]),
         .testTarget(name: "polycomTests", dependencies: ["polycom", "Checkpoint", "Kernels", "JSON", "Server", "Tokenizer", "TestSupport"]),
     ]
 )
