@@ -19,9 +19,14 @@ public struct TokenLogprob: Sendable, Equatable {
 public enum Logprobs {
     /// log_softmax(row) into a new array.
     public static func logSoftmax(_ row: UnsafeBufferPointer<Float>) -> [Float] {
-        var out = Array(row)
-        out.withUnsafeMutableBufferPointer { pk_log_softmax($0.baseAddress!, $0.count) }
-        return out
+        guard let source = row.baseAddress, row.count > 0 else { return [] }
+        // memcpy, not Array(row): unspecialised in debug builds, that copy costs as much
+        // as the softmax.
+        return [Float](unsafeUninitializedCapacity: row.count) { out, n in
+            memcpy(out.baseAddress!, source, row.count * MemoryLayout<Float>.stride)
+            pk_log_softmax(out.baseAddress!, row.count)
+            n = row.count
+        }
     }
 
     /// Chosen token's log-prob plus the `k` best (at least 1, to know the greedy token).

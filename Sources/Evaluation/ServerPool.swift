@@ -12,8 +12,10 @@ public final class ServerPool: Scorer {
 
     let clients: [LoglikelihoodClient]
     let log: @Sendable (String) -> Void
-    /// Called when a server answered a request (tests stop a server from here).
-    var onAnswer: (@Sendable (_ server: Int) -> Void)?
+    /// Pairs per request (tests lower it to spread a few documents over many requests).
+    var maxPairs = ServerPool.maxPairsPerRequest
+    /// Called before a server's `attempt`-th request (0-based; tests stop servers from here).
+    var beforeRequest: (@Sendable (_ server: Int, _ attempt: Int) -> Void)?
 
     public init(urls: [String], timeout: TimeInterval = 600, log: @escaping @Sendable (String) -> Void) {
         clients = urls.map { LoglikelihoodClient(url: $0, timeout: timeout) }
@@ -22,11 +24,11 @@ public final class ServerPool: Scorer {
 
     public var computedTokens: Int? { nil }
 
-    /// Consecutive units with at most `maxPairsPerRequest` pairs (a bigger unit alone).
-    static func requests(_ units: [[ScoringPair]]) -> [Range<Int>] {
+    /// Consecutive units with at most `maxPairs` pairs (a bigger unit alone).
+    static func requests(_ units: [[ScoringPair]], maxPairs: Int) -> [Range<Int>] {
         var out: [Range<Int>] = [], start = 0, pairs = 0
         for (i, u) in units.enumerated() {
-            if i > start && pairs + u.count > maxPairsPerRequest {
+            if i > start && pairs + u.count > maxPairs {
                 out.append(start..<i)
                 start = i
                 pairs = 0
@@ -39,7 +41,7 @@ public final class ServerPool: Scorer {
 
     public func score(_ units: [[ScoringPair]], shouldStop: @escaping @Sendable () -> Bool,
                       onUnit: @escaping (Int, [ScoredContinuation]) throws -> Void) throws -> Bool {
-        let state = PoolState(requests: Self.requests(units), servers: clients.count)
+        let state = PoolState(requests: Self.requests(units, maxPairs: maxPairs), servers: clients.count)
         for (s, client) in clients.enumerated() {
             let t = Thread { [self] in self.work(server: s, client: client, units: units, state: state, onUnit: onUnit) }
             t.name = "polycom-eval-\(s)"
@@ -50,13 +52,14 @@ public final class ServerPool: Scorer {
 
     private func work(server s: Int, client: LoglikelihoodClient, units: [[ScoringPair]], state: PoolState,
                       onUnit: @escaping (Int, [ScoredContinuation]) throws -> Void) {
-        var busyWait = 0.05
+        var busyWait = 0.05, attempt = 0
         while let r = state.take() {
             let pairs = units[r].flatMap { $0 }
+            beforeRequest?(s, attempt)
+            attempt += 1
             do {
                 let results = try client.score(pairs)
                 busyWait = 0.05
-                onAnswer?(s)
                 var offset = 0
                 state.deliver {
                     for u in r {
