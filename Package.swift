@@ -33,9 +33,10 @@ let package = Package(
         .target(name: "Tokenizer", dependencies: ["JSON"]),
         .target(name: "Model", dependencies: ["Kernels", "PolyKernels", "Checkpoint"]),
         .target(name: "Engine", dependencies: ["Model", "Tokenizer", "PolyKernels"]),
+        .target(name: "Training", dependencies: ["Model", "Checkpoint", "Kernels", "PolyKernels", "Tokenizer", "JSON"]),
         .target(name: "Server", dependencies: ["Engine", "Model", "Checkpoint", "Kernels", "Tokenizer", "HTTP", "JSON"]),
         .executableTarget(name: "polycom", dependencies: [
-            "Server", "Engine", "Model", "Checkpoint", "Kernels", "Tokenizer", "JSON",
+            "Server", "Engine", "Model", "Checkpoint", "Kernels", "Tokenizer", "JSON", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -48,6 +49,7 @@ let package = Package(
         .testTarget(name: "ModelTests", dependencies: ["Model", "Checkpoint", "TestSupport"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "TestSupport"]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "Engine", "Model", "Kernels", "Tokenizer", "JSON", "TestSupport"]),
-        .testTarget(name: "polycomTests", dependencies: ["polycom", "Checkpoint", "Kernels", "JSON", "Server", "Tokenizer", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Model", "Checkpoint", "Kernels", "PolyKernels", "TestSupport"]),
+        .testTarget(name: "polycomTests", dependencies: ["polycom", "Training", "Checkpoint", "Kernels", "JSON", "Server", "Tokenizer", "TestSupport"]),
     ]
 )

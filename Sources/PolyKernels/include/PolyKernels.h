@@ -79,6 +79,49 @@ int pk_cpu_vector_level(void);
 void pk_add(float *out, const float *a, const float *b, size_t n);
 void pk_scale_add(float *out, const float *x, float scale, size_t n); // out += scale*x
 
+// ---- training: forward variants that keep what backward needs, and backwards -------
+// Parameter gradients are accumulated (+=); input gradients as documented per kernel.
+/// Activation codes of pk_gated / pk_activation_backward.
+enum { PK_ACT_SILU = 0, PK_ACT_GELU = 1, PK_ACT_RELU = 2, PK_ACT_GELU_TANH = 3 };
+/// Targets equal to this are ignored by the cross-entropy (PyTorch's ignore_index).
+enum { PK_IGNORE_INDEX = -100 };
+
+/// pk_rmsnorm with a weight, saving rstd[rows] = 1/sqrt(mean(x²) + eps).
+void pk_rmsnorm_forward(float *out, float *rstd, const float *x, const float *weight,
+                        size_t rows, size_t n, float eps);
+/// dx += ∂/∂x, dweight += ∂/∂w (dweight may be NULL: frozen).
+void pk_rmsnorm_backward(float *dx, float *dweight, const float *dout, const float *x,
+                         const float *weight, const float *rstd, size_t rows, size_t n);
+/// pk_polynorm saving inv[rows, 3]: the inverse norms of x, x², x³.
+void pk_polynorm_forward(float *out, float *inv, const float *x, size_t rows, size_t n,
+                         float w0, float w1, float w2, float b, float eps);
+/// dx = ∂/∂x (overwritten); dcoef[4] += (dw0, dw1, dw2, db).
+void pk_polynorm_backward(float *dx, float *dcoef, const float *dout, const float *x,
+                          const float *inv, size_t rows, size_t n, float w0, float w1, float w2);
+/// dx = ∂/∂x (overwritten); dcoef[4] += (dw0, dw1, dw2, db).
+void pk_polyrelu_backward(float *dx, float *dcoef, const float *dout, const float *x, size_t n,
+                          float w0, float w1, float w2);
+/// dx = dout · act'(x) for the plain MLP's fixed activations (PK_ACT_*).
+void pk_activation_backward(float *dx, const float *dout, const float *x, size_t n, int act);
+/// Backward of out = act(gate) · up: dgate, dup overwritten.
+void pk_gated_backward(float *dgate, float *dup, const float *dout, const float *gate,
+                       const float *up, size_t n, int act);
+/// Backward of pk_rope, in place on dx[T, heads, hd] (row stride ldx).
+void pk_rope_backward(float *dx, size_t ldx, const float *cos, const float *sin,
+                      size_t T, size_t heads, size_t hd);
+/// Backward of a causal softmax (row r has r + 1 entries) of `scale`·scores:
+/// dscores = scale · P ⊙ (dP − rowsum(P ⊙ dP)); entries past the diagonal 0.
+void pk_softmax_causal_backward(float *dscores, const float *probs, const float *dprobs,
+                                size_t ld, size_t rows, float scale);
+/// Summed cross-entropy of the rows whose target is not PK_IGNORE_INDEX; per-row losses
+/// (0 when ignored) into `losses` unless NULL.
+double pk_cross_entropy_forward(float *losses, const float *logits, const int32_t *targets,
+                                size_t rows, size_t V);
+/// dlogits = scale · (softmax − onehot) (0 rows where ignored; may alias logits);
+/// returns the summed loss as pk_cross_entropy_forward.
+double pk_cross_entropy_backward(float *dlogits, const float *logits, const int32_t *targets,
+                                 size_t rows, size_t V, float scale);
+
 #ifdef __cplusplus
 }
 #endif
