@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(name: "ModelTests", dependencies: ["Model", "Checkpoint", "TestSupport"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "TestSupport"]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "Engine", "Model", "Kernels", "Tokenizer", "JSON", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Model", "Checkpoint", "Kernels", "PolyKernels", "TestSupport"]),
-        .testTarget(name: "polycomTests", dependencies: ["polycom", "Training", "Checkpoint", "Kernels", "JSON", "Server", "Tokenizer", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Model", "Checkpoint", "Kernels", "PolyKernels", "Tokenizer", "JSON", "TestSupport"]),
+        .testTarget(name: "polycomTests", dependencies: ["polycom", "Training", "Model", "Checkpoint", "Kernels", "JSON", "Server", "Tokenizer", "TestSupport"]),
     ]
 )
