@@ -7,11 +7,14 @@ public struct MemoryEstimate: Sendable {
     public let gradients: Int
     public let optimizer: Int
     public let activations: Int
-    public var total: Int { weights + gradients + optimizer + activations }
+    /// The checkpoint file, mapped while its tensors are converted to f32.
+    public let checkpoint: Int
+    public var total: Int { weights + gradients + optimizer + activations + checkpoint }
 
     /// f32 master weights, gradients and two AdamW moments (the store allocates all four for
     /// every tensor), plus one pass of activations.
-    public init(config: ModelConfig, parameters: Int, seqLen: Int, batchSize: Int, recompute: Bool) {
+    public init(config: ModelConfig, parameters: Int, checkpointBytes: Int, seqLen: Int, batchSize: Int, recompute: Bool) {
+        checkpoint = checkpointBytes
         weights = parameters * 4
         gradients = parameters * 4
         optimizer = parameters * 8
@@ -21,7 +24,7 @@ public struct MemoryEstimate: Sendable {
     public var summary: String {
         func gib(_ b: Int) -> String { String(format: "%.2f GiB", Double(b) / Double(1 << 30)) }
         return "estimated peak memory \(gib(total)): weights \(gib(weights)), gradients \(gib(gradients)), "
-            + "optimizer \(gib(optimizer)), activations \(gib(activations))"
+            + "optimizer \(gib(optimizer)), activations \(gib(activations)), checkpoint being loaded \(gib(checkpoint))"
     }
 
     /// Physical memory of this machine (or the cgroup limit, when lower).

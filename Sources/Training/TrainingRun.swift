@@ -33,8 +33,8 @@ public final class TrainingRun {
         try checkOutputFolder()
         if let t = o.threads { BLAS.threads = t }
 
-        let folder = try CheckpointFolder(path: source)
-        let c = folder.config
+        var folder: CheckpointFolder? = try CheckpointFolder(path: source)
+        let c = folder!.config
         guard !c.isMoE else { throw TrainingError.invalidModel("\(source): model_type olmoe is not trainable yet (dense models only)") }
         guard o.seqLen <= c.maxPositionEmbeddings else {
             throw TrainingError.invalidArgument("--seq-len \(o.seqLen) is above the model's context (max_position_embeddings \(c.maxPositionEmbeddings))")
@@ -59,9 +59,10 @@ public final class TrainingRun {
         }
 
         let specs = Llama.weights(c)
-        let bound = try folder.bind(specs, optional: c.tieWordEmbeddings ? ["lm_head.weight"] : [])
+        var bound = try folder!.bind(specs, optional: c.tieWordEmbeddings ? ["lm_head.weight"] : [])
         let frozen = try TrainingOptions.frozenTensors(o.freeze, config: c, names: specs.map(\.name))
-        let estimate = MemoryEstimate(config: c, parameters: specs.reduce(0) { $0 + $1.count }, seqLen: o.seqLen,
+        let estimate = MemoryEstimate(config: c, parameters: specs.reduce(0) { $0 + $1.count },
+                                      checkpointBytes: bound.values.reduce(0) { $0 + $1.bytes.count }, seqLen: o.seqLen,
                                       batchSize: o.batchSize, recompute: o.recompute)
         log(estimate.summary)
         let machine = MemoryEstimate.machineBytes
@@ -74,6 +75,9 @@ public final class TrainingRun {
 
         let store = try ParameterStore(specs, values: bound)
         store.freeze(frozen)
+        // Unmap the checkpoint: from here on the f32 store is the model.
+        (bound, folder) = ([:], nil)
+        _ = (bound, folder)
         let model = try DenseTrainingModel(config: c, store: store, seqLen: o.seqLen, maxSequences: o.batchSize, recompute: o.recompute)
         let order = BatchOrder(examples: examples.count, batchSize: o.batchSize, gradAccum: o.gradAccum, shuffle: o.shuffle, seed: o.seed)
         let totalSteps = o.steps ?? order.steps(epochs: o.epochs ?? 1)
@@ -96,6 +100,9 @@ public final class TrainingRun {
             log("resuming \(resume) at step \(state.step)")
         }
 
+        interruptRequested = 0
+        let previous = signal(SIGINT) { _ in interruptRequested = 1 }
+        defer { signal(SIGINT, previous) }
         log("training \(store.trainableCount) of \(store.parameterCount) parameters on \(examples.count) examples of \(o.seqLen) tokens"
             + " (\(validation.count) for validation), \(totalSteps) steps of \(o.batchSize)×\(o.gradAccum) sequences")
         let saver = CheckpointSaver(out: o.out, source: source, dtype: saveDType)
@@ -106,9 +113,6 @@ public final class TrainingRun {
                                      elapsed: elapsedBefore + Date().timeIntervalSince(start))
             try saver.save(store, .init(state: state, trainingArgs: o.json, metrics: metrics))
         }
-        interruptRequested = 0
-        let previous = signal(SIGINT) { _ in interruptRequested = 1 }
-        defer { signal(SIGINT, previous) }
         let progress = ProgressBar(totalSteps: totalSteps, log: log)
 
         while trainer.completedSteps < totalSteps {

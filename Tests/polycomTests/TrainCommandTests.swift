@@ -156,3 +156,31 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: other).sorted(), ["config.json", "model.safetensors"])
     }
 }
+
+extension TrainCommandTests {
+    /// Ctrl-C during training saves a resumable checkpoint and exits 0.
+    func testInterruptSavesAResumableCheckpoint() throws {
+        let out = temporaryDirectory() + "/run"
+        let process = Process()
+        process.executableURL = Bundle.main.bundleURL.appendingPathComponent("polycom")
+        process.arguments = ["train", "--model", demo, "--data", data, "--out", out, "--seq-len", "32", "--steps", "100000"]
+        let err = Pipe()
+        process.standardError = err
+        try process.run()
+        var text = ""
+        while !text.contains("training ") {
+            let chunk = err.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        usleep(300_000)
+        process.interrupt()
+        text += String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, text)
+        XCTAssertTrue(text.contains("interrupted: saving a resumable checkpoint"), text)
+        let step = try JSONValue.parse(String(contentsOfFile: out + "/trainer_state.json", encoding: .utf8))["step"]?.intValue
+        XCTAssertEqual(step, try metrics(out).count)
+        XCTAssertLessThan(step ?? .max, 100000)
+    }
+}
