@@ -58,7 +58,7 @@ public struct Matrix: @unchecked Sendable {
             } else if Matrix.bf16DotProducts && Matrix.cpuHasBF16Dot && tensor.dtype == .bf16 && cols % 2 == 0 {
                 bf16Dot(x, T: T, out: out, ldo: ldo)
             } else {
-                panels(x, T: T, out: out, ldo: ldo)
+                panels(x, T: T, out: out, ldo: ldo, rows: 0..<rows)
             }
         }
     }
@@ -82,11 +82,11 @@ public struct Matrix: @unchecked Sendable {
     }
 
     /// Convert a panel of rows to f32, multiply it with sgemm, move on.
-    private func panels(_ x: UnsafePointer<Float>, T: Int, out: UnsafeMutablePointer<Float>, ldo: Int) {
+    private func panels(_ x: UnsafePointer<Float>, T: Int, out: UnsafeMutablePointer<Float>, ldo: Int, rows: Range<Int>) {
         let panel = FloatBuffer(count: Matrix.panelRows * cols)
-        var r0 = 0
-        while r0 < rows {
-            let n = min(Matrix.panelRows, rows - r0)
+        var r0 = rows.lowerBound
+        while r0 < rows.upperBound {
+            let n = min(Matrix.panelRows, rows.upperBound - r0)
             if tensor.dtype == .bf16 {
                 pk_bf16_to_f32(panel.pointer, u16 + r0 * cols, n * cols)
             } else {
@@ -98,21 +98,35 @@ public struct Matrix: @unchecked Sendable {
         }
     }
 
+    typealias BF16DotKernel = @convention(c) (UnsafeMutablePointer<Float>?, Int, UnsafePointer<UInt16>?,
+                                               UnsafePointer<UInt16>?, Int, Int, Int) -> Int32
+
     /// Activations rounded to bf16 once, weight rows split over the cores in 64-row panels.
-    private func bf16Dot(_ x: UnsafePointer<Float>, T: Int, out: UnsafeMutablePointer<Float>, ldo: Int) {
+    /// A share the kernel refuses (it could not allocate its packing buffer) goes through the
+    /// exact panels instead, so every output is written. `kernel` is replaceable for tests.
+    func bf16Dot(_ x: UnsafePointer<Float>, T: Int, out: UnsafeMutablePointer<Float>, ldo: Int,
+                 kernel: BF16DotKernel = pk_gemm_bf16dot) {
         let padded = (T + 3) / 4 * 4
         let xb = UnsafeMutablePointer<UInt16>.allocate(capacity: padded * cols)
         defer { xb.deallocate() }
         pk_f32_to_bf16(xb, x, T * cols)
         (xb + T * cols).initialize(repeating: 0, count: (padded - T) * cols)
-        let panels = (rows + 63) / 64, workers = min(Matrix.threads, panels)
-        let share = (panels + workers - 1) / workers * 64
+        let kernelPanels = (rows + 63) / 64, workers = min(Matrix.threads, kernelPanels)
+        let share = (kernelPanels + workers - 1) / workers * 64
+        let refused = UnsafeMutablePointer<Bool>.allocate(capacity: workers)
+        defer { refused.deallocate() }
+        refused.initialize(repeating: false, count: workers)
         let o = UnsafeMutableSendablePointer(out), a = UnsafeSendablePointer(UnsafePointer(xb))
+        let failed = UnsafeMutableSendablePointer(refused)
         let w = u16, rows = rows, cols = cols
         DispatchQueue.concurrentPerform(iterations: workers) { part in
             let r0 = part * share, n = min(share, rows - r0)
             guard n > 0 else { return }
-            pk_gemm_bf16dot(o.pointer + r0, ldo, a.pointer, w + r0 * cols, T, n, cols)
+            failed.pointer[part] = kernel(o.pointer + r0, ldo, a.pointer, w + r0 * cols, T, n, cols) != 0
+        }
+        for part in 0..<workers where refused[part] {
+            let r0 = part * share
+            panels(x, T: T, out: out, ldo: ldo, rows: r0..<min(r0 + share, rows))
         }
     }
 

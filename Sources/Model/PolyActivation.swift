@@ -36,14 +36,14 @@ public struct MLPActivation: Sendable {
 
     /// Gated MLP: up ← act(gate) · up, in place on `up`.
     public func applyGated(gate: UnsafePointer<Float>, up: UnsafeMutablePointer<Float>, count: Int) {
-        let code: Int32
+        let act: pk_gate_activation
         switch kind {
-        case .silu: code = 0
-        case .gelu: code = 1
-        case .relu: code = 2
-        case .geluTanh, .geluNew: code = 3
+        case .silu: act = .PK_GATE_SILU
+        case .gelu: act = .PK_GATE_GELU
+        case .relu: act = .PK_GATE_RELU
+        case .geluTanh, .geluNew: act = .PK_GATE_GELU_TANH
         case .polynorm, .polyrelu: preconditionFailure("PolyCom activations are not gated")
         }
-        pk_gated(up, gate, up, count, code)
+        pk_gated(up, gate, up, count, act)
     }
 }

@@ -1,5 +1,5 @@
-import Foundation
 import Kernels
+import PolyKernels
 
 /// OLMoE token choice: router logits = gate · x, softmax in fp32 over all experts, the
 /// k most probable experts (renormalised to sum 1 only when `norm_topk_prob`).
@@ -20,12 +20,12 @@ public struct Router: Sendable {
         let E = experts, K = topK
         let probs = FloatBuffer(count: N * E)
         gate.apply(x, tokens: N, into: probs.pointer)
+        pk_softmax(probs.pointer, N, E)
         var chosen = [Int](repeating: 0, count: N * K), weights = [Float](repeating: 0, count: N * K)
         let taken = UnsafeMutablePointer<Bool>.allocate(capacity: E)
         defer { taken.deallocate() }
         for t in 0..<N {
             let p = probs.pointer + t * E
-            softmax(p, E)
             // torch.topk leaves the order of exactly equal probabilities unspecified (on CPU
             // its selection may even skip the lowest tied index); strict `>` makes ours
             // deterministic: the lower expert index wins a tie.
@@ -44,14 +44,6 @@ public struct Router: Sendable {
             }
         }
         return Routing(tokens: N, topK: K, experts: chosen, weights: weights)
-    }
-
-    private func softmax(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
-        var m = p[0]
-        for i in 1..<n { m = max(m, p[i]) }
-        var sum: Float = 0
-        for i in 0..<n { p[i] = expf(p[i] - m); sum += p[i] }
-        for i in 0..<n { p[i] /= sum }
     }
 }
 
