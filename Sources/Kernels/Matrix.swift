@@ -102,8 +102,9 @@ public struct Matrix: @unchecked Sendable {
                                                UnsafePointer<UInt16>?, Int, Int, Int) -> Int32
 
     /// Activations rounded to bf16 once, weight rows split over the cores in 64-row panels.
-    /// A share the kernel refuses (it could not allocate its packing buffer) goes through the
-    /// exact panels instead, so every output is written. `kernel` is replaceable for tests.
+    /// A share the kernel refuses (pk_gemm_bf16dot returns -1, e.g. when it cannot allocate its
+    /// packing buffer) goes through the exact panels instead, so every output is written.
+    /// `kernel` is replaceable for tests.
     func bf16Dot(_ x: UnsafePointer<Float>, T: Int, out: UnsafeMutablePointer<Float>, ldo: Int,
                  kernel: BF16DotKernel = pk_gemm_bf16dot) {
         let padded = (T + 3) / 4 * 4
@@ -117,12 +118,12 @@ public struct Matrix: @unchecked Sendable {
         defer { refused.deallocate() }
         refused.initialize(repeating: false, count: workers)
         let o = UnsafeMutableSendablePointer(out), a = UnsafeSendablePointer(UnsafePointer(xb))
-        let failed = UnsafeMutableSendablePointer(refused)
+        let refusals = UnsafeMutableSendablePointer(refused)
         let w = u16, rows = rows, cols = cols
         DispatchQueue.concurrentPerform(iterations: workers) { part in
             let r0 = part * share, n = min(share, rows - r0)
             guard n > 0 else { return }
-            failed.pointer[part] = kernel(o.pointer + r0, ldo, a.pointer, w + r0 * cols, T, n, cols) != 0
+            refusals.pointer[part] = kernel(o.pointer + r0, ldo, a.pointer, w + r0 * cols, T, n, cols) != 0
         }
         for part in 0..<workers where refused[part] {
             let r0 = part * share

@@ -81,7 +81,8 @@ public func assertWithin(_ got: [Float], _ expected: [Double], bounds: [Double],
     for i in 0..<got.count {
         let error = abs(Double(got[i]) - expected[i])
         let r = error == 0 ? 0 : error / bounds[i]
-        if !(r <= ratio) { (worst, ratio) = (i, r) } // NaN counts as the worst
+        if r.isNaN { (worst, ratio) = (i, r); break } // a NaN fails whatever follows
+        if r > ratio { (worst, ratio) = (i, r) }
     }
     XCTAssert(ratio <= 1, "\(message) [\(worst)] = \(got[worst]), expected \(expected[worst]) ± \(bounds[worst]) (error/bound \(ratio))",
               file: file, line: line)
