@@ -77,7 +77,7 @@ final class MatmulKernelTests: XCTestCase {
                     let w = rng.floats(rows * C, in: -1...1), x = rng.floats(T * C, in: -1...1)
                     let matrix = Matrix(Tensor(w, shape: [rows, C]))
                     checkProduct(x, w, tokens: T, rows: rows, cols: C, ldo: rows + 2, "f32 C=\(C) rows=\(rows) T=\(T)") { out in
-                        x.withUnsafeBufferPointer { matrix.apply($0.baseAddress!, tokens: T, into: out, ldo: rows + 2) }
+                        x.withUnsafeBufferPointer { matrix.apply($0.baseAddress!, tokens: T, into: out, ldo: rows + 2, options: ComputeOptions()) }
                     }
                 }
             }

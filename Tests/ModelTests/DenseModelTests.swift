@@ -48,11 +48,9 @@ final class DenseModelTests: XCTestCase {
 /// rounded to bf16 in every product, so not to 1e-3) and greedy decoding is unchanged.
 final class BF16PrefillTests: XCTestCase {
     func testBF16FixtureWithBF16DotProducts() throws {
-        try XCTSkipUnless(Matrix.cpuHasBF16Dot, "this CPU has no AVX512-BF16 instructions")
-        Matrix.bf16DotProducts = true
-        defer { Matrix.bf16DotProducts = false }
+        try XCTSkipUnless(ComputeOptions.cpuHasBF16Dot, "this CPU has no AVX512-BF16 instructions")
         let name = "polynorm-bf16-sharded"
-        let model = try Architectures.load(path: fixtureModel(name))
+        let model = try Architectures.load(path: fixtureModel(name), options: ComputeOptions(bf16DotProducts: true))
         let ref = try reference(name)
         let logits = try model.logits(for: try ref.tensor("tokens_40").ints())
         let expected = try ref.tensor("logits_40").floats()
