@@ -4,7 +4,7 @@ import Kernels
 /// The tensor-table pieces every decoder architecture shares (embeddings, attention,
 /// norms, PolyCom coefficients, head), so each architecture file lists only what is its own.
 /// The names here and in the blocks' `parameters(_:)` are the same table read two ways
-/// (from a config, from a built model); ArchitectureTests checks they agree.
+/// (from a config, from a built model); ParametersTests checks they agree.
 enum DecoderWeights {
     /// The whole table: embeddings, per-layer blocks from `layer`, final norm, head.
     static func specs(_ c: ModelConfig, layer: (_ prefix: String) -> [WeightSpec]) -> [WeightSpec] {
