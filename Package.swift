@@ -41,7 +41,7 @@ let package = Package(
         ]),
 
         .target(name: "TestSupport", dependencies: ["Kernels", "Checkpoint", "Model"], path: "Tests/TestSupport"),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Model", "TestSupport"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Model", "TestSupport"]),

@@ -10,19 +10,12 @@ public enum Activation: String, Codable, Sendable, CaseIterable {
     public var isPolynomial: Bool { self == .polynorm || self == .polyrelu }
 }
 
-/// The architectures polycom runs, by config.json's `model_type`.
-public enum ModelType: String, Codable, Sendable, CaseIterable {
-    /// Llama block with the PolyCom plain MLP: down(act(up(x))).
-    case polyllama
-    /// Stock Llama: gated MLP down(act(gate(x)) · up(x)).
-    case llama
-    /// OLMoE-style mixture of experts.
-    case olmoe
-}
-
 /// A Hugging Face config.json. Unknown fields are ignored; missing required ones throw.
+///
+/// Only the generic fields and checks live here; which `model_type`s exist and what each
+/// needs of its config is the Model module's architecture registry (`Architectures`).
 public struct ModelConfig: Codable, Sendable, Equatable {
-    public var modelType: ModelType
+    public var modelType: String
     public var hiddenAct: Activation
     public var hiddenSize: Int
     public var intermediateSize: Int
@@ -109,7 +102,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        modelType = try c.decode(ModelType.self, forKey: .modelType)
+        modelType = try c.decode(String.self, forKey: .modelType)
         // HF's Llama and OLMoE configs default to silu.
         hiddenAct = try c.decodeIfPresent(Activation.self, forKey: .hiddenAct) ?? .silu
         hiddenSize = try c.decode(Int.self, forKey: .hiddenSize)
@@ -168,9 +161,6 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         try c.encodeIfPresent(torchDtype, forKey: .torchDtype)
     }
 
-    public var isMoE: Bool { modelType == .olmoe }
-    /// True when the MLP multiplies an activated gate with an up projection (SwiGLU).
-    public var isGated: Bool { !hiddenAct.isPolynomial && modelType != .polyllama }
     public var qDim: Int { numAttentionHeads * headDim }
     public var kvDim: Int { numKeyValueHeads * headDim }
 }
@@ -211,9 +201,6 @@ extension ModelConfig {
             if let last = ctx.codingPath.last?.stringValue, last == "hidden_act" {
                 return "unknown hidden_act (supported: \(Activation.allCases.map(\.rawValue).joined(separator: ", ")))"
             }
-            if let last = ctx.codingPath.last?.stringValue, last == "model_type" {
-                return "unknown model_type (supported: \(ModelType.allCases.map(\.rawValue).joined(separator: ", ")))"
-            }
             return name.isEmpty ? "not valid JSON: \(ctx.debugDescription)" : "field '\(name)': \(ctx.debugDescription)"
         @unknown default:
             return "\(error)"
@@ -239,13 +226,5 @@ extension ModelConfig {
             throw fail("rope_scaling type '\(scaling.ropeType)' is not supported (linear, llama3)")
         }
         if attentionBias { throw fail("attention_bias: true is not supported") }
-        if modelType == .olmoe {
-            guard let e = numExperts, let k = numExpertsPerTok else {
-                throw fail("olmoe configs need num_experts and num_experts_per_tok")
-            }
-            if e <= 0 || k <= 0 { throw fail("num_experts and num_experts_per_tok must be positive") }
-            if k > e { throw fail("num_experts_per_tok (\(k)) is larger than num_experts (\(e))") }
-            if hiddenAct == .polyrelu { throw fail("olmoe with polyrelu experts is not supported (polynorm or silu)") }
-        }
     }
 }

@@ -29,11 +29,11 @@ void pk_polyrelu_backward(float *dx, float *dcoef, const float *dout, const floa
 static inline float sigmoid(float v) { return 1.0f / (1.0f + expf(-v)); }
 
 // The value and the derivative of each activation code of pk_gated.
-static inline float act_value(float v, int act) {
+static inline float act_value(float v, pk_gate_activation act) {
     switch (act) {
-    case PK_ACT_SILU: return v * sigmoid(v);
-    case PK_ACT_GELU: return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
-    case PK_ACT_RELU: return v > 0.0f ? v : 0.0f;
+    case PK_GATE_SILU: return v * sigmoid(v);
+    case PK_GATE_GELU: return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+    case PK_GATE_RELU: return v > 0.0f ? v : 0.0f;
     default: {
         const float k = 0.79788456080286536f;
         return 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
@@ -41,17 +41,17 @@ static inline float act_value(float v, int act) {
     }
 }
 
-static inline float act_derivative(float v, int act) {
+static inline float act_derivative(float v, pk_gate_activation act) {
     switch (act) {
-    case PK_ACT_SILU: {
+    case PK_GATE_SILU: {
         float s = sigmoid(v);
         return s * (1.0f + v * (1.0f - s));
     }
-    case PK_ACT_GELU: {
+    case PK_GATE_GELU: {
         const float inv_sqrt_2pi = 0.39894228040143268f;
         return 0.5f * (1.0f + erff(v * 0.70710678118654752f)) + v * inv_sqrt_2pi * expf(-0.5f * v * v);
     }
-    case PK_ACT_RELU: return v > 0.0f ? 1.0f : 0.0f;
+    case PK_GATE_RELU: return v > 0.0f ? 1.0f : 0.0f;
     default: {
         const float k = 0.79788456080286536f;
         float u = k * (v + 0.044715f * v * v * v);
@@ -61,12 +61,12 @@ static inline float act_derivative(float v, int act) {
     }
 }
 
-void pk_activation_backward(float *dx, const float *dout, const float *x, size_t n, int act) {
+void pk_activation_backward(float *dx, const float *dout, const float *x, size_t n, pk_gate_activation act) {
     for (size_t i = 0; i < n; i++) dx[i] = dout[i] * act_derivative(x[i], act);
 }
 
 void pk_gated_backward(float *dgate, float *dup, const float *dout, const float *gate,
-                       const float *up, size_t n, int act) {
+                       const float *up, size_t n, pk_gate_activation act) {
     for (size_t i = 0; i < n; i++) {
         float g = gate[i];
         dup[i] = dout[i] * act_value(g, act);

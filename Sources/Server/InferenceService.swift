@@ -3,6 +3,7 @@ import Engine
 import Foundation
 import HTTP
 import JSON
+import Kernels
 import Model
 import Tokenizer
 
@@ -17,6 +18,8 @@ public struct ServerOptions: Sendable {
     /// One line per finished request on the log: method, path, status, milliseconds.
     public var logRequests = false
     public var engine = EngineOptions()
+    /// Threads and product paths of the model.
+    public var compute = ComputeOptions()
     public init() {}
 }
 
@@ -75,7 +78,7 @@ public final class InferenceService: @unchecked Sendable {
     public func load() throws {
         do {
             let started = Date()
-            let model = try Architectures.load(path: modelPath)
+            let model = try Architectures.load(path: modelPath, options: options.compute)
             let tokenizer = try Tokenizer(path: modelPath)
             let engine = Engine(model: model, options: options.engine,
                                 eosTokenIds: Set(model.config.eosTokenIds + (tokenizer.eosTokenId.map { [$0] } ?? [])))
@@ -85,7 +88,7 @@ public final class InferenceService: @unchecked Sendable {
                 _tokenizer = tokenizer
                 self.engine = engine
             }
-            log(String(format: "loaded %@ (%@, %d layers, vocab %d) in %.2f s", modelId, model.config.modelType.rawValue,
+            log(String(format: "loaded %@ (%@, %d layers, vocab %d) in %.2f s", modelId, model.config.modelType,
                        model.config.numHiddenLayers, model.config.vocabSize, Date().timeIntervalSince(started)))
         } catch {
             lock.withLock { loadError = "\(error)" }

@@ -1,4 +1,5 @@
 import Checkpoint
+import Foundation
 import Kernels
 import Model
 import PolyKernels
@@ -10,14 +11,14 @@ struct DenseLayerParams {
     /// PolyCom coefficients `mlp.act_fn.weight` [3] and `.bias` [1].
     let actWeight: Param?, actBias: Param?
 
-    init(_ store: ParameterStore, _ c: ModelConfig, layer i: Int) {
+    init(_ store: ParameterStore, _ c: ModelConfig, gated: Bool, layer i: Int) {
         let p = "model.layers.\(i)."
         inputNorm = Param(store, p + "input_layernorm.weight")
         q = Param(store, p + "self_attn.q_proj.weight"); k = Param(store, p + "self_attn.k_proj.weight")
         v = Param(store, p + "self_attn.v_proj.weight"); o = Param(store, p + "self_attn.o_proj.weight")
         postNorm = Param(store, p + "post_attention_layernorm.weight")
         up = Param(store, p + "mlp.up_proj.weight"); down = Param(store, p + "mlp.down_proj.weight")
-        gate = c.isGated ? Param(store, p + "mlp.gate_proj.weight") : nil
+        gate = gated ? Param(store, p + "mlp.gate_proj.weight") : nil
         actWeight = c.hiddenAct.isPolynomial ? Param(store, p + "mlp.act_fn.weight") : nil
         actBias = c.hiddenAct.isPolynomial ? Param(store, p + "mlp.act_fn.bias") : nil
     }
@@ -44,30 +45,52 @@ public final class DenseTrainingModel: TrainableModel {
     let ropeCos: FloatBuffer, ropeSin: FloatBuffer // [maxSequences·T, hd/2]
 
     public init(config c: ModelConfig, store: ParameterStore, seqLen T: Int, maxSequences B: Int, recompute: Bool = false) throws {
-        guard !c.isMoE else { throw TrainingError.invalidModel("model_type olmoe is not trainable yet (dense models only)") }
+        let arch = try Architectures.of(c)
+        guard Self.architectures.contains(where: { ObjectIdentifier($0) == ObjectIdentifier(arch) }) else {
+            throw TrainingError.invalidModel("model_type \(c.modelType) is not trainable yet (dense models: polyllama, llama)")
+        }
+        let gated = arch.isGated(c)
         config = c
         self.store = store
         seqLen = T
         maxSequences = B
-        layers = (0..<c.numHiddenLayers).map { DenseLayerParams(store, c, layer: $0) }
+        layers = (0..<c.numHiddenLayers).map { DenseLayerParams(store, c, gated: gated, layer: $0) }
         embedding = Param(store, "model.embed_tokens.weight")
         finalNorm = Param(store, "model.norm.weight")
         head = c.tieWordEmbeddings ? embedding : Param(store, "lm_head.weight")
         attention = CausalAttention(heads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, headDim: c.headDim)
-        activation = FeedForwardActivation(kind: c.hiddenAct, gated: c.isGated)
-        acts = ModelActivations(Self.shape(c, seqLen: T, sequences: B), layers: c.numHiddenLayers, recompute: recompute)
-        let tables = RoPE(config: c).tables(positions: (0..<(B * T)).map { $0 % T })
-        (ropeCos, ropeSin) = (tables.cos, tables.sin)
+        activation = FeedForwardActivation(kind: c.hiddenAct, gated: gated)
+        acts = ModelActivations(Self.shape(c, gated: gated, seqLen: T, sequences: B), layers: c.numHiddenLayers, recompute: recompute)
+        (ropeCos, ropeSin) = Self.ropeTables(RoPE(config: c), positions: (0..<(B * T)).map { $0 % T })
     }
 
-    static func shape(_ c: ModelConfig, seqLen T: Int, sequences B: Int) -> PassShape {
+    /// The architectures this model trains.
+    static let architectures: [any Architecture.Type] = [PolyLlama.self, Llama.self]
+
+    static func shape(_ c: ModelConfig, gated: Bool, seqLen T: Int, sequences B: Int) -> PassShape {
         PassShape(B: B, T: T, D: c.hiddenSize, F: c.intermediateSize, V: c.vocabSize, qDim: c.qDim, kvDim: c.kvDim,
-                  heads: c.numAttentionHeads, gated: c.isGated)
+                  heads: c.numAttentionHeads, gated: gated)
     }
 
     /// Bytes of activations one pass of B sequences of T tokens holds.
-    public static func activationBytes(_ c: ModelConfig, seqLen T: Int, sequences B: Int, recompute: Bool) -> Int {
-        4 * ModelActivations.floats(shape(c, seqLen: T, sequences: B), layers: c.numHiddenLayers, recompute: recompute)
+    public static func activationBytes(_ c: ModelConfig, seqLen T: Int, sequences B: Int, recompute: Bool) throws -> Int {
+        let shape = shape(c, gated: try Architectures.of(c).isGated(c), seqLen: T, sequences: B)
+        return 4 * ModelActivations.floats(shape, layers: c.numHiddenLayers, recompute: recompute)
+    }
+
+    /// cos and sin [positions, hd/2] as the inference RoPE computes them (its tables live in
+    /// the inference workspace).
+    static func ropeTables(_ rope: RoPE, positions: [Int]) -> (FloatBuffer, FloatBuffer) {
+        let half = rope.headDim / 2
+        let c = FloatBuffer(count: positions.count * half), s = FloatBuffer(count: positions.count * half)
+        for (t, p) in positions.enumerated() {
+            for j in 0..<half {
+                let angle = Float(p) * rope.invFreq[j]
+                c[t * half + j] = Float(Foundation.cos(Double(angle)))
+                s[t * half + j] = Float(Foundation.sin(Double(angle)))
+            }
+        }
+        return (c, s)
     }
 
     public func accumulateGradients(tokens: [Int32], targets: [Int32], lossScale: Float) throws -> Double {
@@ -143,7 +166,7 @@ extension DenseTrainingModel {
     public static func load(path: String, seqLen: Int, maxSequences: Int, recompute: Bool = false) throws -> DenseTrainingModel {
         let folder = try CheckpointFolder(path: path)
         let c = folder.config
-        let specs = Llama.weights(c)
+        let specs = try Architectures.of(c).weights(c)
         let tensors = try folder.bind(specs, optional: c.tieWordEmbeddings ? ["lm_head.weight"] : [])
         return try DenseTrainingModel(config: c, store: try ParameterStore(specs, values: tensors), seqLen: seqLen,
                                       maxSequences: maxSequences, recompute: recompute)

@@ -11,13 +11,13 @@ struct FeedForwardActivation {
 
     static let polyNormEps = MLPActivation.polyNormEps
 
-    var code: Int32 {
+    /// The fixed activations' kernel code (PolyCom ones have their own kernels).
+    var code: pk_gate_activation {
         switch kind {
-        case .silu: return Int32(PK_ACT_SILU)
-        case .gelu: return Int32(PK_ACT_GELU)
-        case .relu: return Int32(PK_ACT_RELU)
-        case .geluTanh, .geluNew: return Int32(PK_ACT_GELU_TANH)
-        case .polynorm, .polyrelu: return -1
+        case .silu: return .PK_GATE_SILU
+        case .gelu: return .PK_GATE_GELU
+        case .relu: return .PK_GATE_RELU
+        case .geluTanh, .geluNew, .polynorm, .polyrelu: return .PK_GATE_GELU_TANH
         }
     }
 

@@ -13,12 +13,12 @@ public struct MemoryEstimate: Sendable {
 
     /// f32 master weights, gradients and two AdamW moments (the store allocates all four for
     /// every tensor), plus one pass of activations.
-    public init(config: ModelConfig, parameters: Int, checkpointBytes: Int, seqLen: Int, batchSize: Int, recompute: Bool) {
+    public init(config: ModelConfig, parameters: Int, checkpointBytes: Int, seqLen: Int, batchSize: Int, recompute: Bool) throws {
         checkpoint = checkpointBytes
         weights = parameters * 4
         gradients = parameters * 4
         optimizer = parameters * 8
-        activations = DenseTrainingModel.activationBytes(config, seqLen: seqLen, sequences: batchSize, recompute: recompute)
+        activations = try DenseTrainingModel.activationBytes(config, seqLen: seqLen, sequences: batchSize, recompute: recompute)
     }
 
     public var summary: String {

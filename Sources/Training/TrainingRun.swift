@@ -35,7 +35,10 @@ public final class TrainingRun {
 
         var folder: CheckpointFolder? = try CheckpointFolder(path: source)
         let c = folder!.config
-        guard !c.isMoE else { throw TrainingError.invalidModel("\(source): model_type olmoe is not trainable yet (dense models only)") }
+        let arch = try Architectures.of(c, path: source + "/config.json")
+        guard DenseTrainingModel.architectures.contains(where: { ObjectIdentifier($0) == ObjectIdentifier(arch) }) else {
+            throw TrainingError.invalidModel("\(source): model_type \(c.modelType) is not trainable yet (dense models: polyllama, llama)")
+        }
         guard o.seqLen <= c.maxPositionEmbeddings else {
             throw TrainingError.invalidArgument("--seq-len \(o.seqLen) is above the model's context (max_position_embeddings \(c.maxPositionEmbeddings))")
         }
@@ -58,10 +61,10 @@ public final class TrainingRun {
             examples.removeLast(held)
         }
 
-        let specs = Llama.weights(c)
+        let specs = arch.weights(c)
         var bound = try folder!.bind(specs, optional: c.tieWordEmbeddings ? ["lm_head.weight"] : [])
         let frozen = try TrainingOptions.frozenTensors(o.freeze, config: c, names: specs.map(\.name))
-        let estimate = MemoryEstimate(config: c, parameters: specs.reduce(0) { $0 + $1.count },
+        let estimate = try MemoryEstimate(config: c, parameters: specs.reduce(0) { $0 + $1.count },
                                       checkpointBytes: bound.values.reduce(0) { $0 + $1.bytes.count }, seqLen: o.seqLen,
                                       batchSize: o.batchSize, recompute: o.recompute)
         log(estimate.summary)

@@ -19,7 +19,8 @@ struct Inspect: ParsableCommand {
     func run() throws {
         let folder = try CheckpointFolder(path: model, requireWeights: false)
         let c = folder.config
-        let params = ParameterCount(c)
+        let arch = try Architectures.of(c, path: model + "/config.json")
+        let params = arch.parameterCount(c)
         var dtypeCounts: [String: Int] = [:]
         var storedBytes = 0
         for name in folder.tensorNames {
@@ -35,7 +36,7 @@ struct Inspect: ParsableCommand {
 
         if json {
             var o = JSONObject()
-            o["model_type"] = .string(c.modelType.rawValue)
+            o["model_type"] = .string(c.modelType)
             o["hidden_act"] = .string(c.hiddenAct.rawValue)
             o["layers"] = .int(c.numHiddenLayers)
             o["hidden_size"] = .int(c.hiddenSize)
@@ -55,9 +56,8 @@ struct Inspect: ParsableCommand {
             print(JSONValue.object(o).serialized(pretty: true))
             return
         }
-        let arch = c.isMoE ? "mixture of experts (OLMoE-style)" : (c.isGated ? "dense Llama, gated MLP" : "dense Llama, PolyCom plain MLP")
         print("model        \(model)")
-        print("architecture \(c.modelType.rawValue): \(arch)")
+        print("architecture \(c.modelType): \(arch.summary(c))")
         print("activation   \(c.hiddenAct.rawValue)")
         print("shape        \(c.numHiddenLayers) layers, hidden \(c.hiddenSize), \(c.numAttentionHeads) heads × \(c.headDim)"
               + (c.numKeyValueHeads != c.numAttentionHeads ? " (\(c.numKeyValueHeads) KV heads)" : "")

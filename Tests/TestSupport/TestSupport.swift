@@ -1,6 +1,7 @@
 import Checkpoint
 import Foundation
 import Kernels
+import Model
 import XCTest
 
 /// Where the committed fixtures live: Tests/Fixtures in this repository.
@@ -61,4 +62,35 @@ public func editedFixture(_ name: String, _ edit: (inout [String: Tensor]) -> Vo
     edit(&tensors)
     try SafeTensorsWriter.write(tensors, to: dir + "/model.safetensors")
     return dir
+}
+
+/// u = 2⁻²⁴: one rounding of an f32 result moves it by at most u times its magnitude.
+public let unitRoundoff = Double(Float.ulpOfOne) / 2
+
+/// γₙ = nu / (1 − nu): a sum of n f32 products, in any order, is within γₙ · Σ|terms|.
+public func gamma(_ n: Int) -> Double { Double(n) * unitRoundoff / (1 - Double(n) * unitRoundoff) }
+
+/// Asserts |got[i] − expected[i]| ≤ bounds[i] everywhere, reporting the worst element
+/// (the largest error / bound).
+public func assertWithin(_ got: [Float], _ expected: [Double], bounds: [Double], _ message: String = "",
+                         file: StaticString = #filePath, line: UInt = #line) {
+    guard got.count == expected.count, got.count == bounds.count else {
+        return XCTFail("\(message) lengths \(got.count), \(expected.count), \(bounds.count)", file: file, line: line)
+    }
+    var worst = 0, ratio = 0.0
+    for i in 0..<got.count {
+        let error = abs(Double(got[i]) - expected[i])
+        let r = error == 0 ? 0 : error / bounds[i]
+        if r.isNaN { (worst, ratio) = (i, r); break } // a NaN fails whatever follows
+        if r > ratio { (worst, ratio) = (i, r) }
+    }
+    XCTAssert(ratio <= 1, "\(message) [\(worst)] = \(got[worst]), expected \(expected[worst]) ± \(bounds[worst]) (error/bound \(ratio))",
+              file: file, line: line)
+}
+
+extension SplitMix64 {
+    /// `count` uniform floats in `range`, the same for the same seed.
+    public mutating func floats(_ count: Int, in range: ClosedRange<Float>) -> [Float] {
+        (0..<count).map { _ in Float.random(in: range, using: &self) }
+    }
 }

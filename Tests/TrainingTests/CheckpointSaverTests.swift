@@ -21,7 +21,7 @@ final class CheckpointSaverTests: XCTestCase {
         XCTAssertTrue(files.contains("model.safetensors.index.json"), "\(files)")
         XCTAssertGreaterThan(files.filter { $0.hasPrefix("model-0000") }.count, 2)
         let folder = try CheckpointFolder(path: out)
-        let bound = try folder.bind(Llama.weights(folder.config))
+        let bound = try folder.bind(try Architectures.of(folder.config).weights(folder.config))
         for slot in model.store.slots {
             XCTAssertEqual(bound[slot.name]!.floats(), model.store.tensor(slot.name).floats(), slot.name)
         }

@@ -42,16 +42,20 @@ final class DenseTrainingModelTests: XCTestCase {
         XCTAssertEqual(checked, ref.names.filter { $0.hasPrefix("grad.") }.count, "\(name): every reference gradient compared")
     }
 
-    /// The inference model built over the trainer's f32 tensors (views, no copy of the
-    /// matrices) gives the training forward's logits.
+    /// The inference model built over the trainer's f32 tensors reads every weight in place
+    /// (its parameters are views on the store) and gives the training forward's logits.
     func testInferenceModelReadsTheTrainedWeightsInPlace() throws {
         let ref = try reference("polynorm-f32")
         let tokens = try ref.tensor("tokens_7").ints()
         let model = try DenseTrainingModel.load(path: fixtureModel("polynorm-f32"), seqLen: 7, maxSequences: 1)
         _ = try model.loss(tokens: tokens.map(Int32.init), targets: Array(repeating: -100, count: 7))
         assertClose(model.logits.array, try ref.tensor("logits_7").floats(), tolerance: 1e-4, "training forward vs transformers")
-        let inference = try Llama.build(model.config, model.store.tensors())
-        XCTAssertEqual(inference.embedding.tensor.bytes.baseAddress, UnsafeRawPointer(model.store.param("model.embed_tokens.weight")))
+        let inference = try Architectures.of(model.config).build(model.config, model.store.tensors(), options: ComputeOptions())
+        let parameters = inference.parameters()
+        XCTAssertEqual(Set(parameters.map(\.name)), Set(model.store.names))
+        for p in parameters {
+            XCTAssertEqual(p.tensor.bytes.baseAddress, UnsafeRawPointer(model.store.param(p.name)), "\(p.name) is a copy")
+        }
         assertClose(try inference.logits(for: tokens).buffer.array, model.logits.array, tolerance: 1e-5)
     }
 }

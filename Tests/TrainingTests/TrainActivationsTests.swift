@@ -4,16 +4,16 @@ import XCTest
 
 /// Backward of the MLP activations against finite differences of naive double loops.
 final class TrainActivationsTests: XCTestCase {
-    static func act(_ v: Double, _ code: Int32) -> Double {
-        switch Int(code) {
-        case PK_ACT_SILU: return v / (1 + exp(-v))
-        case PK_ACT_GELU: return 0.5 * v * (1 + erf(v / 2.0.squareRoot()))
-        case PK_ACT_RELU: return max(v, 0)
+    static func act(_ v: Double, _ code: pk_gate_activation) -> Double {
+        switch code {
+        case .PK_GATE_SILU: return v / (1 + exp(-v))
+        case .PK_GATE_GELU: return 0.5 * v * (1 + erf(v / 2.0.squareRoot()))
+        case .PK_GATE_RELU: return max(v, 0)
         default: return 0.5 * v * (1 + tanh((2 / Double.pi).squareRoot() * (v + 0.044715 * v * v * v)))
         }
     }
 
-    static let codes: [Int32] = [Int32(PK_ACT_SILU), Int32(PK_ACT_GELU), Int32(PK_ACT_RELU), Int32(PK_ACT_GELU_TANH)]
+    static let codes: [pk_gate_activation] = [.PK_GATE_SILU, .PK_GATE_GELU, .PK_GATE_RELU, .PK_GATE_GELU_TANH]
 
     /// Values kept away from relu's kink so central differences are exact there.
     let x = randomValues(24, seed: 11, scale: 3).map { abs($0) < 0.05 ? $0 + 0.1 : $0 }
