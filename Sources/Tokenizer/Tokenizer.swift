@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// A Hugging Face `tokenizer.json` tokenizer (BPE, byte-level or SentencePiece-style), giving
 /// the same ids, offsets and decoded text as the Rust `tokenizers` library.
@@ -56,8 +57,7 @@ public final class Tokenizer: @unchecked Sendable {
         }
         let file = isDirectory.boolValue ? url.appendingPathComponent("tokenizer.json") : url
         let folder = file.deletingLastPathComponent()
-        let data: Data
-        do { data = try Data(contentsOf: file) } catch { throw TokenizerError.fileNotFound(file.path) }
+        let data = try readFile(file)
         let config = try TokenizerConfig.load(folder.appendingPathComponent("tokenizer_config.json"))
         let map = try TokenizerConfig.load(folder.appendingPathComponent("special_tokens_map.json"))
         try self.init(tokenizerJSON: data, config: TokenizerConfig(config: config, specialTokensMap: map))
@@ -72,9 +72,9 @@ public final class Tokenizer: @unchecked Sendable {
         try self.init(json: JSONAccess.parse(data, what: "tokenizer.json"), config: config)
     }
 
-    init(json: OrderedJSONObject, config: TokenizerConfig) throws {
+    init(json: JSONObject, config: TokenizerConfig) throws {
         let modelJSON = try json.object("model", in: "tokenizer.json")
-        let modelType = (modelJSON["type"] as? String) ?? (modelJSON["merges"] != nil ? "BPE" : "unknown")
+        let modelType = modelJSON["type"]?.stringValue ?? (modelJSON["merges"] != nil ? "BPE" : "unknown")
         guard modelType == "BPE" else { throw TokenizerError.unsupported(component: "model", type: modelType) }
         let bpe = try BPEModel(modelJSON)
         model = bpe
@@ -84,10 +84,9 @@ public final class Tokenizer: @unchecked Sendable {
         decoder = try Self.optional(json["decoder"], "decoder", makeDecoder)
 
         var added: [AddedToken] = []
-        if let list = json["added_tokens"], !JSONAccess.isNull(list) {
-            guard let entries = list as? [Any] else { throw TokenizerError.malformedJSON("added_tokens is not a list") }
-            added = try entries.map { entry in
-                guard let object = entry as? OrderedJSONObject else { throw TokenizerError.malformedJSON("added_tokens entry is not an object") }
+        if let list = json["added_tokens"], !list.isNull {
+            guard list.arrayValue != nil else { throw TokenizerError.malformedJSON("added_tokens is not a list") }
+            added = try json.objects("added_tokens", in: "added_tokens").map { object in
                 var token = try AddedToken(object)
                 // HF re-adds these on load: content already in the model vocabulary keeps the
                 // model's id, whatever the JSON says.
@@ -149,7 +148,7 @@ public final class Tokenizer: @unchecked Sendable {
         bosToken = config.bosToken
         eosToken = config.eosToken
         padToken = config.padToken
-        unkToken = config.unkToken ?? (modelJSON["unk_token"] as? String)
+        unkToken = config.unkToken ?? modelJSON["unk_token"]?.stringValue
         bosTokenId = lookup(bosToken)
         eosTokenId = lookup(eosToken)
         padTokenId = lookup(padToken)
@@ -178,9 +177,9 @@ public final class Tokenizer: @unchecked Sendable {
         postProcessor = post
     }
 
-    private static func optional<T>(_ value: Any?, _ name: String, _ make: (OrderedJSONObject) throws -> T) throws -> T? {
-        if JSONAccess.isNull(value) { return nil }
-        guard let object = value as? OrderedJSONObject else { throw TokenizerError.malformedJSON("\(name) is not an object") }
+    private static func optional<T>(_ value: JSONValue?, _ name: String, _ make: (JSONObject) throws -> T) throws -> T? {
+        guard let value, !value.isNull else { return nil }
+        guard let object = value.objectValue else { throw TokenizerError.malformedJSON("\(name) is not an object") }
         return try make(object)
     }
 

@@ -4,6 +4,8 @@ import Foundation
 /// unsupported tokenizer.json must be reported to the user, not crash a server.
 public enum TokenizerError: Error, CustomStringConvertible, Equatable {
     case fileNotFound(String)
+    /// The file exists but cannot be read (permission denied, a directory, ...).
+    case unreadable(path: String, reason: String)
     case malformedJSON(String)
     /// A required field is absent or has the wrong JSON type.
     case missingField(field: String, component: String)
@@ -14,10 +16,18 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .fileNotFound(let path): return "tokenizer file not found: \(path)"
+        case .unreadable(let path, let reason): return "cannot read tokenizer file \(path): \(reason)"
         case .malformedJSON(let why): return "malformed tokenizer JSON: \(why)"
         case .missingField(let field, let component): return "tokenizer \(component): missing or mistyped field '\(field)'"
         case .unsupported(let component, let type): return "unsupported tokenizer \(component) type '\(type)'"
         case .invalidValue(let why): return "invalid tokenizer value: \(why)"
         }
+    }
+}
+
+extension TokenizerError {
+    /// strerror's text, lower-cased to sit inside a sentence ("permission denied").
+    static func reason(errno code: Int32) -> String {
+        String(cString: strerror(code)).lowercased()
     }
 }
