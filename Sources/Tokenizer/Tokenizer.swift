@@ -15,7 +15,9 @@ import JSON
 /// A tokenizer.json alone behaves like `tokenizers.Tokenizer.from_file`. Loaded from a path
 /// with a `tokenizer_config.json` / `special_tokens_map.json` beside it, it behaves like
 /// transformers' `AutoTokenizer`: `add_bos_token` / `add_eos_token` rebuild the template and the
-/// configured special tokens are matched in text as special added tokens.
+/// configured special tokens are matched in text as special added tokens. A folder with a
+/// SentencePiece `tokenizer.model` and no tokenizer.json gets what `LlamaTokenizerFast` converts
+/// it to (see `SentencePieceConverter`).
 ///
 /// Offsets are unicode-scalar (Python `str`) offsets into the input, as HF reports them.
 /// Thread-safe: encoding and decoding may run concurrently (the word cache is locked).
@@ -43,9 +45,12 @@ public final class Tokenizer: @unchecked Sendable {
     public let unkTokenId: Int?
     /// tokenizer_config.json `clean_up_tokenization_spaces`; `decode` applies it only when asked.
     public let cleanUpTokenizationSpaces: Bool
+    /// tokenizer_config.json `model_max_length`; nil when absent or unlimited.
+    public let modelMaxLength: Int?
 
-    /// `path` is a tokenizer.json file or a model directory containing one. A
-    /// tokenizer_config.json / special_tokens_map.json beside it is read when present.
+    /// `path` is a tokenizer.json (or SentencePiece tokenizer.model) file or a model directory
+    /// containing one. A tokenizer_config.json / special_tokens_map.json beside it is read when
+    /// present.
     public convenience init(path: String) throws {
         try self.init(url: URL(fileURLWithPath: path))
     }
@@ -55,12 +60,33 @@ public final class Tokenizer: @unchecked Sendable {
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw TokenizerError.fileNotFound(url.path)
         }
-        let file = isDirectory.boolValue ? url.appendingPathComponent("tokenizer.json") : url
-        let folder = file.deletingLastPathComponent()
-        let data = try readFile(file)
+        let folder = isDirectory.boolValue ? url : url.deletingLastPathComponent()
         let config = try TokenizerConfig.load(folder.appendingPathComponent("tokenizer_config.json"))
         let map = try TokenizerConfig.load(folder.appendingPathComponent("special_tokens_map.json"))
-        try self.init(tokenizerJSON: data, config: TokenizerConfig(config: config, specialTokensMap: map))
+        var file = isDirectory.boolValue ? folder.appendingPathComponent("tokenizer.json") : url
+        let sentencePiece = folder.appendingPathComponent("tokenizer.model")
+        if isDirectory.boolValue && !FileManager.default.fileExists(atPath: file.path)
+            && FileManager.default.fileExists(atPath: sentencePiece.path) {
+            file = sentencePiece
+        }
+        if file.pathExtension == "model" {
+            try self.init(sentencePieceModel: readFile(file), config: config, specialTokensMap: map)
+        } else {
+            try self.init(tokenizerJSON: readFile(file), config: TokenizerConfig(config: config, specialTokensMap: map))
+        }
+    }
+
+    /// A SentencePiece model converted as `LlamaTokenizerFast` does, with its defaults for what
+    /// tokenizer_config.json leaves out (BOS added, `legacy` and `add_prefix_space` true).
+    convenience init(sentencePieceModel data: Data, config: JSONObject?, specialTokensMap: JSONObject?) throws {
+        let settings = TokenizerConfig(config: config, specialTokensMap: specialTokensMap, defaults: TokenizerConfig.llamaDefaults)
+        if let name = settings.tokenizerClass, !["LlamaTokenizer", "LlamaTokenizerFast"].contains(name) {
+            throw TokenizerError.unsupported(component: "class for a tokenizer.model without tokenizer.json", type: name)
+        }
+        let model = try SentencePieceModel(bytes: [UInt8](data))
+        let document = try SentencePieceConverter.llama(model, legacy: settings.legacy ?? true,
+                                                        addPrefixSpace: settings.addPrefixSpace ?? true)
+        try self.init(json: document, config: settings)
     }
 
     /// Builds from tokenizer.json contents; `config` carries tokenizer_config.json settings.
@@ -145,6 +171,7 @@ public final class Tokenizer: @unchecked Sendable {
             return nil
         }
         cleanUpTokenizationSpaces = config.cleanUpTokenizationSpaces
+        modelMaxLength = config.modelMaxLength
         bosToken = config.bosToken
         eosToken = config.eosToken
         padToken = config.padToken

@@ -35,14 +35,18 @@ struct TokenizerConfig {
     /// As transformers reads them: `special_tokens_map.json` only counts for configs without
     /// `added_tokens_decoder` (written before 4.34), and then its entries override the
     /// config's. A token given as `null` is unset (`"pad_token": null`: no pad token).
-    init(config: JSONObject?, specialTokensMap: JSONObject?) {
-        let sources = (config?["added_tokens_decoder"] == nil ? [specialTokensMap, config] : [config]).compactMap { $0 }
-        func token(_ key: String) -> String? {
-            guard let value = sources.lazy.compactMap({ $0[key] }).first else { return nil }
-            return value.stringValue ?? value["content"]?.stringValue
+    /// `defaults` are the tokenizer class's constructor defaults, for keys neither file has.
+    init(config: JSONObject?, specialTokensMap: JSONObject?, defaults: JSONObject? = nil) {
+        let files = (config?["added_tokens_decoder"] == nil ? [specialTokensMap, config] : [config]).compactMap { $0 }
+        func value(_ key: String, in sources: [JSONObject?]) -> JSONValue? {
+            sources.lazy.compactMap { $0?[key] }.first
         }
-        addBosToken = config?["add_bos_token"]?.boolValue
-        addEosToken = config?["add_eos_token"]?.boolValue
+        func token(_ key: String) -> String? {
+            guard let v = value(key, in: files + [defaults]) else { return nil }
+            return v.stringValue ?? v["content"]?.stringValue
+        }
+        addBosToken = value("add_bos_token", in: [config, defaults])?.boolValue
+        addEosToken = value("add_eos_token", in: [config, defaults])?.boolValue
         cleanUpTokenizationSpaces = config?["clean_up_tokenization_spaces"]?.boolValue ?? false
         bosToken = token("bos_token")
         eosToken = token("eos_token")
@@ -52,7 +56,7 @@ struct TokenizerConfig {
         legacy = config?["legacy"]?.boolValue
         addPrefixSpace = config?["add_prefix_space"]?.boolValue
         modelMaxLength = config?["model_max_length"]?.intValue.flatMap { $0 > 0 ? $0 : nil }
-        for source in sources {
+        for source in files {
             guard let list = source["additional_special_tokens"]?.arrayValue else { continue }
             additionalSpecialTokens = list.compactMap { $0.stringValue ?? $0["content"]?.stringValue }
             break
@@ -65,6 +69,11 @@ struct TokenizerConfig {
             }
         }
     }
+
+    /// `LlamaTokenizerFast.__init__`'s defaults (transformers 4.57).
+    static let llamaDefaults: JSONObject = [
+        "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "add_bos_token": true, "add_eos_token": false,
+    ]
 
     /// The file's object, or nil when there is no such file.
     static func load(_ url: URL) throws -> JSONObject? {

@@ -7,6 +7,8 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
     /// The file exists but cannot be read (permission denied, a directory, ...).
     case unreadable(path: String, reason: String)
     case malformedJSON(String)
+    /// A tokenizer.model that is not a readable SentencePiece ModelProto.
+    case malformedSentencePiece(String)
     /// A required field is absent or has the wrong JSON type.
     case missingField(field: String, component: String)
     /// A pipeline component whose `"type"` we do not implement (component kind, type string).
@@ -18,6 +20,7 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
         case .fileNotFound(let path): return "tokenizer file not found: \(path)"
         case .unreadable(let path, let reason): return "cannot read tokenizer file \(path): \(reason)"
         case .malformedJSON(let why): return "malformed tokenizer JSON: \(why)"
+        case .malformedSentencePiece(let why): return "malformed SentencePiece tokenizer.model: \(why)"
         case .missingField(let field, let component): return "tokenizer \(component): missing or mistyped field '\(field)'"
         case .unsupported(let component, let type): return "unsupported tokenizer \(component) type '\(type)'"
         case .invalidValue(let why): return "invalid tokenizer value: \(why)"
