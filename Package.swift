@@ -48,6 +48,6 @@ let package = Package(
         .testTarget(name: "ModelTests", dependencies: ["Model", "Checkpoint", "TestSupport"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "TestSupport"]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "Engine", "Model", "Tokenizer", "JSON", "TestSupport"]),
-        .testTarget(name: "polycomTests", dependencies: ["polycom", "Checkpoint", "TestSupport"]),
+        .testTarget(name: "polycomTests", dependencies: ["polycom", "Checkpoint", "JSON", "TestSupport"]),
     ]
 )

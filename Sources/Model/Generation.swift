@@ -24,11 +24,13 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
 extension DecoderModel {
     /// Continues `prompt` through the KV cache: one prefill pass, then one pass per token.
     /// `pick` chooses each token from its logits (greedy: `argmax`). Stops after
-    /// `maxTokens` or at an EOS id of the config (unless `ignoreEOS`).
-    public func generate(prompt: [Int], maxTokens: Int, ignoreEOS: Bool = false,
+    /// `maxTokens` or at an id of `eosTokenIds` (default: the config's; see `stopTokenIds`),
+    /// unless `ignoreEOS`.
+    public func generate(prompt: [Int], maxTokens: Int, ignoreEOS: Bool = false, eosTokenIds: Set<Int>? = nil,
                          pick: (UnsafeBufferPointer<Float>) -> Int = argmax,
                          onToken: (Int) -> Void = { _ in }) throws -> [Int] {
         guard maxTokens > 0 else { return [] }
+        let eos = eosTokenIds ?? Set(config.eosTokenIds)
         let cache = makeCache(capacity: prompt.count + maxTokens)
         var logits = try forward([SequenceChunk(cache: cache, tokens: prompt)], logits: .last)
         var out: [Int] = []
@@ -36,7 +38,7 @@ extension DecoderModel {
             let token = pick(logits.row(0))
             out.append(token)
             onToken(token)
-            if out.count >= maxTokens || (!ignoreEOS && config.eosTokenIds.contains(token)) { break }
+            if out.count >= maxTokens || (!ignoreEOS && eos.contains(token)) { break }
             logits = try forward([SequenceChunk(cache: cache, tokens: [token])], logits: .last)
         }
         return out

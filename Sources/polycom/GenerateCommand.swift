@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoint
 import Foundation
 import JSON
 import Engine
@@ -55,7 +56,9 @@ struct Generate: ParsableCommand {
         params.seed = seed
         var sampler = Sampler(params: params, fallbackSeed: seed)
         var output: [Int] = []
-        let generated = try m.generate(prompt: ids, maxTokens: maxTokens, ignoreEOS: ignoreEos,
+        let stops = stopTokenIds(config: m.config, generationConfig: try GenerationConfig.load(folder: model),
+                                 tokenizerEOS: tokenizer?.eosTokenId)
+        let generated = try m.generate(prompt: ids, maxTokens: maxTokens, ignoreEOS: ignoreEos, eosTokenIds: stops,
                                        pick: { sampler.sample($0, prompt: ids, output: output) }) { token in
             output.append(token)
             if decoder != nil {
