@@ -80,8 +80,9 @@ public final class InferenceService: @unchecked Sendable {
             let started = Date()
             let model = try Architectures.load(path: modelPath, options: options.compute)
             let tokenizer = try Tokenizer(path: modelPath)
-            let engine = Engine(model: model, options: options.engine,
-                                eosTokenIds: Set(model.config.eosTokenIds + (tokenizer.eosTokenId.map { [$0] } ?? [])))
+            let stops = stopTokenIds(config: model.config, generationConfig: try GenerationConfig.load(folder: modelPath),
+                                     tokenizerEOS: tokenizer.eosTokenId)
+            let engine = Engine(model: model, options: options.engine, eosTokenIds: stops)
             engine.observer = metrics
             engine.start()
             lock.withLock {
