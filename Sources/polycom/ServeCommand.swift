@@ -8,7 +8,8 @@ struct Serve: ParsableCommand {
         abstract: "Serve a model over HTTP (OpenAI / vLLM-compatible API).",
         discussion: """
             Endpoints: POST /v1/completions, POST /v1/loglikelihood, POST /tokenize, POST /detokenize, \
-            GET /tokenizer_info (also under /v1), GET /v1/models, GET /health, GET /metrics.
+            GET /tokenizer_info (also under /v1), GET /v1/models, GET /health, GET /metrics, and the web playground
+            at GET / (no key needed to load it; it asks for --api-key's key itself).
 
             Example:
               polycom serve --model Models/polynorm-demo --port 8000
@@ -104,6 +105,7 @@ struct Serve: ParsableCommand {
             throw ExitCode.failure
         }
         service.log("ready: http://\(host):\(bound)/v1  (model id '\(service.modelId)')")
+        service.log("playground: http://\(host):\(bound)/")
         while true { sleep(3600) }
     }
 }
