@@ -8,8 +8,8 @@ struct Serve: ParsableCommand {
         abstract: "Serve a model over HTTP (OpenAI / vLLM-compatible API).",
         discussion: """
             Endpoints: POST /v1/completions, POST /v1/loglikelihood, POST /tokenize, POST /detokenize, \
-            GET /tokenizer_info (also under /v1), GET /v1/models, GET /health, GET /metrics, and the web playground
-            at GET / (no key needed to load it; it asks for --api-key's key itself).
+            GET /tokenizer_info (also under /v1), GET /v1/models, GET /health, GET /metrics.
+            The web playground: GET / (loads without the API key; the page asks for it).
 
             Example:
               polycom serve --model Models/polynorm-demo --port 8000
