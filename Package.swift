@@ -34,7 +34,8 @@ let package = Package(
         .target(name: "Model", dependencies: ["Kernels", "PolyKernels", "Checkpoint"]),
         .target(name: "Engine", dependencies: ["Model", "Tokenizer", "PolyKernels"]),
         .target(name: "Training", dependencies: ["Model", "Checkpoint", "Kernels", "PolyKernels", "Tokenizer", "JSON"]),
-        .target(name: "Server", dependencies: ["Engine", "Model", "Checkpoint", "Kernels", "Tokenizer", "HTTP", "JSON"]),
+        .target(name: "Server", dependencies: ["Engine", "Model", "Checkpoint", "Kernels", "Tokenizer", "HTTP", "JSON"],
+                exclude: ["Playground/web"]),  // the page's sources, embedded by tools/playground/embed.py
         .executableTarget(name: "polycom", dependencies: [
             "Server", "Engine", "Model", "Checkpoint", "Kernels", "Tokenizer", "JSON", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

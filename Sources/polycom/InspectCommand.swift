@@ -28,9 +28,10 @@ struct Inspect: ParsableCommand {
             dtypeCounts[t.dtype.rawValue, default: 0] += t.count
             storedBytes += t.bytes.count
         }
-        // Without weights, estimate from the config's torch_dtype.
-        let declared = (c.torchDtype == "float32") ? 4 : 2
-        let weightBytes = folder.hasWeights ? storedBytes : params.total * declared
+        // Without weights, estimate from the config's dtype (bf16, as the released models, when it names none).
+        let declared = c.torchDtype ?? "bfloat16"
+        let bytesPerParameter = ["float64": 8, "float32": 4][declared] ?? 2
+        let weightBytes = folder.hasWeights ? storedBytes : params.total * bytesPerParameter
         let kvPerToken = c.kvCacheBytesPerPosition
         let kvFull = kvPerToken * c.maxPositionEmbeddings
 
@@ -76,7 +77,7 @@ struct Inspect: ParsableCommand {
             print("dtypes       \(list) in \(folder.files.count) file(s)")
             print("memory       weights \(bytes(weightBytes)) (mapped, not copied)")
         } else {
-            print("weights      none in folder (estimate for \(declared == 4 ? "float32" : "bf16"): \(bytes(weightBytes)))")
+            print("weights      none in folder (estimate for \(declared): \(bytes(weightBytes)))")
         }
         print("kv cache     \(bytes(kvPerToken)) per token, \(bytes(kvFull)) for a full \(c.maxPositionEmbeddings)-token context")
         print("runtime      \(BLASCore.summary)")

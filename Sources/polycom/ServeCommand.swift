@@ -9,6 +9,7 @@ struct Serve: ParsableCommand {
         discussion: """
             Endpoints: POST /v1/completions, POST /v1/loglikelihood, POST /tokenize, POST /detokenize, \
             GET /tokenizer_info (also under /v1), GET /v1/models, GET /health, GET /metrics.
+            The web playground: GET / (loads without the API key; the page asks for it).
 
             Example:
               polycom serve --model Models/polynorm-demo --port 8000
@@ -105,6 +106,7 @@ struct Serve: ParsableCommand {
             throw ExitCode.failure
         }
         service.log("ready: http://\(host):\(bound)/v1  (model id '\(service.modelId)')")
+        service.log("playground: http://\(host):\(bound)/")
         while true { sleep(3600) }
     }
 }

@@ -25,6 +25,19 @@ final class DenseModelTests: XCTestCase {
         }
     }
 
+    /// A transformers-5 config.json (Llama 3 scaling in `rope_parameters`, no rope_scaling) on
+    /// the llama3-rope-scaling weights gives that fixture's reference logits (transformers 5
+    /// reproduces them exactly from this folder; without the scaling they are ~1 off).
+    func testRopeParametersFolderMatchesReference() throws {
+        let model = try Architectures.load(path: fixtureFolder("llama3-rope-parameters"))
+        let ref = try reference("llama3-rope-scaling")
+        for length in [1, 7, 40] {
+            let logits = try model.logits(for: try ref.tensor("tokens_\(length)").ints())
+            assertClose(logits.buffer.array, try ref.tensor("logits_\(length)").floats(), tolerance: 1e-4, "length \(length)")
+        }
+        try ModelChecks.greedyMatchesReference("llama3-rope-scaling", model: model)
+    }
+
     func testIncrementalDecodeMatchesFullPass() throws {
         for (name, _) in Self.fixtures { try ModelChecks.incrementalDecodeMatchesFullPass(name) }
     }

@@ -17,6 +17,10 @@ public let repositoryRoot: String = {
 
 public func fixtureModel(_ name: String) -> String { fixturesDirectory + "/models/" + name }
 
+/// A checkpoint folder laid out as another writer does (Tests/Fixtures/folders): its weights
+/// are symlinks into Tests/Fixtures/models.
+public func fixtureFolder(_ name: String) -> String { fixturesDirectory + "/folders/" + name }
+
 /// The PyTorch reference outputs written by tools/reference for one fixture model.
 public func reference(_ name: String) throws -> SafeTensorsFile {
     try SafeTensorsFile(path: fixturesDirectory + "/reference/\(name).safetensors")
@@ -50,8 +54,19 @@ public func temporaryDirectory() -> String {
 
 /// Copies a fixture model folder into a temporary directory so a test can damage it.
 public func copyOfFixture(_ name: String) throws -> String {
-    let dest = temporaryDirectory() + "/" + name
-    try FileManager.default.copyItem(atPath: fixtureModel(name), toPath: dest)
+    try copyOfFolder(fixtureModel(name))
+}
+
+/// Copies a folder's files into a temporary directory, symlinks resolved (a relative link
+/// would dangle there).
+public func copyOfFolder(_ path: String) throws -> String {
+    let fm = FileManager.default
+    let dest = temporaryDirectory() + "/" + URL(fileURLWithPath: path).lastPathComponent
+    try fm.createDirectory(atPath: dest, withIntermediateDirectories: true)
+    for name in try fm.contentsOfDirectory(atPath: path) {
+        let source = URL(fileURLWithPath: path + "/" + name).resolvingSymlinksInPath().path
+        try fm.copyItem(atPath: source, toPath: dest + "/" + name)
+    }
     return dest
 }
 
