@@ -33,8 +33,7 @@ public final class TrainingRun {
         try checkOutputFolder()
         if let t = o.threads { BLAS.threads = t }
 
-        var folder: CheckpointFolder? = try CheckpointFolder(path: source)
-        let c = folder!.config
+        let c = try CheckpointFolder(path: source, requireWeights: false).config
         let arch = try Architectures.of(c, path: source + "/config.json")
         guard DenseTrainingModel.architectures.contains(where: { ObjectIdentifier($0) == ObjectIdentifier(arch) }) else {
             throw TrainingError.invalidModel("\(source): model_type \(c.modelType) is not trainable yet (dense models: polyllama, llama)")
@@ -62,25 +61,10 @@ public final class TrainingRun {
         }
 
         let specs = arch.weights(c)
-        var bound = try folder!.bind(specs, optional: c.tieWordEmbeddings ? ["lm_head.weight"] : [])
         let frozen = try TrainingOptions.frozenTensors(o.freeze, config: c, names: specs.map(\.name))
-        let estimate = try MemoryEstimate(config: c, parameters: specs.reduce(0) { $0 + $1.count },
-                                      checkpointBytes: bound.values.reduce(0) { $0 + $1.bytes.count }, seqLen: o.seqLen,
-                                      batchSize: o.batchSize, recompute: o.recompute)
-        log(estimate.summary)
-        let machine = MemoryEstimate.machineBytes
-        guard estimate.total <= machine else {
-            throw TrainingError.outOfMemory("\(estimate.summary) exceeds this machine's \(String(format: "%.2f GiB", Double(machine) / Double(1 << 30)))"
-                + (o.recompute ? "" : "; --recompute cuts activation memory") + "; or lower --batch-size / --seq-len")
-        }
-        let storedDType = bound["model.embed_tokens.weight"]?.dtype ?? .f32
-        let saveDType: DType = o.saveDType == "same" ? storedDType : o.saveDType == "bf16" ? .bf16 : o.saveDType == "f16" ? .f16 : .f32
-
-        let store = try ParameterStore(specs, values: bound)
+        let (store, storedDType) = try loadStore(config: c, specs: specs)
         store.freeze(frozen)
-        // Unmap the checkpoint: from here on the f32 store is the model.
-        (bound, folder) = ([:], nil)
-        _ = (bound, folder)
+        let saveDType: DType = o.saveDType == "same" ? storedDType : o.saveDType == "bf16" ? .bf16 : o.saveDType == "f16" ? .f16 : .f32
         let model = try DenseTrainingModel(config: c, store: store, seqLen: o.seqLen, maxSequences: o.batchSize, recompute: o.recompute)
         let order = BatchOrder(examples: examples.count, batchSize: o.batchSize, gradAccum: o.gradAccum, shuffle: o.shuffle, seed: o.seed)
         let totalSteps = o.steps ?? order.steps(epochs: o.epochs ?? 1)
@@ -154,6 +138,23 @@ public final class TrainingRun {
         }
         progress.finish()
         log("saved \(o.out) (step \(trainer.completedSteps))")
+    }
+
+    /// The checkpoint's weights as f32 parameters, after printing the memory estimate and
+    /// refusing a run that does not fit. The mapped file is released on return.
+    func loadStore(config c: ModelConfig, specs: [WeightSpec]) throws -> (ParameterStore, DType) {
+        let o = options
+        let bound = try CheckpointFolder(path: source).bind(specs, optional: c.tieWordEmbeddings ? ["lm_head.weight"] : [])
+        let estimate = try MemoryEstimate(config: c, parameters: specs.reduce(0) { $0 + $1.count },
+                                          checkpointBytes: bound.values.reduce(0) { $0 + $1.bytes.count }, seqLen: o.seqLen,
+                                          batchSize: o.batchSize, recompute: o.recompute)
+        log(estimate.summary)
+        let machine = MemoryEstimate.machineBytes
+        guard estimate.total <= machine else {
+            throw TrainingError.outOfMemory("\(estimate.summary) exceeds this machine's \(String(format: "%.2f GiB", Double(machine) / Double(1 << 30)))"
+                + (o.recompute ? "" : "; --recompute cuts activation memory") + "; or lower --batch-size / --seq-len")
+        }
+        return (try ParameterStore(specs, values: bound), bound["model.embed_tokens.weight"]?.dtype ?? .f32)
     }
 
     /// Refuses an --out that already holds something other than the checkpoint being resumed.
