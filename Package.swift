@@ -35,16 +35,18 @@ let package = Package(
         .target(name: "Tokenizer", dependencies: ["JSON"]),
         .target(name: "Model", dependencies: ["Kernels", "PolyKernels", "Checkpoint"]),
         .target(name: "Engine", dependencies: ["Model", "Tokenizer", "PolyKernels"]),
-        .target(name: "Server", dependencies: ["Engine", "Model", "Checkpoint", "Kernels", "Tokenizer", "HTTP", "JSON"]),
+        .target(name: "Training", dependencies: ["Model", "Checkpoint", "Kernels", "PolyKernels", "Tokenizer", "JSON"]),
+        .target(name: "Server", dependencies: ["Engine", "Model", "Checkpoint", "Kernels", "Tokenizer", "HTTP", "JSON"],
+                exclude: ["Playground/web"]),  // the page's sources, embedded by tools/playground/embed.py
         // Benchmark scoring (HellaSwag, ARC, SciQ) in-process or against running servers.
         .target(name: "Evaluation", dependencies: ["Engine", "Model", "Tokenizer", "JSON", "CZlib"]),
         .executableTarget(name: "polycom", dependencies: [
-            "Server", "Engine", "Evaluation", "Model", "Checkpoint", "Kernels", "Tokenizer", "JSON",
+            "Server", "Engine", "Evaluation", "Model", "Checkpoint", "Kernels", "Tokenizer", "JSON", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .target(name: "TestSupport", dependencies: ["Kernels", "Checkpoint", "Model"], path: "Tests/TestSupport"),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Model", "TestSupport"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Model", "TestSupport"]),
@@ -52,7 +54,8 @@ let package = Package(
         .testTarget(name: "ModelTests", dependencies: ["Model", "Checkpoint", "TestSupport"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "Tokenizer", "JSON", "TestSupport"]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "Engine", "Model", "Kernels", "Tokenizer", "JSON", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Model", "Checkpoint", "Kernels", "PolyKernels", "Tokenizer", "JSON", "TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Engine", "Model", "Tokenizer", "JSON", "Server", "TestSupport"]),
-        .testTarget(name: "polycomTests", dependencies: ["polycom", "Checkpoint", "Kernels", "JSON", "Server", "Tokenizer", "TestSupport"]),
+        .testTarget(name: "polycomTests", dependencies: ["polycom", "Training", "Model", "Checkpoint", "Kernels", "JSON", "Server", "Tokenizer", "TestSupport"]),
     ]
 )

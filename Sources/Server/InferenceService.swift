@@ -3,6 +3,7 @@ import Engine
 import Foundation
 import HTTP
 import JSON
+import Kernels
 import Model
 import Tokenizer
 
@@ -17,6 +18,8 @@ public struct ServerOptions: Sendable {
     /// One line per finished request on the log: method, path, status, milliseconds.
     public var logRequests = false
     public var engine = EngineOptions()
+    /// Threads and product paths of the model.
+    public var compute = ComputeOptions()
     public init() {}
 }
 
@@ -75,17 +78,18 @@ public final class InferenceService: @unchecked Sendable {
     public func load() throws {
         do {
             let started = Date()
-            let model = try Architectures.load(path: modelPath)
+            let model = try Architectures.load(path: modelPath, options: options.compute)
             let tokenizer = try Tokenizer(path: modelPath)
-            let engine = Engine(model: model, options: options.engine,
-                                eosTokenIds: Set(model.config.eosTokenIds + (tokenizer.eosTokenId.map { [$0] } ?? [])))
+            let stops = stopTokenIds(config: model.config, generationConfig: try GenerationConfig.load(folder: modelPath),
+                                     tokenizerEOS: tokenizer.eosTokenId)
+            let engine = Engine(model: model, options: options.engine, eosTokenIds: stops)
             engine.observer = metrics
             engine.start()
             lock.withLock {
                 _tokenizer = tokenizer
                 self.engine = engine
             }
-            log(String(format: "loaded %@ (%@, %d layers, vocab %d) in %.2f s", modelId, model.config.modelType.rawValue,
+            log(String(format: "loaded %@ (%@, %d layers, vocab %d) in %.2f s", modelId, model.config.modelType,
                        model.config.numHiddenLayers, model.config.vocabSize, Date().timeIntervalSince(started)))
         } catch {
             lock.withLock { loadError = "\(error)" }
@@ -137,6 +141,8 @@ public final class InferenceService: @unchecked Sendable {
             "/v1/loglikelihood": ["POST": scoring.handle],
             "/v1/models": ["GET": { [unowned self] _ in try self.models() }],
             "/health": ["GET": { [unowned self] _ in try self.health() }],
+            "/": ["GET": { _ in Playground.response }],
+            "/playground": ["GET": { _ in Playground.response }],
             "/metrics": ["GET": { [unowned self] _ in
                 HTTPResponse(headers: ["Content-Type": "text/plain; version=0.0.4"],
                              text: self.metrics.render(engine: self.lock.withLock { self.engine }))
@@ -150,7 +156,8 @@ public final class InferenceService: @unchecked Sendable {
         return r
     }()
 
-    private static let open: Set<String> = ["/health", "/metrics"]
+    /// Open without the API key: probes, and the playground page (it asks for the key).
+    private static let open: Set<String> = ["/health", "/metrics", "/", "/playground"]
 
     func route(_ request: HTTPRequest) -> HTTPResponse {
         let path = request.path.count > 1 && request.path.hasSuffix("/") ? String(request.path.dropLast()) : request.path

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoint
 import Foundation
 import JSON
 import Engine
@@ -57,7 +58,9 @@ struct Generate: ParsableCommand {
         let ids = tokens?.ids ?? tokenizer!.encode(prompt!, addSpecialTokens: true)
         guard maxTokens > 0 else { return report([], text: tokenizer == nil ? nil : "") }
 
-        let engine = Engine(model: m, eosTokenIds: Set(m.config.eosTokenIds + (tokenizer?.eosTokenId.map { [$0] } ?? [])))
+        let eos = stopTokenIds(config: m.config, generationConfig: try GenerationConfig.load(folder: model),
+                               tokenizerEOS: tokenizer?.eosTokenId)
+        let engine = Engine(model: m, eosTokenIds: eos)
         engine.start()
         defer { engine.shutdown() }
         var params = SamplingParams()

@@ -109,6 +109,42 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(out["text"] as? String, first["completion_incremental"] as? String)
     }
 
+    /// generation_config.json adds EOS 201; transformers' generate stops after emitting it
+    /// (reference/llama-generation-eos.json), and so does `polycom generate`; --ignore-eos runs on.
+    func testGenerateStopsAtGenerationConfigEOS() throws {
+        let ref = try JSONValue.parse([UInt8](Data(contentsOf: URL(fileURLWithPath: fixturesDirectory + "/reference/llama-generation-eos.json"))))
+        let prompt = try XCTUnwrap(ref["prompt"]?.arrayValue).map { String($0.intValue!) }.joined(separator: ",")
+        func tokens(_ key: String) throws -> String {
+            "{\"tokens\":[" + (try XCTUnwrap(ref[key]?.arrayValue)).map { String($0.intValue!) }.joined(separator: ",") + "]}"
+        }
+        let r = try polycom("generate", "--model", fixtureFolder("llama-generation-eos"), "--tokens", prompt, "--max-tokens", "12", "--json")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines), try tokens("generated"))
+        let all = try polycom("generate", "--model", fixtureFolder("llama-generation-eos"), "--tokens", prompt, "--max-tokens", "12",
+                              "--ignore-eos", "--json")
+        XCTAssertEqual(all.stdout.trimmingCharacters(in: .whitespacesAndNewlines), try tokens("generated_without_generation_config"))
+    }
+
+    /// A transformers-5 config.json says `"dtype": "float32"` (no torch_dtype): the estimate
+    /// without weights is for float32, 4 bytes a parameter.
+    func testInspectReadsDtypeKey() throws {
+        let dir = temporaryDirectory()
+        try FileManager.default.copyItem(atPath: fixtureFolder("llama3-rope-parameters") + "/config.json", toPath: dir + "/config.json")
+        let r = try polycom("inspect", dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("estimate for float32"), r.stdout)
+        let weights = try polycom("inspect", fixtureModel("llama3-rope-scaling"), "--json")
+        let stored = try XCTUnwrap(JSONValue.parse(weights.stdout)["weight_bytes"]?.intValue)
+        let estimate = try XCTUnwrap(JSONValue.parse(try polycom("inspect", dir, "--json").stdout)["weight_bytes"]?.intValue)
+        XCTAssertEqual(estimate, stored, "float32 estimate = the stored F32 bytes")
+    }
+
+    func testMissingModelFolderSaysSo() throws {
+        let r = try polycom("inspect", "/nonexistent")
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("/nonexistent: does not exist"), r.stderr)
+    }
+
     func testCorruptInputFailsWithMessage() throws {
         let dir = try copyOfFixture("polynorm-f32")
         let path = dir + "/model.safetensors"
