@@ -1,4 +1,4 @@
-# polycom — the two commands of the README:
+# polycom — the commands of the README:
 #   make serve   set up, build (release) and serve the default model in Models/
 #   make test    set up and run the test suite
 #   make eval    score the default model on the committed HellaSwag / ARC / SciQ subsets

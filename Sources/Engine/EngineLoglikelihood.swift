@@ -38,8 +38,8 @@ extension Engine {
     /// (plus the context's last, whose logits score the first continuation token). At most
     /// `maxInFlight` sequences are in the engine at once (default: enough waiting for
     /// every running slot to stay busy, as continuations of one context take turns), so
-    /// lists of any length fit its queue. Returns false when `shouldStop` turned true first (what was in flight is
-    /// cancelled and not reported).
+    /// lists of any length fit its queue. Returns false when `shouldStop` turned true
+    /// first (what was in flight is cancelled and not reported).
     @discardableResult
     public func loglikelihood(_ pairs: [ScoringPair], maxInFlight: Int? = nil,
                               shouldStop: () -> Bool = { false },
