@@ -137,6 +137,18 @@ final class TaskDataTests: XCTestCase {
         }
     }
 
+    /// Raw rows compressed (`gzip` made the file): the same documents as the plain file.
+    func testGzippedRawRowsReadAsThePlainFile() throws {
+        let path = temporaryFile("arc_easy.jsonl.gz")
+        let gzip = Process()
+        gzip.executableURL = URL(fileURLWithPath: "/bin/sh")
+        gzip.arguments = ["-c", "gzip -c '\(Demo.data)/arc_easy.jsonl' > '\(path)'"]
+        try gzip.run()
+        gzip.waitUntilExit()
+        XCTAssertEqual(gzip.terminationStatus, 0)
+        XCTAssertEqual(try TaskData(task: .arcEasy, path: path).documents, try Demo.task(.arcEasy).documents)
+    }
+
     func testCorruptGzipIsReported() throws {
         let bytes = try Data(contentsOf: URL(fileURLWithPath: Demo.data + "/olmo/sciq.requests.jsonl.gz"))
         let path = temporaryFile("cut.jsonl.gz")
