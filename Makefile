@@ -1,17 +1,20 @@
-# polycom — the two commands of the README:
+# polycom — the commands of the README:
 #   make serve   set up, build (release) and serve the default model in Models/
 #   make test    set up and run the test suite
+#   make eval    score the default model on the committed HellaSwag / ARC / SciQ subsets
 SHELL := /bin/bash
-APT_PACKAGES := libopenblas-dev libmicrohttpd-dev libjansson-dev pkg-config
+APT_PACKAGES := libopenblas-dev libmicrohttpd-dev libjansson-dev zlib1g-dev pkg-config
 MODEL ?= Models/polynorm-demo
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: setup build serve test clean
+.PHONY: setup build serve test eval clean
 
-# Installs the system libraries when any is missing (needs root or sudo).
+# Installs the system libraries when any is missing (needs root or sudo). A package removed
+# with its config files kept still answers `dpkg -s`: the status says whether it is installed.
 setup:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -23,6 +26,11 @@ build: setup
 
 serve: build
 	.build/release/polycom serve --model $(MODEL) --host $(HOST) --port $(PORT)
+
+# 50 documents per task (Tests/Fixtures/eval); DATA_DIR=tools/lm-eval/data for the full sets.
+DATA_DIR ?= Tests/Fixtures/eval
+eval: build
+	.build/release/polycom eval --model $(MODEL) --task all --data-dir $(DATA_DIR) --output .build/eval-results.json
 
 # XCTest only (no Swift Testing tests here), and a closing "N passed, N failed" line.
 test: setup
@@ -36,3 +44,16 @@ test: setup
 
 clean:
 	rm -rf .build
+
+# --- the playground in a real browser (Tests/Browser) ---
+# Headless Chromium and its driver from Debian, selenium from PyPI, installed when missing;
+# the test starts .build/debug/polycom serve itself. Screenshots: Tests/Browser/output/.
+BROWSER_APT_PACKAGES := chromium chromium-driver
+
+.PHONY: test-browser
+test-browser:
+	@$(MAKE) --no-print-directory setup APT_PACKAGES="$(APT_PACKAGES) $(BROWSER_APT_PACKAGES)"
+	@for m in selenium pytest; do python3 -c "import $$m" 2>/dev/null || python3 -m pip install -q $$m \
+		|| python3 -m pip install -q --break-system-packages $$m; done
+	swift build --product polycom
+	python3 -m pytest -q -p no:cacheprovider Tests/Browser

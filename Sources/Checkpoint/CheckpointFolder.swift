@@ -16,9 +16,10 @@ public final class CheckpointFolder: @unchecked Sendable {
     public init(path: String, requireWeights: Bool = true) throws {
         self.path = path
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else {
-            throw CheckpointError.io(path: path, reason: "not a directory")
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw CheckpointError.io(path: path, reason: "does not exist")
         }
+        guard isDir.boolValue else { throw CheckpointError.io(path: path, reason: "not a directory (a checkpoint is a folder)") }
         config = try ModelConfig.load(path: path + "/config.json")
         let shardPaths = try Self.weightFiles(in: path)
         if shardPaths.isEmpty && requireWeights { throw CheckpointError.noWeights(folder: path) }

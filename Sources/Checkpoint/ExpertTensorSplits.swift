@@ -35,10 +35,13 @@ extension TensorNameAliases {
 
     /// The per-expert tensors of fused `t` (suffixes after `mlp.experts.`), or nil when the
     /// config has no experts or the layout does not apply (the tensor is then reported as
-    /// unexpected by `bind`). Throws, naming the tensor, when its shape does not fit.
-    static func splitExperts(_ t: Tensor, _ split: ExpertSplit, config: ModelConfig, name: String) throws -> [(String, Tensor)]? {
+    /// unexpected by `bind`). `gated`: the model expects gate projections (SwiGLU experts),
+    /// which decides what megablocks' `w1` holds. Throws, naming the tensor, when its shape
+    /// does not fit.
+    static func splitExperts(_ t: Tensor, _ split: ExpertSplit, config: ModelConfig, gated: Bool,
+                             name: String) throws -> [(String, Tensor)]? {
         guard let E = config.numExperts, E > 0 else { return nil }
-        let F = config.intermediateSize, D = config.hiddenSize, gated = config.isGated
+        let F = config.intermediateSize, D = config.hiddenSize
         func expect(_ shape: [Int], _ meaning: String) throws {
             guard t.shape == shape else {
                 throw CheckpointError.tensorMismatch(missing: [], unexpected: [], misshaped: [

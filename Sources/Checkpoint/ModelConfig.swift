@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// The activation named by config.json's `hidden_act`.
 public enum Activation: String, Codable, Sendable, CaseIterable {
@@ -10,19 +11,12 @@ public enum Activation: String, Codable, Sendable, CaseIterable {
     public var isPolynomial: Bool { self == .polynorm || self == .polyrelu }
 }
 
-/// The architectures polycom runs, by config.json's `model_type`.
-public enum ModelType: String, Codable, Sendable, CaseIterable {
-    /// Llama block with the PolyCom plain MLP: down(act(up(x))).
-    case polyllama
-    /// Stock Llama: gated MLP down(act(gate(x)) · up(x)).
-    case llama
-    /// OLMoE-style mixture of experts.
-    case olmoe
-}
-
 /// A Hugging Face config.json. Unknown fields are ignored; missing required ones throw.
+///
+/// Only the generic fields and checks live here; which `model_type`s exist and what each
+/// needs of its config is the Model module's architecture registry (`Architectures`).
 public struct ModelConfig: Codable, Sendable, Equatable {
-    public var modelType: ModelType
+    public var modelType: String
     public var hiddenAct: Activation
     public var hiddenSize: Int
     public var intermediateSize: Int
@@ -44,10 +38,15 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public var bosTokenId: Int?
     public var eosTokenIds: [Int]
     public var padTokenId: Int?
+    /// `dtype` (transformers ≥ 4.56) or `torch_dtype`: "float32", "bfloat16", ...
     public var torchDtype: String?
 
-    /// Llama 3 / linear RoPE frequency scaling.
+    /// Llama 3 / linear RoPE frequency scaling, from `rope_scaling` or (transformers ≥ 5)
+    /// `rope_parameters`.
     public struct RopeScaling: Codable, Sendable, Equatable {
+        /// The `rope_type`s RoPE implements; any other is refused when the config is read.
+        public static let implemented = ["default", "linear", "llama3"]
+
         public var ropeType: String
         public var factor: Double
         public var lowFreqFactor: Double?
@@ -89,12 +88,21 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         case attentionBias = "attention_bias", mlpBias = "mlp_bias"
         case numExperts = "num_experts", numExpertsPerTok = "num_experts_per_tok", normTopkProb = "norm_topk_prob"
         case clipQkv = "clip_qkv", bosTokenId = "bos_token_id", eosTokenId = "eos_token_id"
-        case padTokenId = "pad_token_id", torchDtype = "torch_dtype"
+        case padTokenId = "pad_token_id", torchDtype = "torch_dtype", dtype
     }
 
+    /// transformers ≥ 5 writes `rope_parameters` instead of `rope_theta` + `rope_scaling`: the
+    /// theta and, unless `rope_type` is "default", the same scaling fields rope_scaling held.
     private struct RopeParameters: Decodable {
         var ropeTheta: Double?
-        enum CodingKeys: String, CodingKey { case ropeTheta = "rope_theta" }
+        var scaling: RopeScaling?
+        enum CodingKeys: String, CodingKey { case ropeTheta = "rope_theta", ropeType = "rope_type" }
+        init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            ropeTheta = try c.decodeIfPresent(Double.self, forKey: .ropeTheta)
+            let type = try c.decodeIfPresent(String.self, forKey: .ropeType) ?? "default"
+            scaling = type == "default" ? nil : try RopeScaling(from: decoder)
+        }
     }
 
     /// One id or a list of ids (`eos_token_id` may be either).
@@ -109,7 +117,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        modelType = try c.decode(ModelType.self, forKey: .modelType)
+        modelType = try c.decode(String.self, forKey: .modelType)
         // HF's Llama and OLMoE configs default to silu.
         hiddenAct = try c.decodeIfPresent(Activation.self, forKey: .hiddenAct) ?? .silu
         hiddenSize = try c.decode(Int.self, forKey: .hiddenSize)
@@ -124,6 +132,12 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         let parameters = try c.decodeIfPresent(RopeParameters.self, forKey: .ropeParameters)
         ropeTheta = try c.decodeIfPresent(Double.self, forKey: .ropeTheta) ?? parameters?.ropeTheta ?? 10000
         ropeScaling = try c.decodeIfPresent(RopeScaling.self, forKey: .ropeScaling)
+        let scalingKey = ropeScaling != nil ? "rope_scaling" : "rope_parameters"
+        ropeScaling = ropeScaling ?? parameters?.scaling
+        if let type = ropeScaling?.ropeType, !RopeScaling.implemented.contains(type) {
+            throw CheckpointError.unsupported("\(scalingKey) rope_type '\(type)' is not supported (polycom implements "
+                                              + RopeScaling.implemented.joined(separator: ", ") + ")")
+        }
         maxPositionEmbeddings = try c.decodeIfPresent(Int.self, forKey: .maxPositionEmbeddings) ?? 2048
         tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? false
         attentionBias = try c.decodeIfPresent(Bool.self, forKey: .attentionBias) ?? false
@@ -134,7 +148,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         bosTokenId = try c.decodeIfPresent(Int.self, forKey: .bosTokenId)
         eosTokenIds = try c.decodeIfPresent(OneOrMany.self, forKey: .eosTokenId)?.ids ?? []
         padTokenId = try c.decodeIfPresent(Int.self, forKey: .padTokenId)
-        torchDtype = try c.decodeIfPresent(String.self, forKey: .torchDtype)
+        torchDtype = try c.decodeIfPresent(String.self, forKey: .dtype) ?? c.decodeIfPresent(String.self, forKey: .torchDtype)
         if try c.decodeIfPresent(Bool.self, forKey: .mlpBias) == true {
             throw CheckpointError.unsupported("mlp_bias: true is not supported")
         }
@@ -168,9 +182,6 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         try c.encodeIfPresent(torchDtype, forKey: .torchDtype)
     }
 
-    public var isMoE: Bool { modelType == .olmoe }
-    /// True when the MLP multiplies an activated gate with an up projection (SwiGLU).
-    public var isGated: Bool { !hiddenAct.isPolynomial && modelType != .polyllama }
     public var qDim: Int { numAttentionHeads * headDim }
     public var kvDim: Int { numKeyValueHeads * headDim }
 }
@@ -187,13 +198,16 @@ extension ModelConfig {
     public static func decode(_ data: Data, path: String = "config.json") throws -> ModelConfig {
         let config: ModelConfig
         do {
-            config = try JSONDecoder().decode(ModelConfig.self, from: data)
+            let json = try JSONValue.parse([UInt8](data), rejectDuplicates: false)  // Python's json: the last wins
+            config = try JSONValueDecoder().decode(ModelConfig.self, from: json)
+        } catch let error as JSONParseError {
+            throw CheckpointError.invalidConfig(path: path, reason: "not valid JSON: \(error)")
         } catch let error as DecodingError {
             throw CheckpointError.invalidConfig(path: path, reason: describe(error))
         } catch let error as CheckpointError {
             throw CheckpointError.invalidConfig(path: path, reason: error.description)
         } catch {
-            throw CheckpointError.invalidConfig(path: path, reason: "not valid JSON: \(error.localizedDescription)")
+            throw CheckpointError.invalidConfig(path: path, reason: "\(error)")
         }
         try config.validate(path: path)
         return config
@@ -205,14 +219,11 @@ extension ModelConfig {
         case .keyNotFound(let key, let ctx):
             return "missing required field '\(field(ctx.codingPath + [key]))'"
         case .typeMismatch(_, let ctx), .valueNotFound(_, let ctx):
-            return "field '\(field(ctx.codingPath))' has the wrong type"
+            return "field '\(field(ctx.codingPath))' has the wrong type (\(ctx.debugDescription))"
         case .dataCorrupted(let ctx):
             let name = field(ctx.codingPath)
             if let last = ctx.codingPath.last?.stringValue, last == "hidden_act" {
                 return "unknown hidden_act (supported: \(Activation.allCases.map(\.rawValue).joined(separator: ", ")))"
-            }
-            if let last = ctx.codingPath.last?.stringValue, last == "model_type" {
-                return "unknown model_type (supported: \(ModelType.allCases.map(\.rawValue).joined(separator: ", ")))"
             }
             return name.isEmpty ? "not valid JSON: \(ctx.debugDescription)" : "field '\(name)': \(ctx.debugDescription)"
         @unknown default:
@@ -235,17 +246,6 @@ extension ModelConfig {
         if headDim % 2 != 0 { throw fail("head_dim (\(headDim)) must be even for rotary embeddings") }
         if !(rmsNormEps > 0) { throw fail("rms_norm_eps must be positive") }
         if !(ropeTheta > 0) { throw fail("rope_theta must be positive") }
-        if let scaling = ropeScaling, !["linear", "llama3", "default"].contains(scaling.ropeType) {
-            throw fail("rope_scaling type '\(scaling.ropeType)' is not supported (linear, llama3)")
-        }
         if attentionBias { throw fail("attention_bias: true is not supported") }
-        if modelType == .olmoe {
-            guard let e = numExperts, let k = numExpertsPerTok else {
-                throw fail("olmoe configs need num_experts and num_experts_per_tok")
-            }
-            if e <= 0 || k <= 0 { throw fail("num_experts and num_experts_per_tok must be positive") }
-            if k > e { throw fail("num_experts_per_tok (\(k)) is larger than num_experts (\(e))") }
-            if hiddenAct == .polyrelu { throw fail("olmoe with polyrelu experts is not supported (polynorm or silu)") }
-        }
     }
 }

@@ -1,15 +1,26 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
 import Foundation
 import JSON
 import Kernels
 
 /// Writes tensors in the safetensors layout: 8-byte header length, a JSON header padded
 /// with spaces to a multiple of 8, then the tensors' bytes back to back.
+///
+/// Streams: the header, then each tensor straight from its memory (converted one tensor at
+/// a time when `dtype` asks for another float type), so writing a model never holds a
+/// second copy of it. The file appears under its name only when complete (written beside
+/// it, flushed to disk, renamed).
 public enum SafeTensorsWriter {
     public static func write(_ tensors: [String: Tensor], to path: String,
-                             metadata: [String: String] = ["format": "pt"]) throws {
+                             metadata: [String: String] = ["format": "pt"], dtype: DType? = nil) throws {
+        func stored(_ t: Tensor) -> DType { dtype.map { t.dtype.isFloatingPoint ? $0 : t.dtype } ?? t.dtype }
         // Largest alignment first keeps every tensor naturally aligned in the mapping.
         let names = tensors.keys.sorted {
-            let a = tensors[$0]!.dtype.byteSize, b = tensors[$1]!.dtype.byteSize
+            let a = stored(tensors[$0]!).byteSize, b = stored(tensors[$1]!).byteSize
             return a != b ? a > b : $0 < $1
         }
         var header = JSONObject()
@@ -19,26 +30,38 @@ public enum SafeTensorsWriter {
         var offset = 0
         for name in names {
             let t = tensors[name]!
+            let size = t.count * stored(t).byteSize
             header[name] = [
-                "dtype": .string(t.dtype.rawValue),
+                "dtype": .string(stored(t).rawValue),
                 "shape": .array(t.shape.map { .int($0) }),
-                "data_offsets": [.int(offset), .int(offset + t.bytes.count)],
+                "data_offsets": [.int(offset), .int(offset + size)],
             ]
-            offset += t.bytes.count
+            offset += size
         }
         var headerBytes = Array(JSONValue.object(header).serialized().utf8)
         while headerBytes.count % 8 != 0 { headerBytes.append(UInt8(ascii: " ")) }
 
-        var data = Data(capacity: 8 + headerBytes.count + offset)
-        withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { data.append(contentsOf: $0) }
-        data.append(contentsOf: headerBytes)
-        for name in names where tensors[name]!.bytes.count > 0 {
-            data.append(contentsOf: tensors[name]!.bytes)
+        let partial = path + ".partial"
+        guard let file = fopen(partial, "wb") else {
+            throw CheckpointError.io(path: path, reason: "cannot write: \(String(cString: strerror(errno)))")
         }
-        do {
-            try data.write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw CheckpointError.io(path: path, reason: "cannot write: \(error.localizedDescription)")
+        var ok = true
+        func put(_ bytes: UnsafeRawBufferPointer) {
+            if ok && bytes.count > 0 { ok = fwrite(bytes.baseAddress!, 1, bytes.count, file) == bytes.count }
+        }
+        withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { put($0) }
+        headerBytes.withUnsafeBytes { put($0) }
+        for name in names {
+            let t = tensors[name]!
+            let bytes = t.converted(to: stored(t))
+            withExtendedLifetime(bytes) { put(bytes.bytes) }
+        }
+        ok = ok && fflush(file) == 0 && fsync(fileno(file)) == 0
+        let reason = String(cString: strerror(errno))
+        fclose(file)
+        guard ok, rename(partial, path) == 0 else {
+            unlink(partial)
+            throw CheckpointError.io(path: path, reason: "cannot write: \(reason)")
         }
     }
 }

@@ -84,8 +84,11 @@ public enum TensorNameAliases {
         return tail == suffix ? (layer, "") : nil
     }
 
-    /// Canonical name → tensor. Names already canonical pass through unchanged.
-    public static func canonicalize(_ tensors: [String: Tensor], config: ModelConfig) throws -> [String: Tensor] {
+    /// Canonical name → tensor. Names already canonical pass through unchanged. `expected`
+    /// are the canonical names the model wants: fused expert tensors split according to
+    /// whether it wants gate projections.
+    public static func canonicalize(_ tensors: [String: Tensor], config: ModelConfig,
+                                    expected: Set<String>) throws -> [String: Tensor] {
         var out: [String: Tensor] = [:]
         func put(_ name: String, _ t: Tensor, from original: String) throws {
             if out[name] != nil {
@@ -96,7 +99,9 @@ public enum TensorNameAliases {
         outer: for (name, t) in tensors {
             for (pattern, split) in expertSplits {
                 if let m = match(name, pattern),
-                   let parts = try splitExperts(t, split, config: config, name: name) {
+                   let parts = try splitExperts(t, split, config: config,
+                                                gated: expected.contains("model.layers.\(m.layer).mlp.experts.0.gate_proj.weight"),
+                                                name: name) {
                     for (suffix, part) in parts {
                         try put("model.layers.\(m.layer).mlp.experts." + suffix, part, from: name)
                     }

@@ -20,8 +20,8 @@ extension CheckpointFolder {
         for name in tensorNames where !TensorNameAliases.isIgnored(name) {
             raw[name] = try tensor(name)
         }
-        let canonical = try TensorNameAliases.canonicalize(raw, config: config)
         let wanted = Dictionary(uniqueKeysWithValues: expected.map { ($0.name, $0.shape) })
+        let canonical = try TensorNameAliases.canonicalize(raw, config: config, expected: Set(wanted.keys))
         var missing: [String] = []
         var misshaped: [String] = []
         var bound: [String: Tensor] = [:]

@@ -31,10 +31,6 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
     case promptTooLong(tokens: Int, limit: Int)
     case invalidRequest(String)
     case stopped
-    /// The caller gave up (its client went away) before the work was done.
-    case cancelled
-    /// The model failed while running the request.
-    case failed(String)
 
     public var description: String {
         switch self {
@@ -43,8 +39,6 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
             return "this model's maximum context length is \(limit) tokens, but the prompt has \(t) tokens"
         case .invalidRequest(let m): return m
         case .stopped: return "the engine is shutting down"
-        case .cancelled: return "the request was cancelled"
-        case .failed(let m): return m
         }
     }
 }
@@ -80,7 +74,7 @@ public final class Engine: @unchecked Sendable {
         self.eosTokenIds = eosTokenIds ?? Set(model.config.eosTokenIds)
         prefixCache = PrefixCache(maxBytes: options.prefixCacheBytes)
         kvBudget = options.kvCacheBytes ?? Int(ProcessInfo.processInfo.physicalMemory / 4)
-        bytesPerPosition = 2 * model.config.numHiddenLayers * model.config.kvDim * MemoryLayout<Float>.size
+        bytesPerPosition = model.config.kvCacheBytesPerPosition
     }
 
     /// Starts the engine thread. The thread keeps the engine alive until `shutdown()`.
@@ -111,7 +105,7 @@ public final class Engine: @unchecked Sendable {
     }
 
     /// `countsAgainstQueue: false` is for the items of a batch fed in a few at a time
-    /// (`score`): the batch as a whole was admitted once, its items must not fill the queue
+    /// (`loglikelihood`): the batch as a whole was admitted once, its items must not fill the queue
     /// that other clients' requests are counted against.
     func enqueue(_ requests: [GenerationRequest], events: EventQueue?, countsAgainstQueue: Bool) throws -> [SequenceHandle] {
         for r in requests { try validate(r) }

@@ -40,9 +40,14 @@ public final class EventQueue: @unchecked Sendable {
     public func next(timeout: TimeInterval = .infinity) -> (sequence: Int, event: SequenceEvent)? {
         condition.lock()
         defer { condition.unlock() }
-        let deadline = timeout.isFinite ? Date(timeIntervalSinceNow: timeout) : Date.distantFuture
+        // Linux Foundation traps on wait(until: .distantFuture): an endless wait is wait().
+        let deadline = timeout.isFinite ? Date(timeIntervalSinceNow: timeout) : nil
         while events.isEmpty {
-            if !condition.wait(until: deadline) { return nil }
+            if let deadline {
+                if !condition.wait(until: deadline) { return nil }
+            } else {
+                condition.wait()
+            }
         }
         return events.removeFirst()
     }

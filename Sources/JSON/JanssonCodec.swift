@@ -13,6 +13,21 @@ public struct JSONParseError: Error, CustomStringConvertible, Sendable {
     public let column: Int
     public let position: Int
     public var description: String { "invalid JSON at line \(line), column \(column): \(message)" }
+
+    init(message: String, line: Int, column: Int, position: Int) {
+        self.message = message
+        self.line = line
+        self.column = column
+        self.position = position
+    }
+
+    init(jansson error: json_error_t) {
+        var error = error
+        let text = withUnsafeBytes(of: &error.text) { raw in
+            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+        self.init(message: text, line: Int(error.line), column: Int(error.column), position: Int(error.position))
+    }
 }
 
 /// The one place polycom talks to jansson: bytes → JSONValue and JSONValue → bytes.
@@ -26,15 +41,58 @@ extension JSONValue {
         guard let base = bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count > 0 else {
             throw JSONParseError(message: "empty input", line: 1, column: 0, position: 0)
         }
-        guard let root = json_loadb(base, bytes.count, Int(flags), &error) else {
-            let text = withUnsafeBytes(of: &error.text) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            throw JSONParseError(message: text, line: Int(error.line), column: Int(error.column),
-                                 position: Int(error.position))
+        if let root = json_loadb(base, bytes.count, Int(flags), &error) {
+            defer { json_decref(root) }
+            return JSONValue(jansson: root)
         }
-        defer { json_decref(root) }
-        return JSONValue(jansson: root)
+        let failure = JSONParseError(jansson: error)
+        // jansson refuses integers beyond 64 bits ("too big integer"); transformers writes one
+        // into most tokenizer_config.json files (model_max_length 1e30 means "unlimited").
+        // Such integers are read as reals instead, in a second pass that only runs then.
+        guard failure.message.contains("too big"), let widened = widenHugeIntegers(bytes) else { throw failure }
+        return try widened.withUnsafeBytes { raw in
+            guard let root = json_loadb(raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count, Int(flags), &error) else {
+                throw JSONParseError(jansson: error)
+            }
+            defer { json_decref(root) }
+            return JSONValue(jansson: root)
+        }
+    }
+
+    /// The text with every integer literal that does not fit in Int64 rewritten as a real of
+    /// the same length (its last two digits become "e2": a relative change below 1e-16, within
+    /// a double's rounding), so error positions stay those of the original text. nil when
+    /// there is no such literal.
+    static func widenHugeIntegers(_ bytes: UnsafeRawBufferPointer) -> [UInt8]? {
+        func isDigit(_ c: UInt8) -> Bool { c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") }
+        let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\"), minus = UInt8(ascii: "-")
+        let realMarks: Set<UInt8> = [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")]
+        var out = [UInt8](bytes)
+        var changed = false
+        var i = 0
+        while i < out.count {
+            if out[i] == quote {  // skip the string, escapes included
+                i += 1
+                while i < out.count && out[i] != quote { i += out[i] == backslash ? 2 : 1 }
+                i += 1
+            } else if out[i] == minus || isDigit(out[i]) {
+                let start = i
+                while i < out.count && (isDigit(out[i]) || out[i] == minus || out[i] == UInt8(ascii: "+") || realMarks.contains(out[i])) {
+                    i += 1
+                }
+                let token = out[start..<i]
+                let digits = token.filter(isDigit).count
+                if digits >= 19 && !token.contains(where: realMarks.contains)
+                    && Int64(String(decoding: token, as: UTF8.self)) == nil {
+                    out[i - 2] = UInt8(ascii: "e")
+                    out[i - 1] = UInt8(ascii: "2")
+                    changed = true
+                }
+            } else {
+                i += 1
+            }
+        }
+        return changed ? out : nil
     }
 
     public static func parse(_ bytes: [UInt8], rejectDuplicates: Bool = true) throws -> JSONValue {

@@ -22,7 +22,9 @@ public enum BLAS {
                     a, Int32(lda), x, 1, beta, y, 1)
     }
 
-    /// The number of threads OpenBLAS uses.
+    /// The number of threads OpenBLAS uses. One count for the whole process (OpenBLAS keeps
+    /// it in the library): the CLI sets it once at startup; our own kernels take theirs from
+    /// `ComputeOptions`.
     public static var threads: Int {
         get { Int(openblas_get_num_threads()) }
         set { openblas_set_num_threads(Int32(newValue)) }

@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#else
-import Darwin
-#endif
 import Dispatch
 import PolyKernels
 
@@ -21,13 +16,6 @@ public struct Matrix: @unchecked Sendable {
     /// (measured crossover between 32 and 64 tokens on PolyNorm_1B shapes).
     public static let panelThreshold = 40
 
-    /// Multi-token products of bf16 weights with AVX512-BF16 dot products: activations are
-    /// rounded to bf16 (as in a bf16 PyTorch run) for about twice the multiply rate. Off by
-    /// default (the exact path is f32 math); process-wide like `BLAS.threads`; ignored on
-    /// CPUs without the instructions. It replaces the f32 panels only: below
-    /// `panelThreshold` tokens (decode batches) the exact register-tiled kernel is faster.
-    nonisolated(unsafe) public static var bf16DotProducts = false
-    public static let cpuHasBF16Dot = pk_has_bf16dot() != 0
     static let panelRows = 512
 
     public init(_ tensor: Tensor) {
@@ -42,7 +30,8 @@ public struct Matrix: @unchecked Sendable {
     var u16: UnsafePointer<UInt16> { tensor.bytes.baseAddress!.assumingMemoryBound(to: UInt16.self) }
 
     /// out[T, rows] (row stride `ldo`, default rows) = x[T, cols] · Wᵀ.
-    public func apply(_ x: UnsafePointer<Float>, tokens T: Int, into out: UnsafeMutablePointer<Float>, ldo: Int? = nil) {
+    public func apply(_ x: UnsafePointer<Float>, tokens T: Int, into out: UnsafeMutablePointer<Float>, ldo: Int? = nil,
+                      options: ComputeOptions) {
         let ldo = ldo ?? rows
         if T == 0 { return }
         switch tensor.dtype {
@@ -54,18 +43,18 @@ public struct Matrix: @unchecked Sendable {
             }
         default:
             if T < Matrix.panelThreshold {
-                streamRows(x, T: T, out: out, ldo: ldo)
-            } else if Matrix.bf16DotProducts && Matrix.cpuHasBF16Dot && tensor.dtype == .bf16 && cols % 2 == 0 {
-                bf16Dot(x, T: T, out: out, ldo: ldo)
+                streamRows(x, T: T, out: out, ldo: ldo, threads: options.threads)
+            } else if options.usesBF16Dot && tensor.dtype == .bf16 && cols % 2 == 0 {
+                bf16Dot(x, T: T, out: out, ldo: ldo, threads: options.threads)
             } else {
-                panels(x, T: T, out: out, ldo: ldo)
+                panels(x, T: T, out: out, ldo: ldo, rows: 0..<rows)
             }
         }
     }
 
     /// Row-streaming kernel, rows split across cores.
-    private func streamRows(_ x: UnsafePointer<Float>, T: Int, out: UnsafeMutablePointer<Float>, ldo: Int) {
-        let workers = Matrix.workers(for: rows * cols)
+    private func streamRows(_ x: UnsafePointer<Float>, T: Int, out: UnsafeMutablePointer<Float>, ldo: Int, threads: Int) {
+        let workers = Matrix.workers(for: rows * cols, threads: threads)
         let chunk = (rows + workers - 1) / workers
         let w = u16, bf16 = tensor.dtype == .bf16, cols = cols, rows = rows
         let o = UnsafeMutableSendablePointer(out), xs = UnsafeSendablePointer(x)
@@ -82,11 +71,11 @@ public struct Matrix: @unchecked Sendable {
     }
 
     /// Convert a panel of rows to f32, multiply it with sgemm, move on.
-    private func panels(_ x: UnsafePointer<Float>, T: Int, out: UnsafeMutablePointer<Float>, ldo: Int) {
+    private func panels(_ x: UnsafePointer<Float>, T: Int, out: UnsafeMutablePointer<Float>, ldo: Int, rows: Range<Int>) {
         let panel = FloatBuffer(count: Matrix.panelRows * cols)
-        var r0 = 0
-        while r0 < rows {
-            let n = min(Matrix.panelRows, rows - r0)
+        var r0 = rows.lowerBound
+        while r0 < rows.upperBound {
+            let n = min(Matrix.panelRows, rows.upperBound - r0)
             if tensor.dtype == .bf16 {
                 pk_bf16_to_f32(panel.pointer, u16 + r0 * cols, n * cols)
             } else {
@@ -98,21 +87,36 @@ public struct Matrix: @unchecked Sendable {
         }
     }
 
+    typealias BF16DotKernel = @convention(c) (UnsafeMutablePointer<Float>?, Int, UnsafePointer<UInt16>?,
+                                               UnsafePointer<UInt16>?, Int, Int, Int) -> Int32
+
     /// Activations rounded to bf16 once, weight rows split over the cores in 64-row panels.
-    private func bf16Dot(_ x: UnsafePointer<Float>, T: Int, out: UnsafeMutablePointer<Float>, ldo: Int) {
+    /// A share the kernel refuses (pk_gemm_bf16dot returns -1, e.g. when it cannot allocate its
+    /// packing buffer) goes through the exact panels instead, so every output is written.
+    /// `kernel` is replaceable for tests.
+    func bf16Dot(_ x: UnsafePointer<Float>, T: Int, out: UnsafeMutablePointer<Float>, ldo: Int, threads: Int,
+                 kernel: BF16DotKernel = pk_gemm_bf16dot) {
         let padded = (T + 3) / 4 * 4
         let xb = UnsafeMutablePointer<UInt16>.allocate(capacity: padded * cols)
         defer { xb.deallocate() }
         pk_f32_to_bf16(xb, x, T * cols)
         (xb + T * cols).initialize(repeating: 0, count: (padded - T) * cols)
-        let panels = (rows + 63) / 64, workers = min(Matrix.threads, panels)
-        let share = (panels + workers - 1) / workers * 64
+        let kernelPanels = (rows + 63) / 64, workers = min(threads, kernelPanels)
+        let share = (kernelPanels + workers - 1) / workers * 64
+        let refused = UnsafeMutablePointer<Bool>.allocate(capacity: workers)
+        defer { refused.deallocate() }
+        refused.initialize(repeating: false, count: workers)
         let o = UnsafeMutableSendablePointer(out), a = UnsafeSendablePointer(UnsafePointer(xb))
+        let refusals = UnsafeMutableSendablePointer(refused)
         let w = u16, rows = rows, cols = cols
         DispatchQueue.concurrentPerform(iterations: workers) { part in
             let r0 = part * share, n = min(share, rows - r0)
             guard n > 0 else { return }
-            pk_gemm_bf16dot(o.pointer + r0, ldo, a.pointer, w + r0 * cols, T, n, cols)
+            refusals.pointer[part] = kernel(o.pointer + r0, ldo, a.pointer, w + r0 * cols, T, n, cols) != 0
+        }
+        for part in 0..<workers where refused[part] {
+            let r0 = part * share
+            panels(x, T: T, out: out, ldo: ldo, rows: r0..<min(r0 + share, rows))
         }
     }
 
@@ -126,26 +130,9 @@ public struct Matrix: @unchecked Sendable {
     }
 
     /// Splitting small matrices across threads costs more than it saves.
-    static func workers(for elements: Int) -> Int {
-        elements < 1 << 16 ? 1 : max(1, min(Matrix.threads, elements >> 16))
+    static func workers(for elements: Int, threads: Int) -> Int {
+        elements < 1 << 16 ? 1 : max(1, min(threads, elements >> 16))
     }
-
-    /// Threads the kernels split a product over: all cores unless set (`--threads`).
-    nonisolated(unsafe) public static private(set) var threads = max(1, sysconfCores())
-
-    /// Sets the threads of our kernels and of OpenBLAS together, so the two never disagree.
-    public static func setThreads(_ n: Int) {
-        threads = max(1, n)
-        BLAS.threads = threads
-    }
-}
-
-private func sysconfCores() -> Int {
-    #if canImport(Glibc)
-    return Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-    #else
-    return Int(sysconf(_SC_NPROCESSORS_ONLN))
-    #endif
 }
 
 /// Pointers handed to worker threads; each thread writes a disjoint range.

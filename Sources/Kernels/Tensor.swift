@@ -36,6 +36,12 @@ public struct Tensor: @unchecked Sendable {
 
     public var count: Int { shape.reduce(1, *) }
 
+    /// The values of an F32 tensor, for kernels (norm scales, PolyCom coefficients).
+    public var f32: UnsafePointer<Float> {
+        precondition(dtype == .f32, "an F32 tensor is needed here, this one is \(dtype)")
+        return bytes.baseAddress!.assumingMemoryBound(to: Float.self)
+    }
+
     /// A tensor that owns a copy of `values` as F32.
     public init(_ values: [Float], shape: [Int]) {
         precondition(values.count == shape.reduce(1, *), "values do not match shape \(shape)")

@@ -1,49 +1,62 @@
 import Checkpoint
 import Kernels
 
-/// One model architecture: the tensors it needs and how it is built from them.
+/// One model architecture: what it needs of a config, the tensors it needs and how it is
+/// built from them. Adding one is a file with a conforming type plus one line in
+/// `Architectures.registry`.
 public protocol Architecture {
-    /// Every tensor of a checkpoint of this config, canonical names and shapes.
+    /// What `polycom inspect` calls it.
+    static func summary(_ config: ModelConfig) -> String
+    /// True when the MLP (each expert) multiplies an activated gate with an up projection.
+    static func isGated(_ config: ModelConfig) -> Bool
+    /// The first problem of `config` beyond `ModelConfig`'s generic checks, or nil.
+    static func problem(_ config: ModelConfig) -> String?
+    /// Every tensor of a checkpoint of this config, canonical names and shapes, in the order
+    /// of `DecoderModel.parameters()`.
     static func weights(_ config: ModelConfig) -> [WeightSpec]
+    /// Total and per-token parameters of a config (from the tensor table; no weights needed).
+    static func parameterCount(_ config: ModelConfig) -> ParameterCount
     /// The model from bound tensors (all of `weights(config)` present, shapes checked).
-    static func build(_ config: ModelConfig, _ weights: [String: Tensor]) throws -> DecoderModel
+    static func build(_ config: ModelConfig, _ weights: [String: Tensor], options: ComputeOptions) throws -> DecoderModel
+}
+
+extension Architecture {
+    public static func problem(_ config: ModelConfig) -> String? { nil }
+
+    public static func parameterCount(_ config: ModelConfig) -> ParameterCount {
+        let total = weights(config).reduce(0) { $0 + $1.count }
+        return ParameterCount(total: total, active: total)
+    }
 }
 
 public enum Architectures {
-    /// The architecture for a `model_type`. New architectures register here only.
-    public static func of(_ type: ModelType) -> Architecture.Type {
-        switch type {
-        case .polyllama, .llama: return Llama.self
-        case .olmoe: return OLMoE.self
+    /// Every architecture, by config.json's `model_type`.
+    public static let registry: [(modelType: String, architecture: any Architecture.Type)] = [
+        ("polyllama", PolyLlama.self),
+        ("llama", Llama.self),
+        ("olmoe", OLMoE.self),
+    ]
+
+    public static var modelTypes: [String] { registry.map(\.modelType) }
+
+    /// The architecture of `config`, after its own config checks. Errors name `path`.
+    public static func of(_ config: ModelConfig, path: String = "config.json") throws -> any Architecture.Type {
+        guard let arch = registry.first(where: { $0.modelType == config.modelType })?.architecture else {
+            throw CheckpointError.invalidConfig(
+                path: path, reason: "unknown model_type '\(config.modelType)' (supported: \(modelTypes.joined(separator: ", ")))")
         }
+        if let problem = arch.problem(config) { throw CheckpointError.invalidConfig(path: path, reason: problem) }
+        return arch
     }
 
     /// Loads a checkpoint folder: config, shapes checked against the architecture, weights
     /// kept in their stored dtype (views on the mapped files).
-    public static func load(path: String) throws -> DecoderModel {
+    public static func load(path: String, options: ComputeOptions = ComputeOptions()) throws -> DecoderModel {
         let folder = try CheckpointFolder(path: path)
         let config = folder.config
-        let arch = of(config.modelType)
+        let arch = try of(config, path: path + "/config.json")
         let optional: Set<String> = config.tieWordEmbeddings ? ["lm_head.weight"] : []
         let tensors = try folder.bind(arch.weights(config), optional: optional)
-        return try arch.build(config, tensors)
-    }
-}
-
-/// Parameter counts of a config (from the architecture's tensor table).
-public struct ParameterCount: Sendable {
-    public let total: Int
-    /// Parameters a token touches (MoE: only its top-k experts).
-    public let active: Int
-
-    public init(_ config: ModelConfig) {
-        let specs = Architectures.of(config.modelType).weights(config)
-        total = specs.reduce(0) { $0 + $1.count }
-        if let e = config.numExperts, let k = config.numExpertsPerTok, e > 0 {
-            let expert = specs.filter { $0.name.contains(".mlp.experts.") }.reduce(0) { $0 + $1.count }
-            active = total - expert + expert / e * k
-        } else {
-            active = total
-        }
+        return try arch.build(config, tensors, options: options)
     }
 }

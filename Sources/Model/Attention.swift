@@ -7,13 +7,14 @@ import PolyKernels
 /// Causal self-attention with grouped KV heads, optional QK-norm (OLMoE) and clipping.
 public struct Attention: Sendable {
     public let q: Matrix, k: Matrix, v: Matrix, o: Matrix
-    /// RMSNorm weights over the whole q / k projection (OLMoE), applied before RoPE.
-    public let qNorm: [Float]?, kNorm: [Float]?
+    /// RMSNorm weights [H·hd] / [KV·hd] F32 over the whole q / k projection (OLMoE),
+    /// applied before RoPE.
+    public let qNorm: Tensor?, kNorm: Tensor?
     public let clip: Float?
     public let heads: Int, kvHeads: Int, headDim: Int
     public let normEps: Float
 
-    public init(q: Matrix, k: Matrix, v: Matrix, o: Matrix, qNorm: [Float]? = nil, kNorm: [Float]? = nil,
+    public init(q: Matrix, k: Matrix, v: Matrix, o: Matrix, qNorm: Tensor? = nil, kNorm: Tensor? = nil,
                 config: ModelConfig) {
         (self.q, self.k, self.v, self.o) = (q, k, v, o)
         (self.qNorm, self.kNorm) = (qNorm, kNorm)
@@ -24,39 +25,53 @@ public struct Attention: Sendable {
         normEps = config.rmsNormEps
     }
 
+    /// Weights under `prefix` (`model.layers.{i}.self_attn.`).
+    func parameters(_ prefix: String) -> [Parameter] {
+        var out = [Parameter(prefix + "q_proj.weight", q.tensor), Parameter(prefix + "k_proj.weight", k.tensor),
+                   Parameter(prefix + "v_proj.weight", v.tensor), Parameter(prefix + "o_proj.weight", o.tensor)]
+        if let qNorm { out.append(Parameter(prefix + "q_norm.weight", qNorm)) }
+        if let kNorm { out.append(Parameter(prefix + "k_norm.weight", kNorm)) }
+        return out
+    }
+
     /// out[N, D] = attention over `x`[N, D] (already normalised) for the chunks' tokens,
     /// writing their keys and values into the chunks' caches at `layer`.
     func forward(_ x: UnsafePointer<Float>, tokens N: Int, chunks: [SequenceChunk], layer: Int,
-                 rope: RoPE, ropeTables: (cos: FloatBuffer, sin: FloatBuffer), out: UnsafeMutablePointer<Float>) {
-        let qDim = heads * headDim, kvDim = kvHeads * headDim
-        let qs = FloatBuffer(count: N * qDim), ks = FloatBuffer(count: N * kvDim), vs = FloatBuffer(count: N * kvDim)
-        q.apply(x, tokens: N, into: qs.pointer)
-        k.apply(x, tokens: N, into: ks.pointer)
-        v.apply(x, tokens: N, into: vs.pointer)
-        if let qNorm { pk_rmsnorm(qs.pointer, qs.pointer, qNorm, N, qDim, normEps) }
-        if let kNorm { pk_rmsnorm(ks.pointer, ks.pointer, kNorm, N, kvDim, normEps) }
+                 rope: RoPE, ropeTables: RoPE.Tables, pass: ForwardPass, out: UnsafeMutablePointer<Float>) {
+        let qDim = heads * headDim, kvDim = kvHeads * headDim, options = pass.options
+        let qs = pass.work.buffer(.q, N * qDim), ks = pass.work.buffer(.k, N * kvDim), vs = pass.work.buffer(.v, N * kvDim)
+        q.apply(x, tokens: N, into: qs, options: options)
+        k.apply(x, tokens: N, into: ks, options: options)
+        v.apply(x, tokens: N, into: vs, options: options)
+        if let qNorm { pk_rmsnorm(qs, qs, qNorm.f32, N, qDim, normEps) }
+        if let kNorm { pk_rmsnorm(ks, ks, kNorm.f32, N, kvDim, normEps) }
         // transformers' OLMoE clamps after QK-norm (original OLMo code clamps the fused
         // projection before it); HF checkpoints and their reference outputs follow HF.
         if let clip {
-            for b in [qs, ks, vs] { for i in 0..<b.count { b[i] = min(max(b[i], -clip), clip) } }
+            for (b, n) in [(qs, N * qDim), (ks, N * kvDim), (vs, N * kvDim)] {
+                for i in 0..<n { b[i] = min(max(b[i], -clip), clip) }
+            }
         }
-        rope.apply(qs.pointer, ld: qDim, tokens: N, heads: heads, tables: ropeTables)
-        rope.apply(ks.pointer, ld: kvDim, tokens: N, heads: kvHeads, tables: ropeTables)
+        rope.apply(qs, ld: qDim, tokens: N, heads: heads, tables: ropeTables)
+        rope.apply(ks, ld: kvDim, tokens: N, heads: kvHeads, tables: ropeTables)
+        pass.observeLayer("attn.q", qs, [N, qDim])
+        pass.observeLayer("attn.k", ks, [N, kvDim])
+        pass.observeLayer("attn.v", vs, [N, kvDim])
 
-        let context = FloatBuffer(count: N * qDim)
+        let context = pass.work.buffer(.context, N * qDim)
         let scale = 1 / Float(headDim).squareRoot()
         var row = 0
         for chunk in chunks {
             let n = chunk.tokens.count, start = chunk.cache.count, total = start + n
             let kc = chunk.cache.keys(layer: layer), vc = chunk.cache.values(layer: layer)
-            (kc + start * kvDim).update(from: ks.pointer + row * kvDim, count: n * kvDim)
-            (vc + start * kvDim).update(from: vs.pointer + row * kvDim, count: n * kvDim)
+            (kc + start * kvDim).update(from: ks + row * kvDim, count: n * kvDim)
+            (vc + start * kvDim).update(from: vs + row * kvDim, count: n * kvDim)
             let group = heads / kvHeads
             if n == 1 {
                 // Decode: one query per head; a plain loop beats two BLAS calls per head.
-                let scores = FloatBuffer(count: heads * total)
-                let q = UnsafeSendable(qs.pointer + row * qDim), ctx = UnsafeSendable(context.pointer + row * qDim)
-                let kp = UnsafeSendable(kc), vp = UnsafeSendable(vc), sp = UnsafeSendable(scores.pointer)
+                let scores = pass.work.buffer(.scores, heads * total)
+                let q = UnsafeSendable(qs + row * qDim), ctx = UnsafeSendable(context + row * qDim)
+                let kp = UnsafeSendable(kc), vp = UnsafeSendable(vc), sp = UnsafeSendable(scores)
                 let hd = headDim
                 let work = { (h: Int) in
                     let g = h / group
@@ -71,22 +86,23 @@ public struct Attention: Sendable {
                 row += 1
                 continue
             }
-            let scores = FloatBuffer(count: n * total)
+            let scores = pass.work.buffer(.scores, n * total)
             let valid = (0..<n).map { start + $0 + 1 }
             for h in 0..<heads {
                 let g = h / group
                 // scores[n, total] = q_h · k_gᵀ / √hd
                 BLAS.sgemm(transB: true, m: n, n: total, k: headDim, alpha: scale,
-                           a: qs.pointer + row * qDim + h * headDim, lda: qDim,
-                           b: kc + g * headDim, ldb: kvDim, c: scores.pointer, ldc: total)
-                pk_softmax_causal(scores.pointer, total, valid, n)
+                           a: qs + row * qDim + h * headDim, lda: qDim,
+                           b: kc + g * headDim, ldb: kvDim, c: scores, ldc: total)
+                pk_softmax_causal(scores, total, valid, n)
                 // context[n, hd] = scores · v_g
-                BLAS.sgemm(m: n, n: headDim, k: total, a: scores.pointer, lda: total,
-                           b: vc + g * headDim, ldb: kvDim, c: context.pointer + row * qDim + h * headDim, ldc: qDim)
+                BLAS.sgemm(m: n, n: headDim, k: total, a: scores, lda: total,
+                           b: vc + g * headDim, ldb: kvDim, c: context + row * qDim + h * headDim, ldc: qDim)
             }
             row += n
         }
-        o.apply(context.pointer, tokens: N, into: out)
+        pass.observeLayer("attn.context", context, [N, qDim])
+        o.apply(context, tokens: N, into: out, options: options)
     }
 }
 

@@ -4,10 +4,18 @@ import PolyKernels
 
 /// One transformer block: h = x + Attn(norm(x)); out = h + FFN(norm(h)).
 public struct DecoderLayer: Sendable {
-    public let inputNorm: [Float]
+    /// [D] F32
+    public let inputNorm: Tensor
     public let attention: Attention
-    public let postAttentionNorm: [Float]
+    /// [D] F32
+    public let postAttentionNorm: Tensor
     public let feedForward: any FeedForward
+
+    /// This layer's weights under `prefix` (`model.layers.{i}.`).
+    func parameters(_ prefix: String) -> [Parameter] {
+        [Parameter(prefix + "input_layernorm.weight", inputNorm)] + attention.parameters(prefix + "self_attn.")
+            + [Parameter(prefix + "post_attention_layernorm.weight", postAttentionNorm)] + feedForward.parameters(prefix + "mlp.")
+    }
 }
 
 /// A decoder-only transformer: embeddings, blocks, final norm, LM head. Architecture files
@@ -16,20 +24,25 @@ public final class DecoderModel: @unchecked Sendable {
     public let config: ModelConfig
     public let embedding: Matrix
     public let layers: [DecoderLayer]
-    public let finalNorm: [Float]
+    /// [D] F32
+    public let finalNorm: Tensor
     public let lmHead: Matrix
     public let rope: RoPE
+    /// Threads and product paths of every forward pass of this model.
+    public let options: ComputeOptions
     /// Tokens routed per expert per layer (MoE models only).
     public let routerStats: RouterStats?
+    private let workspaces = WorkspacePool()
 
-    public init(config: ModelConfig, embedding: Matrix, layers: [DecoderLayer], finalNorm: [Float], lmHead: Matrix,
-                routerStats: RouterStats? = nil) {
+    public init(config: ModelConfig, embedding: Matrix, layers: [DecoderLayer], finalNorm: Tensor, lmHead: Matrix,
+                options: ComputeOptions = ComputeOptions(), routerStats: RouterStats? = nil) {
         self.routerStats = routerStats
         self.config = config
         self.embedding = embedding
         self.layers = layers
         self.finalNorm = finalNorm
         self.lmHead = lmHead
+        self.options = options
         rope = RoPE(config: config)
     }
 
@@ -39,10 +52,15 @@ public final class DecoderModel: @unchecked Sendable {
         KVCache(layers: config.numHiddenLayers, width: config.kvDim, capacity: capacity)
     }
 
+    /// Floats of work buffers kept between forward passes (idle ones).
+    public var workspaceCapacity: Int { workspaces.capacity }
+
     /// Runs the chunks' new tokens through the model as one batch, appends them to the
-    /// caches and returns the selected logits.
-    public func forward(_ chunks: [SequenceChunk], logits selection: LogitsSelection = .last) throws -> Logits {
-        let D = config.hiddenSize, V = config.vocabSize
+    /// caches and returns the selected logits. `observer` sees every named intermediate
+    /// (`ActivationObserver` lists them).
+    public func forward(_ chunks: [SequenceChunk], logits selection: LogitsSelection = .last,
+                        observer: ActivationObserver? = nil) throws -> Logits {
+        let V = config.vocabSize
         var tokens: [Int] = [], positions: [Int] = []
         guard Set(chunks.map { ObjectIdentifier($0.cache) }).count == chunks.count else {
             throw ModelError.invalidInput("a sequence appears twice in one batch")
@@ -55,27 +73,11 @@ public final class DecoderModel: @unchecked Sendable {
             }
             chunk.cache.reserve(chunk.cache.count + chunk.tokens.count)
         }
-        let N = tokens.count
-        guard N > 0 else { throw ModelError.invalidInput("no tokens to run") }
-
-        let x = FloatBuffer(count: N * D)
-        for (i, t) in tokens.enumerated() { embedding.copyRow(t, into: x.row(i, width: D)) }
-        let tables = rope.tables(positions: positions)
-        let normed = FloatBuffer(count: N * D), delta = FloatBuffer(count: N * D)
-        for (l, layer) in layers.enumerated() {
-            pk_rmsnorm(normed.pointer, x.pointer, layer.inputNorm, N, D, config.rmsNormEps)
-            layer.attention.forward(normed.pointer, tokens: N, chunks: chunks, layer: l, rope: rope,
-                                    ropeTables: tables, out: delta.pointer)
-            pk_add(x.pointer, x.pointer, delta.pointer, N * D)
-            pk_rmsnorm(normed.pointer, x.pointer, layer.postAttentionNorm, N, D, config.rmsNormEps)
-            layer.feedForward.forward(normed.pointer, tokens: N, out: delta.pointer)
-            pk_add(x.pointer, x.pointer, delta.pointer, N * D)
-        }
-        for chunk in chunks { chunk.cache.count += chunk.tokens.count }
+        guard !tokens.isEmpty else { throw ModelError.invalidInput("no tokens to run") }
 
         var rows: [Int] = []
         switch selection {
-        case .all: rows = Array(0..<N)
+        case .all: rows = Array(0..<tokens.count)
         case .last:
             var start = 0
             for chunk in chunks {
@@ -84,18 +86,52 @@ public final class DecoderModel: @unchecked Sendable {
                 start = end
             }
         }
-        let selected = FloatBuffer(count: rows.count * D)
-        for (i, r) in rows.enumerated() {
-            pk_rmsnorm(selected.row(i, width: D), x.row(r, width: D), finalNorm, 1, D, config.rmsNormEps)
+        return workspaces.with { work in
+            run(tokens: tokens, positions: positions, chunks: chunks, rows: rows, work: work, observer: observer)
         }
+    }
+
+    private func run(tokens: [Int], positions: [Int], chunks: [SequenceChunk], rows: [Int], work: Workspace,
+                     observer: ActivationObserver?) -> Logits {
+        let N = tokens.count, D = config.hiddenSize, V = config.vocabSize, eps = config.rmsNormEps
+        var pass = ForwardPass(options: options, work: work, observer: observer)
+        let x = work.buffer(.hidden, N * D), normed = work.buffer(.normed, N * D), delta = work.buffer(.delta, N * D)
+        for (i, t) in tokens.enumerated() { embedding.copyRow(t, into: x + i * D) }
+        pass.observe("embed", x, [N, D])
+        let tables = rope.tables(positions: positions, work: work)
+        for (l, layer) in layers.enumerated() {
+            pass.layer = l
+            pk_rmsnorm(normed, x, layer.inputNorm.f32, N, D, eps)
+            pass.observeLayer("attn_norm", normed, [N, D])
+            layer.attention.forward(normed, tokens: N, chunks: chunks, layer: l, rope: rope, ropeTables: tables,
+                                    pass: pass, out: delta)
+            pass.observeLayer("attn_out", delta, [N, D])
+            pk_add(x, x, delta, N * D)
+            pass.observeLayer("attn_residual", x, [N, D])
+            pk_rmsnorm(normed, x, layer.postAttentionNorm.f32, N, D, eps)
+            pass.observeLayer("mlp_norm", normed, [N, D])
+            layer.feedForward.forward(normed, tokens: N, pass: pass, out: delta)
+            pass.observeLayer("mlp_out", delta, [N, D])
+            pk_add(x, x, delta, N * D)
+            pass.observeLayer("out", x, [N, D])
+        }
+        for chunk in chunks { chunk.cache.count += chunk.tokens.count }
+
+        let selected = work.buffer(.selected, rows.count * D)
+        for (i, r) in rows.enumerated() {
+            pk_rmsnorm(selected + i * D, x + r * D, finalNorm.f32, 1, D, eps)
+        }
+        pass.observe("final_norm", selected, [rows.count, D])
+        // The logits belong to the caller: the one buffer of a pass not taken from the workspace.
         let out = FloatBuffer(count: rows.count * V)
-        lmHead.apply(selected.pointer, tokens: rows.count, into: out.pointer)
+        lmHead.apply(selected, tokens: rows.count, into: out.pointer, options: options)
+        pass.observe("logits", out.pointer, [rows.count, V])
         return Logits(rows: rows.count, vocab: V, buffer: out)
     }
 
     /// Logits [T, V] of one full pass over `tokens` with a fresh cache.
-    public func logits(for tokens: [Int]) throws -> Logits {
-        try forward([SequenceChunk(cache: makeCache(capacity: tokens.count), tokens: tokens)], logits: .all)
+    public func logits(for tokens: [Int], observer: ActivationObserver? = nil) throws -> Logits {
+        try forward([SequenceChunk(cache: makeCache(capacity: tokens.count), tokens: tokens)], logits: .all, observer: observer)
     }
 }
 

@@ -3,6 +3,8 @@ import Kernels
 
 /// The tensor-table pieces every decoder architecture shares (embeddings, attention,
 /// norms, PolyCom coefficients, head), so each architecture file lists only what is its own.
+/// The names here and in the blocks' `parameters(_:)` are the same table read two ways
+/// (from a config, from a built model); ParametersTests checks they agree.
 enum DecoderWeights {
     /// The whole table: embeddings, per-layer blocks from `layer`, final norm, head.
     static func specs(_ c: ModelConfig, layer: (_ prefix: String) -> [WeightSpec]) -> [WeightSpec] {
@@ -13,8 +15,9 @@ enum DecoderWeights {
         return specs
     }
 
-    /// Norms and attention projections of one layer (with QK-norm weights when asked).
-    static func attentionSpecs(_ c: ModelConfig, _ p: String, qkNorm: Bool) -> [WeightSpec] {
+    /// One layer: input norm, attention projections (with QK-norm weights when asked),
+    /// post-attention norm, then the feed-forward part's `mlp`.
+    static func layerSpecs(_ c: ModelConfig, _ p: String, qkNorm: Bool, mlp: [WeightSpec]) -> [WeightSpec] {
         let D = c.hiddenSize
         var specs = [
             WeightSpec(p + "input_layernorm.weight", [D]),
@@ -22,12 +25,11 @@ enum DecoderWeights {
             WeightSpec(p + "self_attn.k_proj.weight", [c.kvDim, D]),
             WeightSpec(p + "self_attn.v_proj.weight", [c.kvDim, D]),
             WeightSpec(p + "self_attn.o_proj.weight", [D, c.qDim]),
-            WeightSpec(p + "post_attention_layernorm.weight", [D]),
         ]
         if qkNorm {
             specs += [WeightSpec(p + "self_attn.q_norm.weight", [c.qDim]), WeightSpec(p + "self_attn.k_norm.weight", [c.kvDim])]
         }
-        return specs
+        return specs + [WeightSpec(p + "post_attention_layernorm.weight", [D])] + mlp
     }
 
     /// `mlp.act_fn` coefficients when the activation is a PolyCom polynomial.
@@ -35,25 +37,45 @@ enum DecoderWeights {
         c.hiddenAct.isPolynomial ? [WeightSpec(p + "mlp.act_fn.weight", [3]), WeightSpec(p + "mlp.act_fn.bias", [1])] : []
     }
 
-    static func activation(_ c: ModelConfig, _ w: [String: Tensor], _ p: String) -> MLPActivation {
+    static func activation(_ c: ModelConfig, _ w: BoundWeights, _ p: String) throws -> MLPActivation {
         c.hiddenAct.isPolynomial
-            ? MLPActivation(kind: c.hiddenAct, weight: w[p + "mlp.act_fn.weight"]!.floats(), bias: w[p + "mlp.act_fn.bias"]!.floats())
+            ? MLPActivation(kind: c.hiddenAct, weight: try w.vector(p + "mlp.act_fn.weight"), bias: try w.vector(p + "mlp.act_fn.bias"))
             : MLPActivation(kind: c.hiddenAct)
     }
 
     /// One block from its bound tensors and its feed-forward part.
-    static func layer(_ c: ModelConfig, _ w: [String: Tensor], _ p: String, qkNorm: Bool, feedForward: any FeedForward) -> DecoderLayer {
-        let attention = Attention(q: Matrix(w[p + "self_attn.q_proj.weight"]!), k: Matrix(w[p + "self_attn.k_proj.weight"]!),
-                                  v: Matrix(w[p + "self_attn.v_proj.weight"]!), o: Matrix(w[p + "self_attn.o_proj.weight"]!),
-                                  qNorm: qkNorm ? w[p + "self_attn.q_norm.weight"]!.floats() : nil,
-                                  kNorm: qkNorm ? w[p + "self_attn.k_norm.weight"]!.floats() : nil, config: c)
-        return DecoderLayer(inputNorm: w[p + "input_layernorm.weight"]!.floats(), attention: attention,
-                            postAttentionNorm: w[p + "post_attention_layernorm.weight"]!.floats(), feedForward: feedForward)
+    static func layer(_ c: ModelConfig, _ w: BoundWeights, _ p: String, qkNorm: Bool, feedForward: any FeedForward) throws -> DecoderLayer {
+        let a = p + "self_attn."
+        let attention = Attention(q: try w.matrix(a + "q_proj.weight"), k: try w.matrix(a + "k_proj.weight"),
+                                  v: try w.matrix(a + "v_proj.weight"), o: try w.matrix(a + "o_proj.weight"),
+                                  qNorm: qkNorm ? try w.vector(a + "q_norm.weight") : nil,
+                                  kNorm: qkNorm ? try w.vector(a + "k_norm.weight") : nil, config: c)
+        return DecoderLayer(inputNorm: try w.vector(p + "input_layernorm.weight"), attention: attention,
+                            postAttentionNorm: try w.vector(p + "post_attention_layernorm.weight"), feedForward: feedForward)
     }
 
-    static func model(_ c: ModelConfig, _ w: [String: Tensor], layers: [DecoderLayer], routerStats: RouterStats? = nil) -> DecoderModel {
-        let embedding = Matrix(w["model.embed_tokens.weight"]!)
-        return DecoderModel(config: c, embedding: embedding, layers: layers, finalNorm: w["model.norm.weight"]!.floats(),
-                            lmHead: c.tieWordEmbeddings ? embedding : Matrix(w["lm_head.weight"]!), routerStats: routerStats)
+    static func model(_ c: ModelConfig, _ w: BoundWeights, layers: [DecoderLayer], options: ComputeOptions,
+                      routerStats: RouterStats? = nil) throws -> DecoderModel {
+        let embedding = try w.matrix("model.embed_tokens.weight")
+        return DecoderModel(config: c, embedding: embedding, layers: layers, finalNorm: try w.vector("model.norm.weight"),
+                            lmHead: c.tieWordEmbeddings ? embedding : try w.matrix("lm_head.weight"),
+                            options: options, routerStats: routerStats)
     }
+}
+
+/// Bound checkpoint tensors, as the blocks take them.
+struct BoundWeights {
+    let tensors: [String: Tensor]
+
+    private func tensor(_ name: String) throws -> Tensor {
+        guard let t = tensors[name] else { throw CheckpointError.missingTensor(name: name) }
+        return t
+    }
+
+    /// A weight matrix in its stored dtype (no copy).
+    func matrix(_ name: String) throws -> Matrix { Matrix(try tensor(name)) }
+
+    /// Norm scales and PolyCom coefficients as F32: the stored tensor when F32, else
+    /// converted once here.
+    func vector(_ name: String) throws -> Tensor { try tensor(name).converted(to: .f32) }
 }

@@ -3,7 +3,9 @@ import Kernels
 /// The per-token block after attention: a dense MLP or a mixture of experts.
 public protocol FeedForward: Sendable {
     /// out[N, D] = FFN(x[N, D]).
-    func forward(_ x: UnsafePointer<Float>, tokens: Int, out: UnsafeMutablePointer<Float>)
+    func forward(_ x: UnsafePointer<Float>, tokens: Int, pass: ForwardPass, out: UnsafeMutablePointer<Float>)
+    /// Weights under `prefix` (`model.layers.{i}.mlp.`), checkpoint names.
+    func parameters(_ prefix: String) -> [Parameter]
 }
 
 /// PolyCom's plain MLP down(act(up(x))), or the gated down(act(gate(x)) · up(x)).
@@ -17,17 +19,26 @@ public struct DenseMLP: FeedForward {
         (self.up, self.down, self.gate, self.activation) = (up, down, gate, activation)
     }
 
-    public func forward(_ x: UnsafePointer<Float>, tokens N: Int, out: UnsafeMutablePointer<Float>) {
+    public func parameters(_ prefix: String) -> [Parameter] {
+        var out = [Parameter(prefix + "up_proj.weight", up.tensor), Parameter(prefix + "down_proj.weight", down.tensor)]
+        if let gate { out.append(Parameter(prefix + "gate_proj.weight", gate.tensor)) }
+        return out + activation.parameters(prefix)
+    }
+
+    public func forward(_ x: UnsafePointer<Float>, tokens N: Int, pass: ForwardPass, out: UnsafeMutablePointer<Float>) {
         let F = up.rows
-        let hidden = FloatBuffer(count: N * F)
-        up.apply(x, tokens: N, into: hidden.pointer)
+        let hidden = pass.work.buffer(.up, N * F)
+        up.apply(x, tokens: N, into: hidden, options: pass.options)
+        pass.observeLayer("mlp.up", hidden, [N, F])
         if let gate {
-            let g = FloatBuffer(count: N * F)
-            gate.apply(x, tokens: N, into: g.pointer)
-            activation.applyGated(gate: g.pointer, up: hidden.pointer, count: N * F)
+            let g = pass.work.buffer(.gate, N * F)
+            gate.apply(x, tokens: N, into: g, options: pass.options)
+            pass.observeLayer("mlp.gate", g, [N, F])
+            activation.applyGated(gate: g, up: hidden, count: N * F)
         } else {
-            activation.apply(hidden.pointer, rows: N, width: F)
+            activation.apply(hidden, rows: N, width: F)
         }
-        down.apply(hidden.pointer, tokens: N, into: out)
+        pass.observeLayer("mlp.act", hidden, [N, F])
+        down.apply(hidden, tokens: N, into: out, options: pass.options)
     }
 }

@@ -1,3 +1,4 @@
+import Checkpoint
 import Kernels
 
 /// The keys and values of one sequence, per layer, for every position seen so far.
@@ -62,5 +63,13 @@ public final class KVCache: @unchecked Sendable {
     }
 
     /// Bytes of key/value storage held.
-    public var bytes: Int { 2 * layers * capacity * width * 4 }
+    public var bytes: Int { capacity * KVCache.bytesPerPosition(layers: layers, width: width) }
+
+    /// f32 keys and values of every layer for one position.
+    static func bytesPerPosition(layers: Int, width: Int) -> Int { 2 * layers * width * MemoryLayout<Float>.size }
+}
+
+extension ModelConfig {
+    /// KV-cache bytes one position of a sequence takes.
+    public var kvCacheBytesPerPosition: Int { KVCache.bytesPerPosition(layers: numHiddenLayers, width: kvDim) }
 }

@@ -33,30 +33,45 @@ public struct MixtureOfExperts: FeedForward {
         (self.router, self.experts, self.activation, self.layer, self.stats) = (router, experts, activation, layer, stats)
     }
 
-    public func forward(_ x: UnsafePointer<Float>, tokens N: Int, out: UnsafeMutablePointer<Float>) {
+    public func parameters(_ prefix: String) -> [Parameter] {
+        var out = [Parameter(prefix + "gate.weight", router.gate.tensor)]
+        for (e, expert) in experts.enumerated() {
+            let x = prefix + "experts.\(e)."
+            out += [Parameter(x + "up_proj.weight", expert.up.tensor, access: .routed),
+                    Parameter(x + "down_proj.weight", expert.down.tensor, access: .routed)]
+            if let gate = expert.gate { out.append(Parameter(x + "gate_proj.weight", gate.tensor, access: .routed)) }
+        }
+        return out + activation.parameters(prefix)
+    }
+
+    public func forward(_ x: UnsafePointer<Float>, tokens N: Int, pass: ForwardPass, out: UnsafeMutablePointer<Float>) {
         let D = router.gate.cols
-        let routing = router.route(x, tokens: N)
+        let routing = router.route(x, tokens: N, pass: pass)
         stats?.record(layer: layer, routing)
         let groups = routing.grouped(experts: experts.count)
         out.update(repeating: 0, count: N * D)
 
         let most = groups.map(\.count).max() ?? 0
         let F = experts.first?.up.rows ?? 0
-        let xs = FloatBuffer(count: most * D), hidden = FloatBuffer(count: most * F)
-        let gated = FloatBuffer(count: experts.first?.gate == nil ? 0 : most * F), ys = FloatBuffer(count: most * D)
+        let work = pass.work, options = pass.options
+        let xs = work.buffer(.expertIn, most * D), hidden = work.buffer(.up, most * F)
+        let gated = work.buffer(.gate, experts.first?.gate == nil ? 0 : most * F), ys = work.buffer(.expertOut, most * D)
         // Expert order then token order, as transformers' index_add_, so sums round alike.
         for (e, group) in groups.enumerated() where !group.isEmpty {
             let n = group.count, expert = experts[e]
-            for (i, r) in group.enumerated() { (xs.pointer + i * D).update(from: x + r.token * D, count: D) }
-            expert.up.apply(xs.pointer, tokens: n, into: hidden.pointer)
+            for (i, r) in group.enumerated() { (xs + i * D).update(from: x + r.token * D, count: D) }
+            expert.up.apply(xs, tokens: n, into: hidden, options: options)
+            pass.observeLayer("mlp.experts.\(e).up", hidden, [n, F])
             if let gate = expert.gate {
-                gate.apply(xs.pointer, tokens: n, into: gated.pointer)
-                activation.applyGated(gate: gated.pointer, up: hidden.pointer, count: n * F)
+                gate.apply(xs, tokens: n, into: gated, options: options)
+                pass.observeLayer("mlp.experts.\(e).gate", gated, [n, F])
+                activation.applyGated(gate: gated, up: hidden, count: n * F)
             } else {
-                activation.apply(hidden.pointer, rows: n, width: F)
+                activation.apply(hidden, rows: n, width: F)
             }
-            expert.down.apply(hidden.pointer, tokens: n, into: ys.pointer)
-            for (i, r) in group.enumerated() { pk_scale_add(out + r.token * D, ys.pointer + i * D, r.weight, D) }
+            pass.observeLayer("mlp.experts.\(e).act", hidden, [n, F])
+            expert.down.apply(hidden, tokens: n, into: ys, options: options)
+            for (i, r) in group.enumerated() { pk_scale_add(out + r.token * D, ys + i * D, r.weight, D) }
         }
     }
 }

@@ -42,10 +42,10 @@ public struct RoPE: Sendable {
         }
     }
 
-    /// cos and sin tables [positions.count, headDim / 2].
-    public func tables(positions: [Int]) -> (cos: FloatBuffer, sin: FloatBuffer) {
+    /// cos and sin tables [positions.count, headDim / 2], in the workspace.
+    func tables(positions: [Int], work: Workspace) -> Tables {
         let half = headDim / 2
-        let c = FloatBuffer(count: positions.count * half), s = FloatBuffer(count: positions.count * half)
+        let c = work.buffer(.cos, positions.count * half), s = work.buffer(.sin, positions.count * half)
         for (t, p) in positions.enumerated() {
             for j in 0..<half {
                 let angle = Float(p) * invFreq[j]
@@ -53,12 +53,15 @@ public struct RoPE: Sendable {
                 s[t * half + j] = Float(Foundation.sin(Double(angle)))
             }
         }
-        return (c, s)
+        return Tables(cos: c, sin: s)
+    }
+
+    struct Tables {
+        let cos: UnsafeMutablePointer<Float>, sin: UnsafeMutablePointer<Float>
     }
 
     /// Rotates x [T, heads, headDim] (row stride ld) in place.
-    public func apply(_ x: UnsafeMutablePointer<Float>, ld: Int, tokens: Int, heads: Int,
-                      tables: (cos: FloatBuffer, sin: FloatBuffer)) {
-        pk_rope(x, ld, tables.cos.pointer, tables.sin.pointer, tokens, heads, headDim)
+    func apply(_ x: UnsafeMutablePointer<Float>, ld: Int, tokens: Int, heads: Int, tables: Tables) {
+        pk_rope(x, ld, tables.cos, tables.sin, tokens, heads, headDim)
     }
 }

@@ -1,5 +1,5 @@
-import Foundation
 import Kernels
+import PolyKernels
 
 /// OLMoE token choice: router logits = gate · x, softmax in fp32 over all experts, the
 /// k most probable experts (renormalised to sum 1 only when `norm_topk_prob`).
@@ -16,16 +16,30 @@ public struct Router: Sendable {
     }
 
     /// The routing of x[N, D].
-    public func route(_ x: UnsafePointer<Float>, tokens N: Int) -> Routing {
+    public func route(_ x: UnsafePointer<Float>, tokens N: Int, options: ComputeOptions = ComputeOptions()) -> Routing {
+        let probs = FloatBuffer(count: N * experts)
+        return route(x, tokens: N, probs: probs.pointer, options: options)
+    }
+
+    /// The routing of x[N, D] inside a forward pass: probabilities in the workspace, named
+    /// `layers.{i}.mlp.router`.
+    func route(_ x: UnsafePointer<Float>, tokens N: Int, pass: ForwardPass) -> Routing {
+        let probs = pass.work.buffer(.router, N * experts)
+        let routing = route(x, tokens: N, probs: probs, options: pass.options)
+        pass.observeLayer("mlp.router", probs, [N, experts])
+        return routing
+    }
+
+    /// probs[N, E] ← softmax(gate · x) per token, then each token's top k.
+    private func route(_ x: UnsafePointer<Float>, tokens N: Int, probs: UnsafeMutablePointer<Float>, options: ComputeOptions) -> Routing {
         let E = experts, K = topK
-        let probs = FloatBuffer(count: N * E)
-        gate.apply(x, tokens: N, into: probs.pointer)
+        gate.apply(x, tokens: N, into: probs, options: options)
+        pk_softmax(probs, N, E)
         var chosen = [Int](repeating: 0, count: N * K), weights = [Float](repeating: 0, count: N * K)
         let taken = UnsafeMutablePointer<Bool>.allocate(capacity: E)
         defer { taken.deallocate() }
         for t in 0..<N {
-            let p = probs.pointer + t * E
-            softmax(p, E)
+            let p = probs + t * E
             // torch.topk leaves the order of exactly equal probabilities unspecified (on CPU
             // its selection may even skip the lowest tied index); strict `>` makes ours
             // deterministic: the lower expert index wins a tie.
@@ -44,14 +58,6 @@ public struct Router: Sendable {
             }
         }
         return Routing(tokens: N, topK: K, experts: chosen, weights: weights)
-    }
-
-    private func softmax(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
-        var m = p[0]
-        for i in 1..<n { m = max(m, p[i]) }
-        var sum: Float = 0
-        for i in 0..<n { p[i] = expf(p[i] - m); sum += p[i] }
-        for i in 0..<n { p[i] /= sum }
     }
 }
 

@@ -1,6 +1,8 @@
 #include "PolyKernels.h"
 #include <math.h>
 
+static inline float relu(float v) { return v > 0.0f ? v : 0.0f; }
+
 void pk_polynorm(float *out, const float *x, size_t rows, size_t n,
                  float w0, float w1, float w2, float b, float eps) {
     for (size_t r = 0; r < rows; r++) {
@@ -30,14 +32,14 @@ void pk_polynorm(float *out, const float *x, size_t rows, size_t n,
 void pk_polyrelu(float *out, const float *x, size_t n,
                  float w0, float w1, float w2, float b) {
     for (size_t i = 0; i < n; i++) {
-        float v = x[i] > 0.0f ? x[i] : 0.0f;
+        float v = relu(x[i]);
         float v2 = v * v;
         out[i] = w0 * (v2 * v) + w1 * v2 + w2 * v + b;
     }
 }
 
 void pk_relu(float *out, const float *x, size_t n) {
-    for (size_t i = 0; i < n; i++) out[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    for (size_t i = 0; i < n; i++) out[i] = relu(x[i]);
 }
 
 static inline float gelu(float v) { return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)); }
@@ -59,11 +61,11 @@ void pk_silu(float *out, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = silu(x[i]);
 }
 
-void pk_gated(float *out, const float *gate, const float *up, size_t n, int act) {
+void pk_gated(float *out, const float *gate, const float *up, size_t n, pk_gate_activation act) {
     switch (act) {
-    case 0: for (size_t i = 0; i < n; i++) out[i] = silu(gate[i]) * up[i]; break;
-    case 1: for (size_t i = 0; i < n; i++) out[i] = gelu(gate[i]) * up[i]; break;
-    case 2: for (size_t i = 0; i < n; i++) out[i] = (gate[i] > 0.0f ? gate[i] : 0.0f) * up[i]; break;
-    default: for (size_t i = 0; i < n; i++) out[i] = gelu_tanh(gate[i]) * up[i]; break;
+    case PK_GATE_SILU: for (size_t i = 0; i < n; i++) out[i] = silu(gate[i]) * up[i]; break;
+    case PK_GATE_GELU: for (size_t i = 0; i < n; i++) out[i] = gelu(gate[i]) * up[i]; break;
+    case PK_GATE_RELU: for (size_t i = 0; i < n; i++) out[i] = relu(gate[i]) * up[i]; break;
+    case PK_GATE_GELU_TANH: for (size_t i = 0; i < n; i++) out[i] = gelu_tanh(gate[i]) * up[i]; break;
     }
 }

@@ -1,4 +1,5 @@
 #include "PolyKernels.h"
+#include "half.h"
 #include <string.h>
 #include <math.h>
 
@@ -6,36 +7,11 @@
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
 void pk_bf16_to_f32(float *out, const uint16_t *in, size_t n) {
-    uint32_t *o = (uint32_t *)out;
-    for (size_t i = 0; i < n; i++) o[i] = (uint32_t)in[i] << 16;
-}
-
-static inline float f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-    uint32_t exp = (h >> 10) & 0x1f;
-    uint32_t mant = h & 0x3ff;
-    uint32_t bits;
-    if (exp == 0) {
-        if (mant == 0) {
-            bits = sign;
-        } else { // subnormal: renormalise
-            exp = 127 - 15 + 1;
-            while ((mant & 0x400) == 0) { mant <<= 1; exp--; }
-            mant &= 0x3ff;
-            bits = sign | (exp << 23) | (mant << 13);
-        }
-    } else if (exp == 0x1f) {
-        bits = sign | 0x7f800000u | (mant << 13);
-    } else {
-        bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
+    for (size_t i = 0; i < n; i++) out[i] = pk_bf16_widen(in[i]);
 }
 
 void pk_f16_to_f32(float *out, const uint16_t *in, size_t n) {
-    for (size_t i = 0; i < n; i++) out[i] = f16_to_f32(in[i]);
+    for (size_t i = 0; i < n; i++) out[i] = pk_f16_widen(in[i]);
 }
 
 void pk_f32_to_bf16(uint16_t *out, const float *in, size_t n) {

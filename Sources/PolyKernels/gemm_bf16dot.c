@@ -1,4 +1,5 @@
 #include "PolyKernels.h"
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,13 +25,12 @@ int pk_has_bf16dot(void) {
 #define PANEL 64  // weight rows per packed panel: four 16-lane vectors of outputs
 #define TILE 4    // tokens per micro-tile
 
+/// `panel` (K/2 · PANEL lanes, 64-byte aligned) comes from the caller, which alone can fail.
 __attribute__((target("avx512f,avx512bf16")))
-void pk_gemm_bf16dot(float *out, size_t ldo, const uint16_t *xb, const uint16_t *w,
-                     size_t T, size_t rows, size_t K) {
+static void gemm(float *out, size_t ldo, const uint16_t *xb, const uint16_t *w,
+                 size_t T, size_t rows, size_t K, uint32_t *panel) {
     size_t K2 = K / 2;
     // panel[k2][j] = the pair (w[j][2·k2], w[j][2·k2+1]) of panel row j, as one 32-bit lane.
-    uint32_t *panel = aligned_alloc(64, K2 * PANEL * 4 + 64);
-    if (!panel) return;
     for (size_t n0 = 0; n0 < rows; n0 += PANEL) {
         size_t nb = rows - n0 < PANEL ? rows - n0 : PANEL;
         for (size_t j = 0; j < PANEL; j++) {
@@ -77,11 +77,22 @@ void pk_gemm_bf16dot(float *out, size_t ldo, const uint16_t *xb, const uint16_t 
             }
         }
     }
-    free(panel);
-}
-#else
-void pk_gemm_bf16dot(float *out, size_t ldo, const uint16_t *xb, const uint16_t *w,
-                     size_t T, size_t rows, size_t K) {
-    (void)out; (void)ldo; (void)xb; (void)w; (void)T; (void)rows; (void)K;
 }
 #endif
+
+int pk_gemm_bf16dot(float *out, size_t ldo, const uint16_t *xb, const uint16_t *w,
+                    size_t T, size_t rows, size_t K) {
+#ifdef PK_BF16DOT
+    if (!pk_has_bf16dot() || K % 2 != 0) return -1;
+    size_t lanes = K / 2;
+    if (lanes > (SIZE_MAX - 64) / (PANEL * 4)) return -1;
+    uint32_t *panel = aligned_alloc(64, lanes * PANEL * 4 + 64);
+    if (!panel) return -1;
+    gemm(out, ldo, xb, w, T, rows, K, panel);
+    free(panel);
+    return 0;
+#else
+    (void)out; (void)ldo; (void)xb; (void)w; (void)T; (void)rows; (void)K;
+    return -1;
+#endif
+}

@@ -1,12 +1,9 @@
 #include "PolyKernels.h"
-#include <string.h>
+#include "half.h"
 
-// Weight rows are converted to f32 in blocks that stay in L1, then dotted with every
-// token: the weights are streamed from memory once per call whatever T is. Decode is
-// memory-bound, so the kernels are compiled for AVX-512, AVX2+FMA and plain x86-64 and
-// the loader picks the best the CPU has (target_clones).
-#define PK_BLOCK 512
-
+// Decode is memory-bound, so both kernels read each weight row once per call whatever T
+// is, and are compiled for AVX-512, AVX2 and plain x86-64, the loader picking the best the
+// CPU has (target_clones).
 #if defined(__x86_64__) && defined(__linux__)
 #define PK_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
@@ -17,6 +14,9 @@
 // 64 independent accumulators: four AVX-512 (eight AVX2) vectors in flight, so the
 // loop waits on memory, not on the latency of one FMA chain.
 #define PK_LANES 64
+// f16 rows are widened in blocks that stay in L1 (the widening is too branchy to do in
+// registers), then each block is dotted with every token.
+#define PK_BLOCK 512
 
 PK_INLINE float reduce(float *acc) {
     for (int w = PK_LANES / 2; w >= 1; w /= 2)
@@ -35,49 +35,19 @@ PK_INLINE float dot_f32(const float *a, const float *b, size_t n) {
     return s;
 }
 
-PK_INLINE void bf16_block(float *out, const uint16_t *in, size_t n) {
-    uint32_t *o = (uint32_t *)out;
-    for (size_t i = 0; i < n; i++) o[i] = (uint32_t)in[i] << 16;
-}
-
-/// One bf16 row · one f32 vector, converting in registers (decode's case: no buffer).
+/// One bf16 row · one f32 vector, widening in registers (decode's case: no buffer).
 PK_INLINE float dot_bf16(const uint16_t *w, const float *x, size_t n) {
     float acc[PK_LANES] = {0};
     size_t i = 0;
     for (; i + PK_LANES <= n; i += PK_LANES) {
-        for (int k = 0; k < PK_LANES; k++) {
-            uint32_t bits = (uint32_t)w[i + k] << 16;
-            float f;
-            memcpy(&f, &bits, 4);
-            acc[k] += f * x[i + k];
-        }
+        for (int k = 0; k < PK_LANES; k++) acc[k] += pk_bf16_widen(w[i + k]) * x[i + k];
     }
     float s = reduce(acc);
-    for (; i < n; i++) {
-        uint32_t bits = (uint32_t)w[i] << 16;
-        float f;
-        memcpy(&f, &bits, 4);
-        s += f * x[i];
-    }
+    for (; i < n; i++) s += pk_bf16_widen(w[i]) * x[i];
     return s;
 }
 
-/// Rows converted block by block into an L1 buffer, each block dotted with every token.
-PK_INLINE void matmul_blocks(float *out, size_t ldo, const float *x, const uint16_t *w,
-                             size_t T, size_t rows, size_t C, int bf16) {
-    float buf[PK_BLOCK] __attribute__((aligned(64)));
-    for (size_t r = 0; r < rows; r++) {
-        const uint16_t *wr = w + r * C;
-        for (size_t t = 0; t < T; t++) out[t * ldo + r] = 0.0f;
-        for (size_t c0 = 0; c0 < C; c0 += PK_BLOCK) {
-            size_t len = C - c0 < PK_BLOCK ? C - c0 : PK_BLOCK;
-            if (bf16) bf16_block(buf, wr + c0, len); else pk_f16_to_f32(buf, wr + c0, len);
-            for (size_t t = 0; t < T; t++) out[t * ldo + r] += dot_f32(buf, x + t * C + c0, len);
-        }
-    }
-}
-
-/// A 4-row × 4-token tile: each converted weight vector meets four tokens and each token
+/// A 4-row × 4-token tile: each widened weight vector meets four tokens and each token
 /// vector four rows in registers, so the loop runs on FMAs rather than on loads.
 PK_INLINE void tile4x4_bf16(float *out, size_t ldo, const float *x, const uint16_t *w, size_t C) {
     float acc[4][4][16] = {{{0}}};
@@ -85,10 +55,7 @@ PK_INLINE void tile4x4_bf16(float *out, size_t ldo, const float *x, const uint16
     for (; i + 16 <= C; i += 16) {
         float wf[4][16];
         for (int r = 0; r < 4; r++)
-            for (int k = 0; k < 16; k++) {
-                uint32_t bits = (uint32_t)w[r * C + i + k] << 16;
-                memcpy(&wf[r][k], &bits, 4);
-            }
+            for (int k = 0; k < 16; k++) wf[r][k] = pk_bf16_widen(w[r * C + i + k]);
         for (int t = 0; t < 4; t++)
             for (int r = 0; r < 4; r++)
                 for (int k = 0; k < 16; k++) acc[t][r][k] += wf[r][k] * x[t * C + i + k];
@@ -97,12 +64,7 @@ PK_INLINE void tile4x4_bf16(float *out, size_t ldo, const float *x, const uint16
         for (int r = 0; r < 4; r++) {
             float s = 0.0f;
             for (int k = 0; k < 16; k++) s += acc[t][r][k];
-            for (size_t j = i; j < C; j++) {
-                uint32_t bits = (uint32_t)w[r * C + j] << 16;
-                float f;
-                memcpy(&f, &bits, 4);
-                s += f * x[t * C + j];
-            }
+            for (size_t j = i; j < C; j++) s += pk_bf16_widen(w[r * C + j]) * x[t * C + j];
             out[t * ldo + r] = s;
         }
 }
@@ -123,7 +85,17 @@ void pk_matmul_bf16(float *out, size_t ldo, const float *x, const uint16_t *w,
         for (size_t t = 0; t < T; t++) out[t * ldo + r] = dot_bf16(w + r * C, x + t * C, C);
 }
 
+PK_CLONES
 void pk_matmul_f16(float *out, size_t ldo, const float *x, const uint16_t *w,
                    size_t T, size_t rows, size_t C) {
-    matmul_blocks(out, ldo, x, w, T, rows, C, 0);
+    float buf[PK_BLOCK] __attribute__((aligned(64)));
+    for (size_t r = 0; r < rows; r++) {
+        const uint16_t *wr = w + r * C;
+        for (size_t t = 0; t < T; t++) out[t * ldo + r] = 0.0f;
+        for (size_t c0 = 0; c0 < C; c0 += PK_BLOCK) {
+            size_t len = C - c0 < PK_BLOCK ? C - c0 : PK_BLOCK;
+            for (size_t i = 0; i < len; i++) buf[i] = pk_f16_widen(wr[c0 + i]);
+            for (size_t t = 0; t < T; t++) out[t * ldo + r] += dot_f32(buf, x + t * C + c0, len);
+        }
+    }
 }

@@ -16,7 +16,8 @@ struct CompletionRequest {
     var includeUsage: Bool
     var stops: [String]
     var includeStopString: Bool
-    /// Special tokens (EOS) are left out of the generated text (vLLM's default).
+    /// Special tokens (EOS) are left out of the generated text. vLLM's default is true;
+    /// ours is false, as `polycom generate` prints the EOS it stopped on.
     var skipSpecialTokens: Bool
     var logprobs: Int?
 
@@ -92,7 +93,7 @@ struct CompletionRequest {
         stops = try f.strings("stop")
         if stops.count > 16 { throw APIError.badRequest("at most 16 stop strings", param: "stop") }
         includeStopString = try f.bool("include_stop_str_in_output", default: false)
-        skipSpecialTokens = try f.bool("skip_special_tokens", default: true)
+        skipSpecialTokens = try f.bool("skip_special_tokens", default: false)
 
         var p = SamplingParams()
         let requestedMax = try f.int("max_tokens", in: 0...Int(Int32.max))

@@ -3,6 +3,7 @@ import Engine
 import Foundation
 import HTTP
 import JSON
+import Kernels
 import Model
 import Tokenizer
 
@@ -19,6 +20,8 @@ public struct ServerOptions: Sendable {
     /// One line per finished request on the log: method, path, status, milliseconds.
     public var logRequests = false
     public var engine = EngineOptions()
+    /// Threads and product paths of the model.
+    public var compute = ComputeOptions()
     public init() {}
 }
 
@@ -77,10 +80,11 @@ public final class InferenceService: @unchecked Sendable {
     public func load() throws {
         do {
             let started = Date()
-            let model = try Architectures.load(path: modelPath)
+            let model = try Architectures.load(path: modelPath, options: options.compute)
             let tokenizer = try Tokenizer(path: modelPath)
-            let engine = Engine(model: model, options: options.engine,
-                                eosTokenIds: Set(model.config.eosTokenIds + (tokenizer.eosTokenId.map { [$0] } ?? [])))
+            let stops = stopTokenIds(config: model.config, generationConfig: try GenerationConfig.load(folder: modelPath),
+                                     tokenizerEOS: tokenizer.eosTokenId)
+            let engine = Engine(model: model, options: options.engine, eosTokenIds: stops)
             engine.observer = metrics
             engine.start()
             let fullContext = engine.maxModelLength * engine.bytesPerPosition
@@ -93,7 +97,7 @@ public final class InferenceService: @unchecked Sendable {
                 _tokenizer = tokenizer
                 self.engine = engine
             }
-            log(String(format: "loaded %@ (%@, %d layers, vocab %d) in %.2f s", modelId, model.config.modelType.rawValue,
+            log(String(format: "loaded %@ (%@, %d layers, vocab %d) in %.2f s", modelId, model.config.modelType,
                        model.config.numHiddenLayers, model.config.vocabSize, Date().timeIntervalSince(started)))
         } catch {
             lock.withLock { loadError = "\(error)" }
@@ -127,8 +131,6 @@ public final class InferenceService: @unchecked Sendable {
         case let e as APIError: return e
         case EngineError.queueFull(let n): return .tooManyRequests("too many requests waiting (\(n)); retry later")
         case EngineError.stopped: return .unavailable("the server is shutting down")
-        case EngineError.cancelled: return .unavailable("the request was cancelled")
-        case EngineError.failed(let m): return .internalError(m)
         case let e as EngineError: return .badRequest(e.description)
         default: return .internalError("\(error)")
         }
@@ -147,6 +149,8 @@ public final class InferenceService: @unchecked Sendable {
             "/v1/loglikelihood": ["POST": scoring.handle],
             "/v1/models": ["GET": { [unowned self] _ in try self.models() }],
             "/health": ["GET": { [unowned self] _ in try self.health() }],
+            "/": ["GET": { _ in Playground.response }],
+            "/playground": ["GET": { _ in Playground.response }],
             "/metrics": ["GET": { [unowned self] _ in
                 HTTPResponse(headers: ["Content-Type": "text/plain; version=0.0.4"],
                              text: self.metrics.render(engine: self.lock.withLock { self.engine }))
@@ -160,7 +164,8 @@ public final class InferenceService: @unchecked Sendable {
         return r
     }()
 
-    private static let open: Set<String> = ["/health", "/metrics"]
+    /// Open without the API key: probes, and the playground page (it asks for the key).
+    private static let open: Set<String> = ["/health", "/metrics", "/", "/playground"]
 
     func route(_ request: HTTPRequest) -> HTTPResponse {
         let path = request.path.count > 1 && request.path.hasSuffix("/") ? String(request.path.dropLast()) : request.path

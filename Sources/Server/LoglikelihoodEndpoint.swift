@@ -29,15 +29,20 @@ struct LoglikelihoodEndpoint {
         let pairs = try list.enumerated().map { i, item in
             try pair(item, index: i, limit: engine.maxModelLength, vocabulary: engine.model.vocabSize)
         }
-        let scores: [ContinuationScore]
+        var scores = [ScoredContinuation?](repeating: nil, count: pairs.count)
+        let finished: Bool
         do {
-            scores = try engine.score(pairs, isCancelled: { request.isClientDisconnected })
+            finished = try engine.loglikelihood(pairs, shouldStop: { request.isClientDisconnected }) { i, r in scores[i] = r }
+        } catch let e as LoglikelihoodError {
+            if case .interrupted = e { throw APIError.internalError("requests[\(e.index)]: \(e)") }
+            throw APIError.badRequest("requests[\(e.index)]: \(e)", param: "requests[\(e.index)]")
         } catch {
             throw service.apiError(error)
         }
+        // Nobody is listening any more; whatever is answered is not read.
+        guard finished else { throw APIError.unavailable("the client went away") }
         let results: [JSONValue] = scores.map { s in
-            ["logprob": .double(max(s.logprob, -9999 * Double(max(s.tokenCount, 1)))),
-             "is_greedy": .bool(s.isGreedy), "num_tokens": .int(s.tokenCount)]
+            ["logprob": .double(s!.logprob), "is_greedy": .bool(s!.isGreedy), "num_tokens": .int(s!.numTokens)]
         }
         return jsonResponse(["object": "loglikelihood", "model": .string(service.modelId), "results": .array(results)])
     }

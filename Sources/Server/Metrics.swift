@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import HTTP
+import Kernels
 
 /// Prometheus metrics of the server and its engine, rendered in the text format.
 final class Metrics: EngineObserver, @unchecked Sendable {
@@ -77,6 +78,8 @@ final class Metrics: EngineObserver, @unchecked Sendable {
             s += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
             for (labels, value) in samples { s += "\(name)\(labels) \(value)\n" }
         }
+        family("polycom_blas_info", "gauge", "The OpenBLAS kernel family matrix products run on (always 1).",
+               [("{core=\"\(BLASCore.name)\"}", 1)])
         family("polycom_requests_total", "counter", "HTTP requests by status code.",
                requestsByStatus.sorted { $0.key < $1.key }.map { ("{status=\"\($0.key)\"}", $0.value) })
         family("polycom_prompt_tokens_total", "counter", "Prompt tokens of sequences started.", [("", promptTokens)])

@@ -35,10 +35,10 @@ struct TokenizerEndpoints {
         func token(_ s: String?) -> JSONValue { s.map { .string($0) } ?? .null }
         return jsonResponse([
             "tokenizer_class": "PreTrainedTokenizerFast",
-            "eos_token": token(t.eosToken), "bos_token": token(t.bosToken), "pad_token": token(t.padToken ?? t.eosToken),
+            "eos_token": token(t.eosToken), "bos_token": token(t.bosToken), "pad_token": token(t.padToken),
             "unk_token": token(t.unkToken),
             "eos_token_id": t.eosTokenId.map { .int($0) } ?? .null, "bos_token_id": t.bosTokenId.map { .int($0) } ?? .null,
-            "pad_token_id": (t.padTokenId ?? t.eosTokenId).map { .int($0) } ?? .null,
+            "pad_token_id": t.padTokenId.map { .int($0) } ?? .null,
             "vocab_size": .int(t.vocabSize), "model_max_length": .int(service.maxModelLength),
         ])
     }

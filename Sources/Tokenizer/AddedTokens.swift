@@ -1,3 +1,5 @@
+import JSON
+
 /// One entry of tokenizer.json `added_tokens`.
 struct AddedToken {
     var id: Int32
@@ -19,7 +21,7 @@ struct AddedToken {
         self.singleWord = singleWord
     }
 
-    init(_ json: OrderedJSONObject) throws {
+    init(_ json: JSONObject) throws {
         let component = "added_tokens entry"
         let rawId = try json.int("id", in: component)
         guard rawId >= 0 && rawId < BPEModel.maxId else { throw TokenizerError.invalidValue("added token id \(rawId)") }

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// One token produced by the model, with its original char-offset range.
 struct RawToken {
@@ -36,15 +37,15 @@ final class BPEModel: @unchecked Sendable {
     /// Largest id accepted (16M; real vocabularies stay below 300k).
     static let maxId = 1 << 24
 
-    init(_ json: OrderedJSONObject) throws {
+    init(_ json: JSONObject) throws {
         let vocabObject = try json.object("vocab", in: "BPE model")
         var vocab: [[UInt32]: Int32] = [:]
         vocab.reserveCapacity(vocabObject.count)
         var reverse: [Int32: [UInt32]] = [:]
         reverse.reserveCapacity(vocabObject.count)
-        for (token, value) in vocabObject.pairs {
+        for (token, value) in vocabObject.entries {
             // Ids index dense tables (vocabSize entries), so absurd ids are refused.
-            guard let id = JSONAccess.int(value), id >= 0, id < BPEModel.maxId else {
+            guard let id = value.intValue, id >= 0, id < BPEModel.maxId else {
                 throw TokenizerError.invalidValue("BPE vocab entry '\(token)' has no valid id")
             }
             let key = token.scalarValues
@@ -62,20 +63,20 @@ final class BPEModel: @unchecked Sendable {
         smallCharIds = small
         charIds = chars
 
-        prefix = (json["continuing_subword_prefix"] as? String).map(\.scalarValues).flatMap { $0.isEmpty ? nil : $0 }
-        suffix = (json["end_of_word_suffix"] as? String).map(\.scalarValues).flatMap { $0.isEmpty ? nil : $0 }
+        prefix = json["continuing_subword_prefix"]?.stringValue.map(\.scalarValues).flatMap { $0.isEmpty ? nil : $0 }
+        suffix = json["end_of_word_suffix"]?.stringValue.map(\.scalarValues).flatMap { $0.isEmpty ? nil : $0 }
         byteFallback = json.bool("byte_fallback", default: false)
         fuseUnk = json.bool("fuse_unk", default: false)
         ignoreMerges = json.bool("ignore_merges", default: false)
         // Dropout makes encoding random (a training-time option); 0 is the same as none.
-        let dropout = (json["dropout"] as? Double) ?? JSONAccess.int(json["dropout"]).map(Double.init)
+        let dropout = json["dropout"]?.doubleValue
         if let dropout, dropout != 0 {
             throw TokenizerError.unsupported(component: "BPE option", type: "dropout")
         }
         // HF loads an unk_token missing from the model vocabulary and only fails when an
         // unknown character shows up; encoding cannot fail here, so such characters are
         // dropped, as they are when there is no unk_token at all.
-        unkId = (json["unk_token"] as? String).flatMap { vocab[$0.scalarValues] }
+        unkId = json["unk_token"]?.stringValue.flatMap { vocab[$0.scalarValues] }
         if byteFallback {
             var ids = [Int32](repeating: -1, count: 256)
             for b in 0..<256 {
@@ -91,13 +92,13 @@ final class BPEModel: @unchecked Sendable {
         let prefixLength = prefix?.count ?? 0
         for (rank, entry) in mergeList.enumerated() {
             let a: [UInt32], b: [UInt32]
-            if let line = entry as? String {
+            if let line = entry.stringValue {
                 let scalars = line.scalarValues
                 guard let space = scalars.firstIndex(of: 0x20), !scalars[(space + 1)...].contains(0x20) else {
                     throw TokenizerError.invalidValue("BPE merge '\(line)' is not two space-separated tokens")
                 }
                 a = Array(scalars[..<space]); b = Array(scalars[(space + 1)...])
-            } else if let pair = entry as? [Any], pair.count == 2, let l = pair[0] as? String, let r = pair[1] as? String {
+            } else if let pair = entry.arrayValue, pair.count == 2, let l = pair[0].stringValue, let r = pair[1].stringValue {
                 a = l.scalarValues; b = r.scalarValues
             } else {
                 throw TokenizerError.invalidValue("BPE merge #\(rank) is neither \"a b\" nor [\"a\", \"b\"]")

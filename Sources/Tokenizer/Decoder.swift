@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// A decoder turns token strings back into text. Like HF's `decode_chain`, each step maps the
 /// list of token strings to a new list; the final list is concatenated. Tokens are handled as
@@ -12,7 +13,7 @@ enum DecoderType: String {
     case byteFallback = "ByteFallback", fuse = "Fuse", strip = "Strip", sequence = "Sequence"
 }
 
-func makeDecoder(_ json: OrderedJSONObject) throws -> Decoder {
+func makeDecoder(_ json: JSONObject) throws -> Decoder {
     let typeName = try json.typeName(in: "decoder")
     guard let type = DecoderType(rawValue: typeName) else {
         throw TokenizerError.unsupported(component: "decoder", type: typeName)
@@ -25,7 +26,7 @@ func makeDecoder(_ json: OrderedJSONObject) throws -> Decoder {
         return MetaspaceDecoder(replacement: pre.replacement, stripFirst: pre.scheme != .never)
     case .replace:
         let p = try json.object("pattern", in: "Replace decoder")
-        guard let literal = p["String"] as? String else {
+        guard let literal = p["String"]?.stringValue else {
             throw TokenizerError.unsupported(component: "Replace decoder pattern", type: p["Regex"] != nil ? "Regex" : "unknown")
         }
         if literal.isEmpty { throw TokenizerError.invalidValue("Replace decoder with an empty pattern") }
@@ -40,11 +41,7 @@ func makeDecoder(_ json: OrderedJSONObject) throws -> Decoder {
         return StripDecoder(content: content[0], start: max(0, try json.int("start", in: "Strip decoder")),
                             stop: max(0, try json.int("stop", in: "Strip decoder")))
     case .sequence:
-        let items = try json.array("decoders", in: "Sequence decoder")
-        return SequenceDecoder(steps: try items.map { item in
-            guard let object = item as? OrderedJSONObject else { throw TokenizerError.malformedJSON("Sequence decoder entry is not an object") }
-            return try makeDecoder(object)
-        })
+        return SequenceDecoder(steps: try json.objects("decoders", in: "Sequence decoder").map(makeDecoder))
     }
 }
 

@@ -1,71 +1,65 @@
 import Foundation
+import JSON
 
-/// Typed access to parsed JSON values, with errors that name the missing field.
+/// tokenizer.json and its companion files as the JSON module's values. Objects keep file
+/// order and compare keys by exact scalars (a vocabulary may hold both "é" and "e\u{301}"),
+/// and jansson keeps a leading U+FEFF in strings (a real SentencePiece vocabulary entry).
 enum JSONAccess {
-    static func parse(_ data: Data, what: String) throws -> OrderedJSONObject {
-        let any: Any
+    /// Parses a file that must hold an object. Repeated keys: the last one wins, as in serde.
+    static func parse(_ data: Data, what: String) throws -> JSONObject {
+        var bytes = [UInt8](data)
+        // A UTF-8 byte order mark before the document is tolerated (not inside strings).
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
+        let value: JSONValue
         do {
-            any = try JSONParser.parse(data)
-        } catch let error as TokenizerError {
-            throw TokenizerError.malformedJSON("\(what): \(error)")
+            value = try JSONValue.parse(bytes, rejectDuplicates: false)
+        } catch let error as JSONParseError {
+            throw TokenizerError.malformedJSON("\(what): \(error.message) at byte \(error.position)")
         }
-        guard let object = any as? OrderedJSONObject else {
+        guard case .object(let object) = value else {
             throw TokenizerError.malformedJSON("\(what): top level is not an object")
         }
         return object
     }
-
-    static func isNull(_ value: Any?) -> Bool {
-        value == nil || value is NSNull
-    }
-
-    static func int(_ value: Any?) -> Int? {
-        switch value {
-        case let v as Int: return v
-        // Integral, finite and well inside Int's range: Int(Double) traps otherwise.
-        case let v as Double where v == v.rounded() && abs(v) < 9e15: return Int(v)
-        case let v as NSNumber: return v.intValue
-        default: return nil
-        }
-    }
-
-    static func bool(_ value: Any?) -> Bool? {
-        switch value {
-        case let v as Bool: return v
-        case let v as NSNumber: return v.boolValue
-        default: return nil
-        }
-    }
 }
 
-extension OrderedJSONObject {
+/// Typed access to the fields of a pipeline component, with errors that name the field.
+extension JSONObject {
     func string(_ key: String, in component: String) throws -> String {
-        guard let v = self[key] as? String else { throw TokenizerError.missingField(field: key, component: component) }
+        guard let v = self[key]?.stringValue else { throw TokenizerError.missingField(field: key, component: component) }
         return v
     }
 
     func int(_ key: String, in component: String) throws -> Int {
-        guard let v = JSONAccess.int(self[key]) else { throw TokenizerError.missingField(field: key, component: component) }
+        guard let v = self[key]?.intValue else { throw TokenizerError.missingField(field: key, component: component) }
         return v
     }
 
     func bool(_ key: String, default value: Bool) -> Bool {
-        JSONAccess.bool(self[key]) ?? value
+        self[key]?.boolValue ?? value
     }
 
-    func object(_ key: String, in component: String) throws -> OrderedJSONObject {
-        guard let v = self[key] as? OrderedJSONObject else { throw TokenizerError.missingField(field: key, component: component) }
+    func object(_ key: String, in component: String) throws -> JSONObject {
+        guard let v = self[key]?.objectValue else { throw TokenizerError.missingField(field: key, component: component) }
         return v
     }
 
-    func array(_ key: String, in component: String) throws -> [Any] {
-        guard let v = self[key] as? [Any] else { throw TokenizerError.missingField(field: key, component: component) }
+    func array(_ key: String, in component: String) throws -> [JSONValue] {
+        guard let v = self[key]?.arrayValue else { throw TokenizerError.missingField(field: key, component: component) }
         return v
     }
 
     /// The `"type"` discriminator every pipeline component carries.
     func typeName(in component: String) throws -> String {
         try string("type", in: component)
+    }
+
+    /// Each entry of the array `key` as an object (`component` names them in errors).
+    func objects(_ key: String, in component: String) throws -> [JSONObject] {
+        try array(key, in: component).map { item in
+            guard let object = item.objectValue else { throw TokenizerError.malformedJSON("\(component) entry is not an object") }
+            return object
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// A normalizer rewrites text before pre-tokenization while keeping each scalar's alignment
 /// to the original, so offsets survive normalization.
@@ -13,7 +14,7 @@ enum NormalizerType: String {
     case lowercase = "Lowercase", strip = "Strip"
 }
 
-func makeNormalizer(_ json: OrderedJSONObject) throws -> Normalizer {
+func makeNormalizer(_ json: JSONObject) throws -> Normalizer {
     let typeName = try json.typeName(in: "normalizer")
     guard let type = NormalizerType(rawValue: typeName) else {
         throw TokenizerError.unsupported(component: "normalizer", type: typeName)
@@ -32,13 +33,7 @@ func makeNormalizer(_ json: OrderedJSONObject) throws -> Normalizer {
     case .strip:
         return StripNormalizer(left: json.bool("strip_left", default: true), right: json.bool("strip_right", default: true))
     case .sequence:
-        let items = try json.array("normalizers", in: "Sequence normalizer")
-        return SequenceNormalizer(steps: try items.map { item in
-            guard let object = item as? OrderedJSONObject else {
-                throw TokenizerError.malformedJSON("Sequence normalizer entry is not an object")
-            }
-            return try makeNormalizer(object)
-        })
+        return SequenceNormalizer(steps: try json.objects("normalizers", in: "Sequence normalizer").map(makeNormalizer))
     }
 }
 
@@ -63,9 +58,9 @@ struct ReplaceNormalizer: Normalizer {
     let pattern: [UInt32]
     let content: [UInt32]
 
-    init(_ json: OrderedJSONObject) throws {
+    init(_ json: JSONObject) throws {
         let patternObject = try json.object("pattern", in: "Replace")
-        if let literal = patternObject["String"] as? String {
+        if let literal = patternObject["String"]?.stringValue {
             pattern = literal.scalarValues
         } else if patternObject["Regex"] != nil {
             throw TokenizerError.unsupported(component: "Replace pattern", type: "Regex")

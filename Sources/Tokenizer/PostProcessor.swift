@@ -1,3 +1,5 @@
+import JSON
+
 /// Post-processors run after the model: add special tokens (TemplateProcessing) or fix offsets
 /// (ByteLevel). Ids of special tokens added here get the empty offset (0, 0), as in HF.
 protocol PostProcessor: Sendable {
@@ -10,7 +12,7 @@ enum PostProcessorType: String {
 
 /// `tokenString` gives a token's scalars by id; ByteLevel needs it to know how many space
 /// stand-ins each token starts and ends with.
-func makePostProcessor(_ json: OrderedJSONObject, vocabSize: Int, tokenString: (Int32) -> [UInt32]?) throws -> PostProcessor {
+func makePostProcessor(_ json: JSONObject, vocabSize: Int, tokenString: (Int32) -> [UInt32]?) throws -> PostProcessor {
     let typeName = try json.typeName(in: "post_processor")
     guard let type = PostProcessorType(rawValue: typeName) else {
         throw TokenizerError.unsupported(component: "post_processor", type: typeName)
@@ -23,12 +25,8 @@ func makePostProcessor(_ json: OrderedJSONObject, vocabSize: Int, tokenString: (
                                       addPrefixSpace: json.bool("add_prefix_space", default: true),
                                       vocabSize: vocabSize, tokenString: tokenString)
     case .sequence:
-        let items = try json.array("processors", in: "Sequence post_processor")
-        return SequencePostProcessor(steps: try items.map { item in
-            guard let object = item as? OrderedJSONObject else {
-                throw TokenizerError.malformedJSON("Sequence post_processor entry is not an object")
-            }
-            return try makePostProcessor(object, vocabSize: vocabSize, tokenString: tokenString)
+        return SequencePostProcessor(steps: try json.objects("processors", in: "Sequence post_processor").map {
+            try makePostProcessor($0, vocabSize: vocabSize, tokenString: tokenString)
         })
     }
 }
@@ -48,31 +46,30 @@ struct TemplateProcessing: PostProcessor {
 
     init(single: [Piece]) { self.single = single }
 
-    init(_ json: OrderedJSONObject) throws {
+    init(_ json: JSONObject) throws {
         let component = "TemplateProcessing"
         var specialIds: [String: [Int32]] = [:]
         let specials = try json.object("special_tokens", in: component)
-        for (name, value) in specials.pairs {
-            guard let entry = value as? OrderedJSONObject, let ids = entry["ids"] as? [Any] else {
+        for (name, value) in specials.entries {
+            guard let ids = value["ids"]?.arrayValue else {
                 throw TokenizerError.missingField(field: "special_tokens.\(name).ids", component: component)
             }
             specialIds[name] = try ids.map {
-                guard let id = JSONAccess.int($0), id >= 0, id < BPEModel.maxId else {
+                guard let id = $0.intValue, id >= 0, id < BPEModel.maxId else {
                     throw TokenizerError.invalidValue("special token id in \(name)")
                 }
                 return Int32(id)
             }
         }
-        single = try json.array("single", in: component).map { item in
-            guard let object = item as? OrderedJSONObject else { throw TokenizerError.malformedJSON("template piece is not an object") }
-            if let special = object["SpecialToken"] as? OrderedJSONObject {
+        single = try json.objects("single", in: "template piece").map { object in
+            if let special = object["SpecialToken"]?.objectValue {
                 let name = try special.string("id", in: component)
                 guard let ids = specialIds[name] else {
                     throw TokenizerError.invalidValue("template uses special token '\(name)' missing from special_tokens")
                 }
                 return .special(ids)
             }
-            if object["Sequence"] is OrderedJSONObject { return .sequence }
+            if object["Sequence"]?.objectValue != nil { return .sequence }
             throw TokenizerError.malformedJSON("template piece is neither SpecialToken nor Sequence")
         }
     }

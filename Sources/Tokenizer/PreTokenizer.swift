@@ -1,3 +1,5 @@
+import JSON
+
 /// A pre-tokenizer cuts normalized text into the "words" the model tokenizes independently
 /// (and may rewrite them, as ByteLevel and Metaspace do).
 protocol PreTokenizer: Sendable {
@@ -19,7 +21,7 @@ enum PreTokenizerType: String {
     case whitespaceSplit = "WhitespaceSplit", sequence = "Sequence"
 }
 
-func makePreTokenizer(_ json: OrderedJSONObject) throws -> PreTokenizer {
+func makePreTokenizer(_ json: JSONObject) throws -> PreTokenizer {
     let typeName = try json.typeName(in: "pre_tokenizer")
     guard let type = PreTokenizerType(rawValue: typeName) else {
         throw TokenizerError.unsupported(component: "pre_tokenizer", type: typeName)
@@ -37,13 +39,7 @@ func makePreTokenizer(_ json: OrderedJSONObject) throws -> PreTokenizer {
     case .whitespaceSplit:
         return PredicateSplitPreTokenizer(behavior: .removed, isDelimiter: { isWhiteSpace($0) })
     case .sequence:
-        let items = try json.array("pretokenizers", in: "Sequence pre_tokenizer")
-        return SequencePreTokenizer(steps: try items.map { item in
-            guard let object = item as? OrderedJSONObject else {
-                throw TokenizerError.malformedJSON("Sequence pre_tokenizer entry is not an object")
-            }
-            return try makePreTokenizer(object)
-        })
+        return SequencePreTokenizer(steps: try json.objects("pretokenizers", in: "Sequence pre_tokenizer").map(makePreTokenizer))
     }
 }
 
@@ -119,11 +115,11 @@ struct MetaspacePreTokenizer: PreTokenizer {
     let scheme: PrependScheme
     let split: Bool
 
-    init(_ json: OrderedJSONObject) throws {
+    init(_ json: JSONObject) throws {
         let rep = try json.string("replacement", in: "Metaspace").scalarValues
         guard rep.count == 1 else { throw TokenizerError.invalidValue("Metaspace replacement must be one character") }
         replacement = rep[0]
-        if let schemeName = json["prepend_scheme"] as? String {
+        if let schemeName = json["prepend_scheme"]?.stringValue {
             guard let s = PrependScheme(rawValue: schemeName) else {
                 throw TokenizerError.unsupported(component: "Metaspace prepend_scheme", type: schemeName)
             }

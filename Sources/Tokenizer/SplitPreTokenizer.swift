@@ -1,3 +1,5 @@
+import JSON
+
 /// HF `SplitDelimiterBehavior`: what happens to the matched delimiter.
 enum SplitBehavior: String {
     case removed = "Removed", isolated = "Isolated", mergedWithPrevious = "MergedWithPrevious"
@@ -12,13 +14,13 @@ struct SplitPreTokenizer: PreTokenizer {
     let behavior: SplitBehavior
     let invert: Bool
 
-    init(_ json: OrderedJSONObject) throws {
+    init(_ json: JSONObject) throws {
         let p = try json.object("pattern", in: "Split")
-        if let literal = p["String"] as? String {
+        if let literal = p["String"]?.stringValue {
             let scalars = literal.scalarValues
             if scalars.isEmpty { throw TokenizerError.invalidValue("Split with an empty pattern") }
             pattern = .literal(scalars)
-        } else if let regex = p["Regex"] as? String {
+        } else if let regex = p["Regex"]?.stringValue {
             guard regex == ByteLevel.gpt2Pattern else {
                 throw TokenizerError.unsupported(component: "Split pattern", type: "Regex \(regex)")
             }

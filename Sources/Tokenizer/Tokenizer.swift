@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// A Hugging Face `tokenizer.json` tokenizer (BPE, byte-level or SentencePiece-style), giving
 /// the same ids, offsets and decoded text as the Rust `tokenizers` library.
@@ -14,7 +15,9 @@ import Foundation
 /// A tokenizer.json alone behaves like `tokenizers.Tokenizer.from_file`. Loaded from a path
 /// with a `tokenizer_config.json` / `special_tokens_map.json` beside it, it behaves like
 /// transformers' `AutoTokenizer`: `add_bos_token` / `add_eos_token` rebuild the template and the
-/// configured special tokens are matched in text as special added tokens.
+/// configured special tokens are matched in text as special added tokens. A folder with a
+/// SentencePiece `tokenizer.model` and no tokenizer.json gets what `LlamaTokenizerFast` converts
+/// it to (see `SentencePieceConverter`).
 ///
 /// Offsets are unicode-scalar (Python `str`) offsets into the input, as HF reports them.
 /// Thread-safe: encoding and decoding may run concurrently (the word cache is locked).
@@ -42,9 +45,12 @@ public final class Tokenizer: @unchecked Sendable {
     public let unkTokenId: Int?
     /// tokenizer_config.json `clean_up_tokenization_spaces`; `decode` applies it only when asked.
     public let cleanUpTokenizationSpaces: Bool
+    /// tokenizer_config.json `model_max_length`; nil when absent or unlimited.
+    public let modelMaxLength: Int?
 
-    /// `path` is a tokenizer.json file or a model directory containing one. A
-    /// tokenizer_config.json / special_tokens_map.json beside it is read when present.
+    /// `path` is a tokenizer.json (or SentencePiece tokenizer.model) file or a model directory
+    /// containing one. A tokenizer_config.json / special_tokens_map.json beside it is read when
+    /// present.
     public convenience init(path: String) throws {
         try self.init(url: URL(fileURLWithPath: path))
     }
@@ -54,13 +60,33 @@ public final class Tokenizer: @unchecked Sendable {
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw TokenizerError.fileNotFound(url.path)
         }
-        let file = isDirectory.boolValue ? url.appendingPathComponent("tokenizer.json") : url
-        let folder = file.deletingLastPathComponent()
-        let data: Data
-        do { data = try Data(contentsOf: file) } catch { throw TokenizerError.fileNotFound(file.path) }
+        let folder = isDirectory.boolValue ? url : url.deletingLastPathComponent()
         let config = try TokenizerConfig.load(folder.appendingPathComponent("tokenizer_config.json"))
         let map = try TokenizerConfig.load(folder.appendingPathComponent("special_tokens_map.json"))
-        try self.init(tokenizerJSON: data, config: TokenizerConfig(config: config, specialTokensMap: map))
+        var file = isDirectory.boolValue ? folder.appendingPathComponent("tokenizer.json") : url
+        let sentencePiece = folder.appendingPathComponent("tokenizer.model")
+        if isDirectory.boolValue && !FileManager.default.fileExists(atPath: file.path)
+            && FileManager.default.fileExists(atPath: sentencePiece.path) {
+            file = sentencePiece
+        }
+        if file.pathExtension == "model" {
+            try self.init(sentencePieceModel: readFile(file), config: config, specialTokensMap: map)
+        } else {
+            try self.init(tokenizerJSON: readFile(file), config: TokenizerConfig(config: config, specialTokensMap: map))
+        }
+    }
+
+    /// A SentencePiece model converted as `LlamaTokenizerFast` does, with its defaults for what
+    /// tokenizer_config.json leaves out (BOS added, `legacy` and `add_prefix_space` true).
+    convenience init(sentencePieceModel data: Data, config: JSONObject?, specialTokensMap: JSONObject?) throws {
+        let settings = TokenizerConfig(config: config, specialTokensMap: specialTokensMap, defaults: TokenizerConfig.llamaDefaults)
+        if let name = settings.tokenizerClass, !["LlamaTokenizer", "LlamaTokenizerFast"].contains(name) {
+            throw TokenizerError.unsupported(component: "class for a tokenizer.model without tokenizer.json", type: name)
+        }
+        let model = try SentencePieceModel(bytes: [UInt8](data))
+        let document = try SentencePieceConverter.llama(model, legacy: settings.legacy ?? true,
+                                                        addPrefixSpace: settings.addPrefixSpace ?? true)
+        try self.init(json: document, config: settings)
     }
 
     /// Builds from tokenizer.json contents; `config` carries tokenizer_config.json settings.
@@ -72,9 +98,9 @@ public final class Tokenizer: @unchecked Sendable {
         try self.init(json: JSONAccess.parse(data, what: "tokenizer.json"), config: config)
     }
 
-    init(json: OrderedJSONObject, config: TokenizerConfig) throws {
+    init(json: JSONObject, config: TokenizerConfig) throws {
         let modelJSON = try json.object("model", in: "tokenizer.json")
-        let modelType = (modelJSON["type"] as? String) ?? (modelJSON["merges"] != nil ? "BPE" : "unknown")
+        let modelType = modelJSON["type"]?.stringValue ?? (modelJSON["merges"] != nil ? "BPE" : "unknown")
         guard modelType == "BPE" else { throw TokenizerError.unsupported(component: "model", type: modelType) }
         let bpe = try BPEModel(modelJSON)
         model = bpe
@@ -84,10 +110,9 @@ public final class Tokenizer: @unchecked Sendable {
         decoder = try Self.optional(json["decoder"], "decoder", makeDecoder)
 
         var added: [AddedToken] = []
-        if let list = json["added_tokens"], !JSONAccess.isNull(list) {
-            guard let entries = list as? [Any] else { throw TokenizerError.malformedJSON("added_tokens is not a list") }
-            added = try entries.map { entry in
-                guard let object = entry as? OrderedJSONObject else { throw TokenizerError.malformedJSON("added_tokens entry is not an object") }
+        if let list = json["added_tokens"], !list.isNull {
+            guard list.arrayValue != nil else { throw TokenizerError.malformedJSON("added_tokens is not a list") }
+            added = try json.objects("added_tokens", in: "added_tokens").map { object in
                 var token = try AddedToken(object)
                 // HF re-adds these on load: content already in the model vocabulary keeps the
                 // model's id, whatever the JSON says.
@@ -146,10 +171,11 @@ public final class Tokenizer: @unchecked Sendable {
             return nil
         }
         cleanUpTokenizationSpaces = config.cleanUpTokenizationSpaces
+        modelMaxLength = config.modelMaxLength
         bosToken = config.bosToken
         eosToken = config.eosToken
         padToken = config.padToken
-        unkToken = config.unkToken ?? (modelJSON["unk_token"] as? String)
+        unkToken = config.unkToken ?? modelJSON["unk_token"]?.stringValue
         bosTokenId = lookup(bosToken)
         eosTokenId = lookup(eosToken)
         padTokenId = lookup(padToken)
@@ -178,9 +204,9 @@ public final class Tokenizer: @unchecked Sendable {
         postProcessor = post
     }
 
-    private static func optional<T>(_ value: Any?, _ name: String, _ make: (OrderedJSONObject) throws -> T) throws -> T? {
-        if JSONAccess.isNull(value) { return nil }
-        guard let object = value as? OrderedJSONObject else { throw TokenizerError.malformedJSON("\(name) is not an object") }
+    private static func optional<T>(_ value: JSONValue?, _ name: String, _ make: (JSONObject) throws -> T) throws -> T? {
+        guard let value, !value.isNull else { return nil }
+        guard let object = value.objectValue else { throw TokenizerError.malformedJSON("\(name) is not an object") }
         return try make(object)
     }
 

@@ -46,13 +46,14 @@ struct BenchModel: ParsableCommand {
     var json = false
 
     func run() throws {
-        Matrix.bf16DotProducts = bf16Prefill
-        if let threads { Matrix.setThreads(threads) }
-        let m = try Architectures.load(path: model)
+        // OpenBLAS's thread count is process-wide: set once, here, next to our kernels' count.
+        if let threads { BLAS.threads = threads }
+        let options = ComputeOptions(threads: threads ?? ComputeOptions.cores, bf16DotProducts: bf16Prefill)
+        let m = try Architectures.load(path: model, options: options)
         let vocab = m.config.vocabSize
         var rng = SplitMix64(seed: 1)
         let prompt = (0..<promptTokens).map { _ in Int(rng.next() % UInt64(vocab)) }
-        let weightBytes = m.weightBytes
+        let weightBytes = m.bytesReadPerToken
 
         var prefill = Double.infinity, decode = Double.infinity
         for _ in 0..<repeats {
@@ -73,28 +74,14 @@ struct BenchModel: ParsableCommand {
             let o: JSONValue = ["model": .string(model), "prompt_tokens": .int(promptTokens), "decode_tokens": .int(decodeTokens),
                                 "batch": .int(batch), "prefill_tokens_per_s": .double(prefillRate),
                                 "decode_tokens_per_s": .double(decodeRate), "decode_weight_gb_per_s": .double(bandwidth),
-                                "weight_bytes": .int(weightBytes), "threads": .int(Matrix.threads)]
+                                "weight_bytes": .int(weightBytes), "threads": .int(m.options.threads),
+                                "blas": .string(BLASCore.name)]
             print(o.serialized())
         } else {
+            print(BLASCore.summary)
             print(String(format: "prefill  %8.1f tokens/s  (%d tokens)", prefillRate, promptTokens))
             print(String(format: "decode   %8.1f tokens/s  (batch %d, %d steps; weights streamed at %.2f GB/s)",
                          decodeRate, batch, decodeTokens, bandwidth))
         }
-    }
-}
-
-extension DecoderModel {
-    /// Bytes of weights a dense decode step reads (embedding rows excluded; MoE experts
-    /// are not counted, a token reads only its top-k).
-    var weightBytes: Int {
-        var total = lmHead.tensor.bytes.count
-        for layer in layers {
-            let a = layer.attention
-            total += a.q.tensor.bytes.count + a.k.tensor.bytes.count + a.v.tensor.bytes.count + a.o.tensor.bytes.count
-            if let mlp = layer.feedForward as? DenseMLP {
-                total += mlp.up.tensor.bytes.count + mlp.down.tensor.bytes.count + (mlp.gate?.tensor.bytes.count ?? 0)
-            }
-        }
-        return total
     }
 }

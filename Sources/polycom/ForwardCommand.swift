@@ -22,8 +22,7 @@ struct Forward: ParsableCommand {
     var bf16Prefill = false
 
     func run() throws {
-        Matrix.bf16DotProducts = bf16Prefill
-        let m = try Architectures.load(path: model)
+        let m = try Architectures.load(path: model, options: ComputeOptions(bf16DotProducts: bf16Prefill))
         let logits = try m.logits(for: tokens.ids)
         let tensor = Tensor(logits.buffer.array, shape: [logits.rows, logits.vocab])
         try SafeTensorsWriter.write(["logits": tensor], to: out)

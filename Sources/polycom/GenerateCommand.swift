@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoint
 import Foundation
 import JSON
 import Engine
@@ -34,6 +35,9 @@ struct Generate: ParsableCommand {
     @Flag(help: "Keep going past end-of-sequence tokens.")
     var ignoreEos = false
 
+    @Option(help: "Stop when the text contains this string (repeatable); the string is not printed.")
+    var stop: [String] = []
+
     @Flag(help: "Print {\"tokens\": [...]} instead of one id per line.")
     var json = false
 
@@ -43,38 +47,67 @@ struct Generate: ParsableCommand {
         guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be ≥ 0") }
     }
 
+    /// Runs on the server's engine: the same sampler, end-of-sequence ids and stop strings,
+    /// so `generate` and `/v1/completions` cannot disagree.
     func run() throws {
         let m = try Architectures.load(path: model)
-        let tokenizer = prompt == nil ? nil : try Tokenizer(path: model)
+        // The tokenizer's EOS ends generation too, so it is read even for --tokens.
+        let hasTokenizer = FileManager.default.fileExists(atPath: model + "/tokenizer.json")
+        let tokenizer = prompt != nil || hasTokenizer ? try Tokenizer(path: model) : nil
+        guard stop.isEmpty || tokenizer != nil else { throw ValidationError("--stop needs the model's tokenizer.json") }
         let ids = tokens?.ids ?? tokenizer!.encode(prompt!, addSpecialTokens: true)
-        var decoder = tokenizer?.streamingDecoder()
-        for id in ids { _ = decoder?.step(id) } // so the first new token keeps its leading space
-        var text = ""
+        guard maxTokens > 0 else { return report([], text: tokenizer == nil ? nil : "") }
+
+        let eos = stopTokenIds(config: m.config, generationConfig: try GenerationConfig.load(folder: model),
+                               tokenizerEOS: tokenizer?.eosTokenId)
+        let engine = Engine(model: m, eosTokenIds: eos)
+        engine.start()
+        defer { engine.shutdown() }
         var params = SamplingParams()
+        params.maxTokens = maxTokens
         params.temperature = temperature
         params.seed = seed
-        var sampler = Sampler(params: params, fallbackSeed: seed)
-        var output: [Int] = []
-        let generated = try m.generate(prompt: ids, maxTokens: maxTokens, ignoreEOS: ignoreEos,
-                                       pick: { sampler.sample($0, prompt: ids, output: output) }) { token in
-            output.append(token)
-            if decoder != nil {
-                let piece = decoder!.step(token) ?? ""
-                text += piece
-                if !json { FileHandle.standardOutput.write(piece.data(using: .utf8)!) }
-            } else if !json {
-                print(token)
+        params.ignoreEOS = ignoreEos
+        let handle = try engine.submit(GenerationRequest(prompt: ids, params: params))
+        var text = tokenizer.map { ChoiceText(tokenizer: $0, prompt: ids, stops: stop) }
+        var generated: [Int] = []
+        loop: while let event = handle.next() {
+            switch event {
+            case .token(let token, _):
+                generated.append(token)
+                guard text != nil else {
+                    if !json { print(token) }
+                    continue
+                }
+                let stopped = text!.append(token)
+                if !json { write(text!.takeStreamable(final: stopped)) }
+                if stopped {
+                    handle.cancel()
+                    break loop
+                }
+            case .finished:
+                text?.finish()
+                if !json, text != nil { write(text!.takeStreamable(final: true)) }
+                break loop
+            case .failed(let message):
+                throw ValidationError(message)
+            case .promptLogprobs:
+                continue
             }
         }
-        if let tail = decoder?.finish() {
-            text += tail
-            if !json { FileHandle.standardOutput.write(tail.data(using: .utf8)!) }
-        }
+        report(generated, text: text?.text)
+    }
+
+    private func write(_ piece: String) {
+        if !piece.isEmpty { FileHandle.standardOutput.write(piece.data(using: .utf8)!) }
+    }
+
+    private func report(_ generated: [Int], text: String?) {
         if json {
             var o = JSONObject([("tokens", .array(generated.map { .int($0) }))])
-            if tokenizer != nil { o["text"] = .string(text) }
+            if let text { o["text"] = .string(text) }
             print(JSONValue.object(o).serialized())
-        } else if tokenizer != nil {
+        } else if text != nil {
             print()
         }
     }

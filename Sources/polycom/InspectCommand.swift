@@ -19,7 +19,8 @@ struct Inspect: ParsableCommand {
     func run() throws {
         let folder = try CheckpointFolder(path: model, requireWeights: false)
         let c = folder.config
-        let params = ParameterCount(c)
+        let arch = try Architectures.of(c, path: model + "/config.json")
+        let params = arch.parameterCount(c)
         var dtypeCounts: [String: Int] = [:]
         var storedBytes = 0
         for name in folder.tensorNames {
@@ -27,15 +28,16 @@ struct Inspect: ParsableCommand {
             dtypeCounts[t.dtype.rawValue, default: 0] += t.count
             storedBytes += t.bytes.count
         }
-        // Without weights, estimate from the config's torch_dtype.
-        let declared = (c.torchDtype == "float32") ? 4 : 2
-        let weightBytes = folder.hasWeights ? storedBytes : params.total * declared
-        let kvPerToken = 2 * c.numHiddenLayers * c.kvDim * 4
+        // Without weights, estimate from the config's dtype (bf16, as the released models, when it names none).
+        let declared = c.torchDtype ?? "bfloat16"
+        let bytesPerParameter = ["float64": 8, "float32": 4][declared] ?? 2
+        let weightBytes = folder.hasWeights ? storedBytes : params.total * bytesPerParameter
+        let kvPerToken = c.kvCacheBytesPerPosition
         let kvFull = kvPerToken * c.maxPositionEmbeddings
 
         if json {
             var o = JSONObject()
-            o["model_type"] = .string(c.modelType.rawValue)
+            o["model_type"] = .string(c.modelType)
             o["hidden_act"] = .string(c.hiddenAct.rawValue)
             o["layers"] = .int(c.numHiddenLayers)
             o["hidden_size"] = .int(c.hiddenSize)
@@ -51,12 +53,12 @@ struct Inspect: ParsableCommand {
             o["weights_present"] = .bool(folder.hasWeights)
             o["weight_bytes"] = .int(weightBytes)
             o["kv_cache_bytes_per_token"] = .int(kvPerToken)
+            o["blas"] = .string(BLASCore.name)
             print(JSONValue.object(o).serialized(pretty: true))
             return
         }
-        let arch = c.isMoE ? "mixture of experts (OLMoE-style)" : (c.isGated ? "dense Llama, gated MLP" : "dense Llama, PolyCom plain MLP")
         print("model        \(model)")
-        print("architecture \(c.modelType.rawValue): \(arch)")
+        print("architecture \(c.modelType): \(arch.summary(c))")
         print("activation   \(c.hiddenAct.rawValue)")
         print("shape        \(c.numHiddenLayers) layers, hidden \(c.hiddenSize), \(c.numAttentionHeads) heads × \(c.headDim)"
               + (c.numKeyValueHeads != c.numAttentionHeads ? " (\(c.numKeyValueHeads) KV heads)" : "")
@@ -75,9 +77,10 @@ struct Inspect: ParsableCommand {
             print("dtypes       \(list) in \(folder.files.count) file(s)")
             print("memory       weights \(bytes(weightBytes)) (mapped, not copied)")
         } else {
-            print("weights      none in folder (estimate for \(declared == 4 ? "float32" : "bf16"): \(bytes(weightBytes)))")
+            print("weights      none in folder (estimate for \(declared): \(bytes(weightBytes)))")
         }
         print("kv cache     \(bytes(kvPerToken)) per token, \(bytes(kvFull)) for a full \(c.maxPositionEmbeddings)-token context")
+        print("runtime      \(BLASCore.summary)")
     }
 }
 

@@ -9,6 +9,7 @@ struct Serve: ParsableCommand {
         discussion: """
             Endpoints: POST /v1/completions, POST /v1/loglikelihood, POST /tokenize, POST /detokenize, \
             GET /tokenizer_info (also under /v1), GET /v1/models, GET /health, GET /metrics.
+            The web playground: GET / (loads without the API key; the page asks for it).
 
             Example:
               polycom serve --model Models/polynorm-demo --port 8000
@@ -83,12 +84,14 @@ struct Serve: ParsableCommand {
         options.engine.maxQueue = maxQueue
         options.engine.kvCacheBytes = kvCacheGib.map { Int($0 * Double(1 << 30)) }
         options.engine.prefixCacheBytes = Int(prefixCacheGib * Double(1 << 30))
-        if let threads { Matrix.setThreads(threads) }
-        Matrix.bf16DotProducts = bf16Prefill
-        if bf16Prefill && !Matrix.cpuHasBF16Dot { FileHandle.standardError.write("note: this CPU has no AVX512-BF16; --bf16-prefill is ignored\n".data(using: .utf8)!) }
+        // OpenBLAS's thread count is process-wide: set once, here, next to our kernels' count.
+        if let threads { BLAS.threads = threads }
+        options.compute = ComputeOptions(threads: threads ?? ComputeOptions.cores, bf16DotProducts: bf16Prefill)
+        if bf16Prefill && !ComputeOptions.cpuHasBF16Dot { FileHandle.standardError.write("note: this CPU has no AVX512-BF16; --bf16-prefill is ignored\n".data(using: .utf8)!) }
 
         let service = InferenceService(modelPath: model, options: options)
         let bound = try service.start()
+        service.log(BLASCore.summary)
         service.log("polycom listening on http://\(host):\(bound) — loading \(model)")
         // SIGINT / SIGTERM: stop accepting, finish in-flight requests, exit 0. The handler
         // only writes a byte to a pipe (async-signal-safe); a thread of ours does the work.
@@ -107,6 +110,7 @@ struct Serve: ParsableCommand {
             throw ExitCode.failure
         }
         service.log("ready: http://\(host):\(bound)/v1  (model id '\(service.modelId)')")
+        service.log("playground: http://\(host):\(bound)/")
         while true { sleep(3600) }
     }
 }

@@ -40,6 +40,16 @@ final class CheckpointFolderTests: XCTestCase {
         XCTAssertNoThrow(try CheckpointFolder(path: dir, requireWeights: false))
     }
 
+    /// `--model /nonexistent` used to say "not a directory".
+    func testMissingFolderSaysItDoesNotExist() throws {
+        XCTAssertThrowsError(try CheckpointFolder(path: "/nonexistent")) { error in
+            XCTAssertEqual("\(error)", "/nonexistent: does not exist")
+        }
+        XCTAssertThrowsError(try CheckpointFolder(path: fixtureModel("polynorm-f32") + "/config.json")) { error in
+            XCTAssertTrue("\(error)".contains("not a directory"), "\(error)")
+        }
+    }
+
     func testShardIndexProblems() throws {
         let dir = try copyOfFixture("polynorm-bf16-sharded")
         let shards = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".safetensors") }.sorted()

@@ -1,5 +1,6 @@
 import Checkpoint
 import Foundation
+import TestSupport
 import XCTest
 
 final class ModelConfigTests: XCTestCase {
@@ -24,7 +25,7 @@ final class ModelConfigTests: XCTestCase {
         XCTAssertEqual(c.headDim, 16)
         XCTAssertEqual(c.ropeTheta, 10000)
         XCTAssertFalse(c.tieWordEmbeddings)
-        XCTAssertFalse(c.isGated)
+        XCTAssertEqual(c.modelType, "polyllama")
     }
 
     func testRopeThetaFromRopeParametersAndEOSList() throws {
@@ -36,7 +37,6 @@ final class ModelConfigTests: XCTestCase {
         let c = try decode(f)
         XCTAssertEqual(c.ropeTheta, 500000)
         XCTAssertEqual(c.eosTokenIds, [2, 7])
-        XCTAssertTrue(c.isGated)
     }
 
     func testMissingRequiredField() {
@@ -45,13 +45,15 @@ final class ModelConfigTests: XCTestCase {
         assertInvalid(f, mentions: "missing required field 'hidden_size'")
     }
 
-    func testUnknownActivationAndModelType() {
+    /// Which model types exist is the Model module's registry (ArchitectureTests); here
+    /// any string passes.
+    func testUnknownActivationIsRefusedModelTypeIsKept() throws {
         var f = base
         f["hidden_act"] = "swish9"
         assertInvalid(f, mentions: "unknown hidden_act")
         f = base
         f["model_type"] = "gpt2"
-        assertInvalid(f, mentions: "unknown model_type")
+        XCTAssertEqual(try decode(f).modelType, "gpt2")
     }
 
     func testWrongTypesAndValues() {
@@ -66,18 +68,77 @@ final class ModelConfigTests: XCTestCase {
         assertInvalid(f, mentions: "vocab_size must be positive")
     }
 
-    func testMoEConfigChecks() {
-        var f = base
-        f["model_type"] = "olmoe"
-        assertInvalid(f, mentions: "num_experts")
-        f["num_experts"] = 4
-        f["num_experts_per_tok"] = 8
-        assertInvalid(f, mentions: "larger than num_experts")
-    }
-
     func testNotJSON() {
         XCTAssertThrowsError(try ModelConfig.decode(Data("{not json".utf8))) { error in
             XCTAssertTrue("\(error)".contains("JSON"), "\(error)")
+        }
+    }
+
+    private func text(_ json: String) throws -> ModelConfig { try ModelConfig.decode(Data(json.utf8)) }
+
+    /// transformers 5 writes the Llama 3 scaling into `rope_parameters` (no rope_scaling, no
+    /// rope_theta, `dtype` instead of torch_dtype): the same scaling as the rope_scaling copy.
+    func testRopeParametersCarryTheScaling() throws {
+        let v5 = try ModelConfig.load(path: fixtureFolder("llama3-rope-parameters") + "/config.json")
+        let v4 = try ModelConfig.load(path: fixtureModel("llama3-rope-scaling") + "/config.json")
+        XCTAssertEqual(v5.ropeScaling?.ropeType, "llama3")
+        XCTAssertEqual(v5.ropeScaling?.factor, 8)
+        XCTAssertEqual(v5.ropeScaling?.originalMaxPositionEmbeddings, 32)
+        XCTAssertEqual(v5.ropeScaling, v4.ropeScaling)
+        XCTAssertEqual(v5.ropeTheta, 500000)
+        XCTAssertEqual(v5.torchDtype, "float32")
+    }
+
+    /// A rope_type RoPE does not implement is refused by name from either key (rope_parameters
+    /// yarn used to be accepted silently).
+    func testUnimplementedRopeTypesAreRefusedFromEitherKey() throws {
+        for (folder, type) in [("rope-yarn-parameters", "yarn"), ("rope-dynamic-parameters", "dynamic")] {
+            XCTAssertThrowsError(try CheckpointFolder(path: fixtureFolder(folder), requireWeights: false)) { error in
+                XCTAssertTrue("\(error)".contains("rope_parameters rope_type '\(type)' is not supported"), "\(error)")
+            }
+        }
+        let v4 = try String(contentsOfFile: fixtureModel("llama3-rope-scaling") + "/config.json", encoding: .utf8)
+        for (from, to) in [(#""rope_type": "llama3""#, #""rope_type": "yarn""#), (#""rope_type": "llama3""#, #""type": "dynamic""#),
+                           (#""rope_type": "llama3""#, #""rope_type": "longrope""#)] {
+            XCTAssertThrowsError(try text(v4.replacingOccurrences(of: from, with: to))) { error in
+                let type = to.split(separator: "\"")[2]
+                XCTAssertTrue("\(error)".contains("rope_scaling rope_type '\(type)' is not supported"), "\(error)")
+            }
+        }
+        var f = base
+        f["rope_parameters"] = ["rope_theta": 10000.0]  // no rope_type: the default
+        XCTAssertNil(try decode(f).ropeScaling)
+    }
+
+    /// transformers ≥ 4.56 writes `dtype`; older files `torch_dtype`.
+    func testDtypeKey() throws {
+        var f = base
+        f["dtype"] = "float32"
+        XCTAssertEqual(try decode(f).torchDtype, "float32")
+        f["torch_dtype"] = "bfloat16"
+        XCTAssertEqual(try decode(f).torchDtype, "float32")
+        f["dtype"] = nil
+        XCTAssertEqual(try decode(f).torchDtype, "bfloat16")
+    }
+
+    /// config.json is read by the JSON module: an integer past 64 bits in a field nobody reads
+    /// loads; in a field that must be an Int it is refused at that field, as is 2.5 (Foundation
+    /// said "not valid JSON" for both). Syntax errors carry jansson's position.
+    func testHugeAndFractionalNumbers() throws {
+        let head = #"{"model_type": "polyllama", "hidden_act": "polynorm", "hidden_size": 64, "intermediate_size": 96, "#
+            + #""num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 100"#
+        XCTAssertEqual(try text(head + #", "model_max_length": 1000000000000000019884624838656}"#).vocabSize, 100)
+        XCTAssertThrowsError(try text(head + #", "max_position_embeddings": 1000000000000000019884624838656}"#)) { error in
+            XCTAssertTrue("\(error)".contains("field 'max_position_embeddings': 1e30 does not fit in Int"), "\(error)")
+        }
+        XCTAssertThrowsError(try text(head + #", "num_key_value_heads": 2.5}"#)) { error in
+            XCTAssertTrue("\(error)".contains("field 'num_key_value_heads': 2.5 is not an integer"), "\(error)")
+        }
+        XCTAssertThrowsError(try text(head + #", "rope_scaling": {"rope_type": "linear", "factor": 2, "original_max_position_embeddings": 1e99}}"#)) { error in
+            XCTAssertTrue("\(error)".contains("rope_scaling.original_max_position_embeddings"), "\(error)")
+        }
+        XCTAssertThrowsError(try text(head + ",\n}")) { error in
+            XCTAssertTrue("\(error)".contains("not valid JSON: invalid JSON at line 2"), "\(error)")
         }
     }
 }

@@ -214,4 +214,18 @@ extension EngineTests {
             XCTAssertTrue("\(error)".contains("exceed the queue's 3"), "\(error)")
         }
     }
+
+    /// A too-small KV budget is reported in exact units.
+    func testKVBudgetErrorUsesExactUnits() throws {
+        var options = EngineOptions()
+        options.kvCacheBytes = 10_000
+        let small = Engine(model: model, options: options)
+        var params = SamplingParams()
+        params.maxTokens = 20
+        XCTAssertThrowsError(try small.submit(GenerationRequest(prompt: [1, 2, 3], params: params))) { error in
+            XCTAssertTrue("\(error)".contains("\(ByteCount(23 * small.bytesPerPosition))"), "\(error)")
+            XCTAssertTrue("\(error)".contains("10,000 bytes"), "\(error)")
+            XCTAssertTrue("\(error)".contains("23 positions"), "\(error)")
+        }
+    }
 }

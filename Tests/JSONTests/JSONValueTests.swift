@@ -53,4 +53,35 @@ final class JSONValueTests: XCTestCase {
         XCTAssertEqual(v["\u{E9}"]?.intValue, 1)
         XCTAssertEqual(v["e\u{301}"]?.intValue, 2)
     }
+
+    /// transformers' `save_pretrained` writes `"model_max_length": 1000000000000000019884624838656`
+    /// (int(1e30)) into tokenizer_config.json when no length is set; jansson alone refuses it.
+    /// Integers beyond 64 bits load as reals, every other number keeps its type, and strings
+    /// holding such digits are left alone.
+    func testIntegersBeyond64BitsLoadAsReals() throws {
+        let text = #"{"model_max_length": 1000000000000000019884624838656, "n": 9223372036854775807, "#
+            + #""neg": -9223372036854775809, "s": "12345678901234567890123", "r": 1.5e300, "list": [3, 100000000000000000000]}"#
+        let v = try JSONValue.parse(text)
+        XCTAssertEqual(v["model_max_length"]?.doubleValue, 1e30)
+        XCTAssertNil(v["model_max_length"]?.intValue, "too big for Int")
+        XCTAssertEqual(v["n"], .int(Int.max))
+        XCTAssertEqual(v["neg"]?.doubleValue, -9223372036854775809.0)
+        XCTAssertEqual(v["s"], "12345678901234567890123")
+        XCTAssertEqual(v["r"], .double(1.5e300))
+        XCTAssertEqual(v["list"], [3, .double(1e20)])
+    }
+
+    /// The second pass keeps the original positions: a later syntax error is still reported
+    /// where it is, with jansson's own message once.
+    func testErrorAfterAHugeIntegerKeepsItsPosition() {
+        XCTAssertThrowsError(try JSONValue.parse("{\"a\": 123456789012345678901234,\n \"b\" }")) { error in
+            guard let e = error as? JSONParseError else { return XCTFail("\(error)") }
+            XCTAssertEqual(e.line, 2)
+            XCTAssertEqual(e.column, 6)
+            XCTAssertFalse(e.message.contains("too big"), e.message)
+        }
+        XCTAssertThrowsError(try JSONValue.parse("[1\(String(repeating: "0", count: 400))]")) { error in
+            XCTAssertTrue("\(error)".contains("overflow"), "\(error)")
+        }
+    }
 }

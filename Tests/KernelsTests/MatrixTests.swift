@@ -1,4 +1,5 @@
-import Kernels
+@testable import Kernels
+import Model
 import TestSupport
 import XCTest
 
@@ -19,7 +20,7 @@ final class MatrixTests: XCTestCase {
     /// y = x · Wᵀ against a naive double-precision loop, for every dtype and for the
     /// one-token, register-tiled (with row and token tails) and panel + sgemm paths.
     func testApplyMatchesNaiveProduct() {
-        var rng = SystemRandomNumberGenerator()
+        var rng = SplitMix64(seed: 1)
         for (rows, cols) in [(37, 53), (300, 129), (1100, 96)] {
             let w = (0..<rows * cols).map { _ in Float.random(in: -1...1, using: &rng) }
             for dtype in [DType.f32, .bf16, .f16] {
@@ -30,7 +31,7 @@ final class MatrixTests: XCTestCase {
                     let x = (0..<tokens * cols).map { _ in Float.random(in: -1...1, using: &rng) }
                     let expected = naiveProduct(x, exact, tokens: tokens, rows: rows, cols: cols)
                     let out = FloatBuffer(count: tokens * rows)
-                    x.withUnsafeBufferPointer { matrix.apply($0.baseAddress!, tokens: tokens, into: out.pointer) }
+                    x.withUnsafeBufferPointer { matrix.apply($0.baseAddress!, tokens: tokens, into: out.pointer, options: ComputeOptions()) }
                     assertClose(out.array, expected, tolerance: 1e-4, "\(dtype) \(rows)×\(cols) T=\(tokens)")
                 }
             }
@@ -49,10 +50,9 @@ final class MatrixTests: XCTestCase {
 /// The opt-in AVX512-BF16 path: exact products of the bf16-rounded activations and weights.
 final class BF16DotProductTests: XCTestCase {
     func testMatchesNaiveProductOfRoundedInputs() throws {
-        try XCTSkipUnless(Matrix.cpuHasBF16Dot, "this CPU has no AVX512-BF16 instructions")
-        Matrix.bf16DotProducts = true
-        defer { Matrix.bf16DotProducts = false }
-        var rng = SystemRandomNumberGenerator()
+        try XCTSkipUnless(ComputeOptions.cpuHasBF16Dot, "this CPU has no AVX512-BF16 instructions")
+        let options = ComputeOptions(bf16DotProducts: true)
+        var rng = SplitMix64(seed: 2)
         for (rows, cols, tokens) in [(64, 32, 40), (130, 98, 41), (77, 500, 45), (300, 256, 64)] {
             XCTAssertGreaterThanOrEqual(tokens, Matrix.panelThreshold, "below the threshold the exact kernel runs")
             let w = Tensor((0..<rows * cols).map { _ in Float.random(in: -1...1, using: &rng) }, shape: [rows, cols]).converted(to: .bf16)
@@ -60,8 +60,24 @@ final class BF16DotProductTests: XCTestCase {
             let xr = Tensor(x, shape: [tokens, cols]).converted(to: .bf16).floats(), wr = w.floats()
             let expected = naiveProduct(xr, wr, tokens: tokens, rows: rows, cols: cols)
             let out = FloatBuffer(count: tokens * rows)
-            x.withUnsafeBufferPointer { Matrix(w).apply($0.baseAddress!, tokens: tokens, into: out.pointer) }
+            x.withUnsafeBufferPointer { Matrix(w).apply($0.baseAddress!, tokens: tokens, into: out.pointer, options: options) }
             assertClose(out.array, expected, tolerance: 1e-3, "\(rows)×\(cols) T=\(tokens)")
         }
+    }
+
+    /// Rows the kernel refuses (pk_gemm_bf16dot returns -1: no packing buffer) go through the
+    /// exact panels, so every output is written and is the unrounded product. Runs on any CPU.
+    func testRefusedRowsFallBackToExactPanels() {
+        var rng = SplitMix64(seed: 3)
+        let (rows, cols, tokens) = (130, 34, 41)
+        let w = Tensor(rng.floats(rows * cols, in: -1...1), shape: [rows, cols]).converted(to: .bf16)
+        let x = rng.floats(tokens * cols, in: -1...1)
+        let out = FloatBuffer(count: tokens * rows)
+        out.fill(.nan)
+        x.withUnsafeBufferPointer {
+            Matrix(w).bf16Dot($0.baseAddress!, T: tokens, out: out.pointer, ldo: rows, threads: 4, kernel: { _, _, _, _, _, _, _ in -1 })
+        }
+        // 1e-4, as the exact paths above; rounding x to bf16 would be off by about 1e-2.
+        assertClose(out.array, naiveProduct(x, w.floats(), tokens: tokens, rows: rows, cols: cols), tolerance: 1e-4)
     }
 }

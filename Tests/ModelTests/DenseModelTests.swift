@@ -25,6 +25,19 @@ final class DenseModelTests: XCTestCase {
         }
     }
 
+    /// A transformers-5 config.json (Llama 3 scaling in `rope_parameters`, no rope_scaling) on
+    /// the llama3-rope-scaling weights gives that fixture's reference logits (transformers 5
+    /// reproduces them exactly from this folder; without the scaling they are ~1 off).
+    func testRopeParametersFolderMatchesReference() throws {
+        let model = try Architectures.load(path: fixtureFolder("llama3-rope-parameters"))
+        let ref = try reference("llama3-rope-scaling")
+        for length in [1, 7, 40] {
+            let logits = try model.logits(for: try ref.tensor("tokens_\(length)").ints())
+            assertClose(logits.buffer.array, try ref.tensor("logits_\(length)").floats(), tolerance: 1e-4, "length \(length)")
+        }
+        try ModelChecks.greedyMatchesReference("llama3-rope-scaling", model: model)
+    }
+
     func testIncrementalDecodeMatchesFullPass() throws {
         for (name, _) in Self.fixtures { try ModelChecks.incrementalDecodeMatchesFullPass(name) }
     }
@@ -48,18 +61,20 @@ final class DenseModelTests: XCTestCase {
 /// rounded to bf16 in every product, so not to 1e-3) and greedy decoding is unchanged.
 final class BF16PrefillTests: XCTestCase {
     func testBF16FixtureWithBF16DotProducts() throws {
-        try XCTSkipUnless(Matrix.cpuHasBF16Dot, "this CPU has no AVX512-BF16 instructions")
-        Matrix.bf16DotProducts = true
-        defer { Matrix.bf16DotProducts = false }
+        try XCTSkipUnless(ComputeOptions.cpuHasBF16Dot, "this CPU has no AVX512-BF16 instructions")
         let name = "polynorm-bf16-sharded"
-        let model = try Architectures.load(path: fixtureModel(name))
+        let model = try Architectures.load(path: fixtureModel(name), options: ComputeOptions(bf16DotProducts: true))
+        let exact = try Architectures.load(path: fixtureModel(name))
         let ref = try reference(name)
-        let logits = try model.logits(for: try ref.tensor("tokens_40").ints())
-        let expected = try ref.tensor("logits_40").floats()
-        let d = maxAbsDiff(logits.buffer.array, expected)
-        XCTAssertLessThan(d, 0.05)
-        XCTAssertGreaterThan(d, 0, "the bf16 path was not taken")
-        try ModelChecks.greedyMatchesReference(name)
+        let tokens = try ref.tensor("tokens_40").ints(), expected = try ref.tensor("logits_40").floats()
+        // The two models' options are their own: interleaved, each keeps its path.
+        for _ in 0..<2 {
+            let d = maxAbsDiff(try model.logits(for: tokens).buffer.array, expected)
+            XCTAssertLessThan(d, 0.05)
+            XCTAssertGreaterThan(d, 1e-3, "the bf16 path was not taken")
+            assertClose(try exact.logits(for: tokens).buffer.array, expected, tolerance: 1e-3, "the exact model")
+        }
+        try ModelChecks.greedyMatchesReference(name, model: model)
     }
 }
 

@@ -92,7 +92,7 @@ final class CompletionRequestTests: ServerTestCase {
     }
 
     /// stop_reason is the stop token id for stop_token_ids and null for EOS (which vLLM
-    /// checks first); EOS is left out of the text unless skip_special_tokens is false.
+    /// checks first); skip_special_tokens leaves EOS out of the text.
     func testStopReasonForTokensAndEOS() throws {
         let ref = try reference("polynorm-demo")
         let prompt = try ref.tensor("prompt_1_ids").ints(), greedy = try ref.tensor("greedy_1").ints()
@@ -102,12 +102,12 @@ final class CompletionRequestTests: ServerTestCase {
         XCTAssertEqual(choice(stopped)?["stop_reason"]?.intValue, greedy[2])
         // logit_bias forces EOS (id 2) as the first token.
         let eos: JSONValue = ["2": 100]
-        let ended = post(["prompt": ids(prompt), "max_tokens": 4, "logit_bias": eos, "stop_token_ids": [2]])
+        let ended = post(["prompt": ids(prompt), "max_tokens": 4, "logit_bias": eos, "stop_token_ids": [2], "skip_special_tokens": true])
         XCTAssertEqual(choice(ended)?["finish_reason"]?.stringValue, "stop")
         XCTAssertEqual(choice(ended)?["stop_reason"], .null)
         XCTAssertEqual(choice(ended)?["text"]?.stringValue, "")
         XCTAssertEqual(ended.json["usage"]?["completion_tokens"]?.intValue, 1)
-        let shown = post(["prompt": ids(prompt), "max_tokens": 4, "logit_bias": eos, "skip_special_tokens": false])
+        let shown = post(["prompt": ids(prompt), "max_tokens": 4, "logit_bias": eos])
         XCTAssertEqual(choice(shown)?["text"]?.stringValue, "</s>")
         let asStopToken = post(["prompt": ids(prompt), "max_tokens": 4, "logit_bias": eos, "ignore_eos": true, "stop_token_ids": [2]])
         XCTAssertEqual(choice(asStopToken)?["stop_reason"]?.intValue, 2)

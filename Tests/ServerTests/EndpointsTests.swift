@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import JSON
+import Kernels
 import Server
 import TestSupport
 import Tokenizer
@@ -70,7 +71,9 @@ final class EndpointsTests: ServerTestCase {
             let info = Self.request(port, "GET", prefix + "/tokenizer_info")
             XCTAssertEqual(info.json["eos_token"]?.stringValue, "</s>")
             XCTAssertEqual(info.json["bos_token"]?.stringValue, "<s>")
-            XCTAssertNotNil(info.json["pad_token"]?.stringValue)
+            // tokenizer_config.json says "pad_token": null, and transformers reports None (not EOS).
+            XCTAssertEqual(info.json["pad_token"], .null)
+            XCTAssertEqual(info.json["pad_token_id"], .null)
         }
     }
 
@@ -86,6 +89,8 @@ final class EndpointsTests: ServerTestCase {
                      "polycom_time_per_output_token_seconds_bucket", "polycom_kv_cache_bytes"] {
             XCTAssertTrue(metrics.text.contains(name), "metrics lack \(name)")
         }
+        // The BLAS family, as the library itself names it (the test process loaded the same one).
+        XCTAssertTrue(metrics.text.contains("polycom_blas_info{core=\"\(BLASCore.name)\"} 1\n"), metrics.text)
     }
 
     func testErrorStatusesWithEnvelope() throws {
@@ -204,6 +209,33 @@ final class EndpointsTests: ServerTestCase {
             XCTAssertEqual(counts.count, 8)
             // 5 prompt tokens + 2 decoded (the third sampled token is never run), top-2 each.
             XCTAssertEqual(counts.reduce(0, +), (5 + 2) * 2, "layer \(layer)")
+        }
+    }
+
+    /// generation_config.json's extra EOS (201) ends a completion where transformers' generate
+    /// stops (reference/llama-generation-eos.json); with ignore_eos it runs to max_tokens.
+    func testGenerationConfigEOSEndsCompletions() throws {
+        let ref = try JSONValue.parse([UInt8](Data(contentsOf: URL(fileURLWithPath: fixturesDirectory + "/reference/llama-generation-eos.json"))))
+        let prompt = try XCTUnwrap(ref["prompt"]?.arrayValue).map { $0.intValue! }
+        let stopped = try XCTUnwrap(ref["generated"]?.arrayValue).map { $0.intValue! }
+        let full = try XCTUnwrap(ref["generated_without_generation_config"]?.arrayValue).map { $0.intValue! }
+        let dir = try copyOfFolder(fixtureFolder("llama-generation-eos"))
+        try FileManager.default.copyItem(atPath: Self.modelPath + "/tokenizer.json", toPath: dir + "/tokenizer.json")
+        let tokenizer = try Tokenizer(path: dir)
+        let (service, port) = try Self.startService(model: dir)
+        defer { service.drainAndStop(grace: 1) }
+        for (ignoreEOS, expected, reason) in [(false, stopped, "stop"), (true, full, "length")] {
+            let r = Self.post(port, "/v1/completions", ["prompt": .array(prompt.map { .int($0) }), "max_tokens": 12,
+                                                        "temperature": 0, "ignore_eos": .bool(ignoreEOS)])
+            XCTAssertEqual(r.status, 200, r.text)
+            XCTAssertEqual(r.json["usage"]?["completion_tokens"]?.intValue, expected.count, "ignore_eos \(ignoreEOS)")
+            XCTAssertEqual(r.json["choices"]?[0]?["finish_reason"]?.stringValue, reason)
+            // The text is what an incremental decode of transformers' ids gives (most of these
+            // ids are single bytes, so a decode of the ids alone would differ).
+            var stream = tokenizer.streamingDecoder()
+            for id in prompt { _ = stream.step(id) }
+            let text = expected.compactMap { stream.step($0) }.joined() + (stream.finish() ?? "")
+            XCTAssertEqual(r.json["choices"]?[0]?["text"]?.stringValue, text, "ignore_eos \(ignoreEOS)")
         }
     }
 }

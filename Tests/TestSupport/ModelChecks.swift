@@ -20,12 +20,20 @@ public enum ModelChecks {
         XCTAssertEqual(cache.count, tokens.count, file: file, line: line)
     }
 
-    /// Greedy decoding through the KV cache gives the reference's tokens.
-    public static func greedyMatchesReference(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        let model = try Architectures.load(path: fixtureModel(name))
+    /// Greedy decoding through the KV cache gives the reference's tokens (on `model` when
+    /// given, else the fixture loaded with default options).
+    public static func greedyMatchesReference(_ name: String, model: DecoderModel? = nil,
+                                              file: StaticString = #filePath, line: UInt = #line) throws {
+        let model = try model ?? Architectures.load(path: fixtureModel(name))
         let ref = try reference(name)
         let expected = try ref.tensor("greedy_tokens").ints()
-        let got = try model.generate(prompt: try ref.tensor("greedy_prompt").ints(), maxTokens: expected.count)
+        let cache = model.makeCache()
+        var logits = try model.forward([SequenceChunk(cache: cache, tokens: try ref.tensor("greedy_prompt").ints())])
+        var got: [Int] = []
+        while got.count < expected.count {
+            got.append(argmax(logits.row(0)))
+            logits = try model.forward([SequenceChunk(cache: cache, tokens: [got.last!])])
+        }
         XCTAssertEqual(got, expected, name, file: file, line: line)
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 import XCTest
 @testable import Tokenizer
 
@@ -14,23 +15,24 @@ enum Fixtures {
     }
 
     /// Parsed with the module's own parser: Foundation's drops a leading U+FEFF from strings.
-    static func jsonLines(_ file: String) throws -> [OrderedJSONObject] {
+    static func jsonLines(_ file: String) throws -> [JSONObject] {
         let data = try Data(contentsOf: directory.appendingPathComponent(file))
         return try data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true).map { line in
-            guard let object = try JSONParser.parse(Data(line)) as? OrderedJSONObject else {
-                throw TokenizerError.malformedJSON("fixture line")
-            }
-            return object
+            try JSONAccess.parse(Data(line), what: file)
         }
+    }
+
+    /// A whole fixture file as a JSON value (any top level).
+    static func json(_ file: String) throws -> JSONValue {
+        try JSONValue.parse([UInt8](Data(contentsOf: directory.appendingPathComponent(file))), rejectDuplicates: false)
     }
 
     /// tokenizer.json of a fixture tokenizer; "llama-nonlegacy" is llama plus its stored patch
     /// (the two conversions differ only in normalizer and pre_tokenizer).
-    static func document(_ name: String) throws -> OrderedJSONObject {
+    static func document(_ name: String) throws -> JSONObject {
         if name == "llama-nonlegacy" {
-            let data = try Data(contentsOf: directory.appendingPathComponent("llama-nonlegacy.patch.json"))
-            let patch = try XCTUnwrap(try JSONParser.parse(data) as? OrderedJSONObject)
-            return try apply(patch, to: document(patch["base"] as! String))
+            let patch = try XCTUnwrap(try json("llama-nonlegacy.patch.json").objectValue)
+            return try apply(patch, to: document(XCTUnwrap(patch["base"]?.stringValue)))
         }
         let data = try Data(contentsOf: tokenizerDirectory(name).appendingPathComponent("tokenizer.json"))
         return try JSONAccess.parse(data, what: name)
@@ -38,18 +40,16 @@ enum Fixtures {
 
     /// The patch format of tools/reference/make_tokenizer_fixtures.py: "set" replaces top-level
     /// keys, "model_set" keys of "model", "added_tokens_append" extends "added_tokens".
-    static func apply(_ patch: OrderedJSONObject, to base: OrderedJSONObject) throws -> OrderedJSONObject {
+    static func apply(_ patch: JSONObject, to base: JSONObject) throws -> JSONObject {
         var json = base
-        if let set = patch["set"] as? OrderedJSONObject {
-            for (k, v) in set.pairs { json.set(k, v) }
+        for (k, v) in patch["set"]?.objectValue?.entries ?? [] { json[k] = v }
+        if let modelSet = patch["model_set"]?.objectValue {
+            var model = try XCTUnwrap(json["model"]?.objectValue)
+            for (k, v) in modelSet.entries { model[k] = v }
+            json["model"] = .object(model)
         }
-        if let modelSet = patch["model_set"] as? OrderedJSONObject {
-            var model = try XCTUnwrap(json["model"] as? OrderedJSONObject)
-            for (k, v) in modelSet.pairs { model.set(k, v) }
-            json.set("model", model)
-        }
-        if let extra = patch["added_tokens_append"] as? [Any] {
-            json.set("added_tokens", (json["added_tokens"] as? [Any] ?? []) + extra)
+        if let extra = patch["added_tokens_append"]?.arrayValue {
+            json["added_tokens"] = .array((json["added_tokens"]?.arrayValue ?? []) + extra)
         }
         return json
     }
@@ -61,7 +61,7 @@ enum Fixtures {
 
     static let corpus: [String] = {
         // Force-try is fine in tests: a missing fixture must fail loudly.
-        try! jsonLines("corpus.jsonl").map { $0["text"] as! String }
+        try! jsonLines("corpus.jsonl").map { $0["text"]!.stringValue! }
     }()
 
     /// One expected row per corpus line.
@@ -78,21 +78,20 @@ enum Fixtures {
         let rows = try jsonLines("expected-\(name).jsonl")
         XCTAssertEqual(rows.count, corpus.count, "fixture row count for \(name)")
         return zip(rows, corpus).map { row, text in
-            let ids = intArray(row["ids"])
-            let decode = row["decode"] as? String ?? text
+            let ids = ints(row["ids"])
+            let decode = row["decode"]?.stringValue ?? text
             return Expected(
                 ids: ids,
-                idsSpecial: row["ids_special"].map(intArray) ?? ids,
-                offsets: (row["offsets"] as? [[Any]]).map { $0.map { TokenOffset(start: int($0[0]), end: int($0[1])) } },
+                idsSpecial: row["ids_special"].map(ints) ?? ids,
+                offsets: row["offsets"]?.arrayValue.map { $0.map { let p = ints($0); return TokenOffset(start: p[0], end: p[1]) } },
                 decode: decode,
-                decodeSpecial: row["decode_special"] as? String ?? decode,
-                decodeSkip: row["decode_skip"] as? String ?? decode)
+                decodeSpecial: row["decode_special"]?.stringValue ?? decode,
+                decodeSkip: row["decode_skip"]?.stringValue ?? decode)
         }
     }
 
-    private static func int(_ any: Any) -> Int { JSONAccess.int(any)! }
-    private static func intArray(_ any: Any?) -> [Int] { ints(any) }
-    static func ints(_ any: Any?) -> [Int] { (any as? [Any] ?? []).map(int) }
+    /// A JSON list of integers (a missing value is the empty list).
+    static func ints(_ value: JSONValue?) -> [Int] { (value?.arrayValue ?? []).map { $0.intValue! } }
 }
 
 /// Scalar-exact comparison: Swift `==` on String is canonical equivalence, which would let an

@@ -11,10 +11,10 @@ final class StreamingDecoderTests: XCTestCase {
                           "llama-nonlegacy": TokenizerFixtureTests.llamaNonLegacy]
         var failures = 0
         for row in rows {
-            let name = row["tokenizer"] as! String
-            let skip = row["skip"] as! Bool
+            let name = row["tokenizer"]!.stringValue!
+            let skip = row["skip"]!.boolValue!
             let ids = Fixtures.ints(row["ids"])
-            let want = (row["steps"] as! [Any]).map { $0 as? String }
+            let want = row["steps"]!.arrayValue!.map(\.stringValue)
             var stream = tokenizers[name]!.streamingDecoder(skipSpecialTokens: skip)
             let got = ids.map { stream.step($0) }
             let same = got.count == want.count && zip(got, want).allSatisfy { g, w in

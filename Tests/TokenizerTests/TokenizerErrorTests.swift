@@ -86,6 +86,22 @@ final class TokenizerErrorTests: XCTestCase {
             XCTAssertEqual(error as? TokenizerError, .fileNotFound("/nonexistent/tokenizer.json"))
         }
     }
+
+    /// A tokenizer.json that exists but cannot be read is not "not found": the reason is the
+    /// system's (a directory in its place here; EACCES reads "permission denied", which the
+    /// tests, running as root, cannot provoke with file modes).
+    func testUnreadableFileSaysWhy() throws {
+        let dir = NSTemporaryDirectory() + "tok-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir + "/tokenizer.json", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        XCTAssertThrowsError(try Tokenizer(path: dir)) { error in
+            XCTAssertEqual(error as? TokenizerError, .unreadable(path: dir + "/tokenizer.json", reason: "it is a directory"))
+            XCTAssertFalse("\(error)".contains("not found"), "\(error)")
+        }
+        XCTAssertEqual(TokenizerError.reason(errno: EACCES), "permission denied")
+        XCTAssertEqual("\(TokenizerError.unreadable(path: "/m/tokenizer.json", reason: TokenizerError.reason(errno: EACCES)))",
+                       "cannot read tokenizer file /m/tokenizer.json: permission denied")
+    }
 }
 
 extension TokenizerErrorTests {

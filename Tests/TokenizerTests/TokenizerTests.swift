@@ -11,7 +11,7 @@ final class TokenizerFixtureTests: XCTestCase {
     static let llama = try! Fixtures.tokenizer("llama")
     static let llamaNonLegacy = try! Fixtures.tokenizer("llama-nonlegacy")
 
-    private func compare(_ name: String, _ tokenizer: Tokenizer, checkOffsets: Bool) throws {
+    static func compare(_ name: String, _ tokenizer: Tokenizer, checkOffsets: Bool) throws {
         let expected = try Fixtures.expected(name)
         let corpus = Fixtures.corpus
         XCTAssertGreaterThanOrEqual(corpus.count, 2000)
@@ -61,14 +61,14 @@ final class TokenizerFixtureTests: XCTestCase {
     }
 
     func testOLMoByteLevelMatchesHF() throws {
-        try compare("olmo", Self.olmo, checkOffsets: true)
+        try Self.compare("olmo", Self.olmo, checkOffsets: true)
     }
 
     func testLlamaLegacyMatchesHF() throws {
-        try compare("llama", Self.llama, checkOffsets: false)
+        try Self.compare("llama", Self.llama, checkOffsets: false)
     }
 
     func testLlamaNonLegacyMatchesHF() throws {
-        try compare("llama-nonlegacy", Self.llamaNonLegacy, checkOffsets: false)
+        try Self.compare("llama-nonlegacy", Self.llamaNonLegacy, checkOffsets: false)
     }
 }

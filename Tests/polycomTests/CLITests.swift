@@ -1,26 +1,32 @@
 import Checkpoint
 import Foundation
+import JSON
+@testable import Kernels
 import TestSupport
 import XCTest
 
 /// Runs the built `polycom` executable as a user would.
 final class CLITests: XCTestCase {
-    struct Result { let status: Int32; let stdout: String; let stderr: String }
+    /// Left to itself, OpenBLAS must not run generic kernels on this CPU: where it does not
+    /// know the CPU, polycom restarts itself with the family matching the CPU's flags.
+    func testBenchReportsANonGenericBLASFamilyWhenNoneIsSet() throws {
+        let r = try polycom(["bench", "model", "--model", fixtureModel("polynorm-f32"), "--prompt-tokens", "8",
+                             "--decode-tokens", "2", "--repeats", "1", "--json"],
+                            environment: ["OPENBLAS_CORETYPE": nil, "POLYCOM_BLAS_REPLACED": nil])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let core = try XCTUnwrap(try JSONValue.parse(r.stdout)["blas"]?.stringValue, r.stdout)
+        XCTAssertFalse(core.isEmpty)
+        if BLASCore.cpuVectorLevel >= 2, let level = BLASCore.familyLevels[core.lowercased()] {
+            XCTAssertGreaterThanOrEqual(level, 2, "OpenBLAS runs \(core) on a CPU with AVX2")
+        }
+    }
 
-    func polycom(_ arguments: String...) throws -> Result {
-        let binary = Bundle.main.bundleURL.appendingPathComponent("polycom")
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: stderr, as: UTF8.self))
+    /// A family the user chose is kept, even a generic one, and the log says what it costs.
+    func testUserChosenBLASFamilyIsRespectedAndAGenericOneIsWarnedAbout() throws {
+        let r = try polycom(["inspect", repositoryRoot + "/Configs/PolyNorm_1B"], environment: ["OPENBLAS_CORETYPE": "Prescott"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("BLAS: OpenBLAS Prescott kernels (OPENBLAS_CORETYPE from the environment)"), r.stdout)
+        XCTAssertEqual(r.stdout.contains("warning: generic kernels"), BLASCore.cpuVectorLevel >= 2, r.stdout)
     }
 
     func testInspectPolyNorm1BConfig() throws {
@@ -101,6 +107,42 @@ final class CLITests: XCTestCase {
         let out = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         XCTAssertEqual(out["tokens"] as? [Int], greedy)
         XCTAssertEqual(out["text"] as? String, first["completion_incremental"] as? String)
+    }
+
+    /// generation_config.json adds EOS 201; transformers' generate stops after emitting it
+    /// (reference/llama-generation-eos.json), and so does `polycom generate`; --ignore-eos runs on.
+    func testGenerateStopsAtGenerationConfigEOS() throws {
+        let ref = try JSONValue.parse([UInt8](Data(contentsOf: URL(fileURLWithPath: fixturesDirectory + "/reference/llama-generation-eos.json"))))
+        let prompt = try XCTUnwrap(ref["prompt"]?.arrayValue).map { String($0.intValue!) }.joined(separator: ",")
+        func tokens(_ key: String) throws -> String {
+            "{\"tokens\":[" + (try XCTUnwrap(ref[key]?.arrayValue)).map { String($0.intValue!) }.joined(separator: ",") + "]}"
+        }
+        let r = try polycom("generate", "--model", fixtureFolder("llama-generation-eos"), "--tokens", prompt, "--max-tokens", "12", "--json")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines), try tokens("generated"))
+        let all = try polycom("generate", "--model", fixtureFolder("llama-generation-eos"), "--tokens", prompt, "--max-tokens", "12",
+                              "--ignore-eos", "--json")
+        XCTAssertEqual(all.stdout.trimmingCharacters(in: .whitespacesAndNewlines), try tokens("generated_without_generation_config"))
+    }
+
+    /// A transformers-5 config.json says `"dtype": "float32"` (no torch_dtype): the estimate
+    /// without weights is for float32, 4 bytes a parameter.
+    func testInspectReadsDtypeKey() throws {
+        let dir = temporaryDirectory()
+        try FileManager.default.copyItem(atPath: fixtureFolder("llama3-rope-parameters") + "/config.json", toPath: dir + "/config.json")
+        let r = try polycom("inspect", dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("estimate for float32"), r.stdout)
+        let weights = try polycom("inspect", fixtureModel("llama3-rope-scaling"), "--json")
+        let stored = try XCTUnwrap(JSONValue.parse(weights.stdout)["weight_bytes"]?.intValue)
+        let estimate = try XCTUnwrap(JSONValue.parse(try polycom("inspect", dir, "--json").stdout)["weight_bytes"]?.intValue)
+        XCTAssertEqual(estimate, stored, "float32 estimate = the stored F32 bytes")
+    }
+
+    func testMissingModelFolderSaysSo() throws {
+        let r = try polycom("inspect", "/nonexistent")
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("/nonexistent: does not exist"), r.stderr)
     }
 
     func testCorruptInputFailsWithMessage() throws {

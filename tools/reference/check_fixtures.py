@@ -35,16 +35,31 @@ def poly(kind, x, w, b):
     raise ValueError(kind)
 
 
-def rope(x, pos, theta):  # x [H, L, hd], HF rotate_half convention
+def llama3_scaled(inv, s):
+    """Llama 3 rope_scaling, written from Meta's reference formula."""
+    factor, low, high = s["factor"], s.get("low_freq_factor", 1.0), s.get("high_freq_factor", 4.0)
+    old = s.get("original_max_position_embeddings", 8192)
+    wavelen = 2 * math.pi / inv
+    smooth = (old / wavelen - low) / (high - low)
+    mid = (1 - smooth) * inv / factor + smooth * inv
+    return torch.where(wavelen < old / high, inv, torch.where(wavelen > old / low, inv / factor, mid))
+
+
+def rope(x, pos, theta, scaling=None):  # x [H, L, hd], HF rotate_half convention
     hd = x.shape[-1]
     inv = 1.0 / (theta ** (torch.arange(0, hd, 2, dtype=torch.int64).float() / hd))
+    if scaling is not None:
+        assert scaling["rope_type"] == "llama3", scaling
+        inv = llama3_scaled(inv, scaling)
     f = pos.float()[:, None] * inv[None, :]
     emb = torch.cat([f, f], -1)
     x1, x2 = x[..., : hd // 2], x[..., hd // 2:]
     return x * emb.cos() + torch.cat([-x2, x1], -1) * emb.sin()
 
 
-def forward(cfg, W, tokens, record=None):
+def forward(cfg, W, tokens, record=None, hidden=None):
+    """Logits [L, V]; appends the router's top-k per layer to `record` and, to `hidden`, the
+    embeddings, every layer's output and the final norm's output (each [L, D])."""
     mt, act = cfg["model_type"], cfg["hidden_act"]
     D, H, KV = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"]
     hd = cfg.get("head_dim") or D // H
@@ -52,6 +67,8 @@ def forward(cfg, W, tokens, record=None):
     L = tokens.numel()
     pos = torch.arange(L)
     x = W["model.embed_tokens.weight"][tokens]
+    keep = (lambda t: hidden.append(t)) if hidden is not None else (lambda t: None)
+    keep(x)
     mask = torch.full((L, L), float("-inf")).triu(1)
     for i in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{i}."
@@ -63,8 +80,8 @@ def forward(cfg, W, tokens, record=None):
             c = cfg.get("clip_qkv")
             if c is not None:
                 q, k, v = q.clamp(-c, c), k.clamp(-c, c), v.clamp(-c, c)
-        q = rope(q.view(L, H, hd).transpose(0, 1), pos, cfg["rope_theta"])
-        k = rope(k.view(L, KV, hd).transpose(0, 1), pos, cfg["rope_theta"])
+        q = rope(q.view(L, H, hd).transpose(0, 1), pos, cfg["rope_theta"], cfg.get("rope_scaling"))
+        k = rope(k.view(L, KV, hd).transpose(0, 1), pos, cfg["rope_theta"], cfg.get("rope_scaling"))
         v = v.view(L, KV, hd).transpose(0, 1)
         k, v = k.repeat_interleave(H // KV, 0), v.repeat_interleave(H // KV, 0)
         a = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(hd) + mask, -1) @ v
@@ -72,7 +89,11 @@ def forward(cfg, W, tokens, record=None):
         h = rms(x, W[p + "post_attention_layernorm.weight"], eps)
         if mt == "polyllama":
             u = h @ W[p + "mlp.up_proj.weight"].T
-            y = poly(act, u, W[p + "mlp.act_fn.weight"], W[p + "mlp.act_fn.bias"]) @ W[p + "mlp.down_proj.weight"].T
+            if act in ("relu", "gelu"):  # the paper's fixed-activation baselines; HF "gelu" is erf GELU
+                z = torch.relu(u) if act == "relu" else 0.5 * u * (1 + torch.erf(u / math.sqrt(2)))
+            else:
+                z = poly(act, u, W[p + "mlp.act_fn.weight"], W[p + "mlp.act_fn.bias"])
+            y = z @ W[p + "mlp.down_proj.weight"].T
         elif mt == "llama":
             g, u = h @ W[p + "mlp.gate_proj.weight"].T, h @ W[p + "mlp.up_proj.weight"].T
             y = (F.silu(g) * u) @ W[p + "mlp.down_proj.weight"].T
@@ -104,7 +125,9 @@ def forward(cfg, W, tokens, record=None):
                         z = F.silu(h[t] @ gate.T) * (h[t] @ up.T)
                     y[t] += tw[t, j] * (z @ down.T)
         x = x + y
+        keep(x)
     x = rms(x, W["model.norm.weight"], eps)
+    keep(x)
     head = W["model.embed_tokens.weight"] if cfg["tie_word_embeddings"] else W["lm_head.weight"]
     return x @ head.T
 
@@ -126,14 +149,23 @@ def main():
             errs.append((lg - ref[f"logits_{L}"]).abs().max().item())
             if rec:
                 assert torch.equal(torch.stack(rec), ref[f"topk_{L}"]), (name, L)
+        hidden_path = os.path.join(REF_DIR, name + ".hidden.safetensors")
+        hidden_ref = load_file(hidden_path)
+        for L in (7, 40):
+            hs = []
+            forward(cfg, W, ref[f"tokens_{L}"], hidden=hs)
+            n = len(hs) - 2
+            # transformers' hidden_states: embeddings, layers 0..n-2, final norm; layer n-1 apart.
+            expected = list(hidden_ref[f"hidden_{L}"][:n]) + [hidden_ref[f"last_layer_{L}"], hidden_ref[f"hidden_{L}"][n]]
+            errs.append(max((a - b).abs().max().item() for a, b in zip(hs, expected)))
         seq = ref["greedy_prompt"].clone()
         for _ in range(ref["greedy_tokens"].numel()):
             seq = torch.cat([seq, forward(cfg, W, seq)[-1].argmax().view(1)])
         assert torch.equal(seq[ref["greedy_prompt"].numel():], ref["greedy_tokens"]), name
-        sz = dir_size(d) + os.path.getsize(os.path.join(REF_DIR, name + ".safetensors"))
+        sz = dir_size(d) + os.path.getsize(os.path.join(REF_DIR, name + ".safetensors")) + os.path.getsize(hidden_path)
         total += sz
         worst = max(worst, max(errs))
-        print(f"{name:28s} max|dlogits| {max(errs):.2e}  greedy ok  {'topk ok  ' if 'topk_1' in ref else ''}"
+        print(f"{name:28s} max|dlogits|, |dhidden| {max(errs):.2e}  greedy ok  {'topk ok  ' if 'topk_1' in ref else ''}"
               f"{sz / 1024:.0f} KiB")
         assert max(errs) < 5e-5, name
     print(f"all fixtures: {total / 1024:.0f} KiB; worst logits error {worst:.2e}")

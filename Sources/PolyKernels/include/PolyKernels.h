@@ -11,17 +11,17 @@
 extern "C" {
 #endif
 
-// ---- dtype conversion -------------------------------------------------------
+// ---- dtype conversion (convert.c) -----------------------------------------------------
 void pk_bf16_to_f32(float *out, const uint16_t *in, size_t n);
 void pk_f16_to_f32(float *out, const uint16_t *in, size_t n);
 /// Round to nearest even, NaN stays NaN (as torch's .to(torch.bfloat16)).
 void pk_f32_to_bf16(uint16_t *out, const float *in, size_t n);
 void pk_f32_to_f16(uint16_t *out, const float *in, size_t n);
 
-// ---- matrix products with low-precision weights --------------------------------
-/// out[T, rows] = x[T, C] · w[rows, C]ᵀ for weight rows [row0, row0+rows) of a bf16 matrix.
-/// Each weight row is read once and used for all T tokens (T small: decode).
-/// ldo is the row stride of out.
+// ---- matrix products with low-precision weights (matmul.c, gemm_bf16dot.c) ------------
+/// out[T, rows] = x[T, C] · w[rows, C]ᵀ with bf16 (f16) weights and f32 math; ldo is the
+/// row stride of out. Each weight row is read once and used for all T tokens (T small:
+/// decode); a slice of rows of a bigger matrix is w offset by row0 · C.
 void pk_matmul_bf16(float *out, size_t ldo, const float *x, const uint16_t *w,
                     size_t T, size_t rows, size_t C);
 void pk_matmul_f16(float *out, size_t ldo, const float *x, const uint16_t *w,
@@ -30,17 +30,18 @@ void pk_matmul_f16(float *out, size_t ldo, const float *x, const uint16_t *w,
 /// 1 when the CPU has AVX512-BF16 dot products.
 int pk_has_bf16dot(void);
 /// out[T, rows] = xb · wᵀ with bf16 inputs and f32 accumulation (vdpbf16ps). xb is the
-/// activations rounded to bf16, [T rounded up to 4, K] with zero padding rows; K even.
-/// Only call when pk_has_bf16dot().
-void pk_gemm_bf16dot(float *out, size_t ldo, const uint16_t *xb, const uint16_t *w,
-                     size_t T, size_t rows, size_t K);
+/// activations rounded to bf16, [T rounded up to 4, K] with zero padding rows.
+/// Returns 0, or -1 with out untouched when the CPU lacks AVX512-BF16 (pk_has_bf16dot),
+/// K is odd or the packing buffer cannot be allocated.
+int pk_gemm_bf16dot(float *out, size_t ldo, const uint16_t *xb, const uint16_t *w,
+                    size_t T, size_t rows, size_t K);
 
-// ---- normalisation --------------------------------------------------------------
+// ---- normalisation (norm.c) -----------------------------------------------------------
 /// out[r] = x[r] * rsqrt(mean(x[r]^2) + eps) * weight   (weight may be NULL: no scale)
 void pk_rmsnorm(float *out, const float *x, const float *weight,
                 size_t rows, size_t n, float eps);
 
-// ---- activations (in place or out != x) -------------------------------------------
+// ---- activations (activations.c), in place or out != x --------------------------------
 /// PolyNorm over the last dim: w0·norm(x³) + w1·norm(x²) + w2·norm(x) + b.
 void pk_polynorm(float *out, const float *x, size_t rows, size_t n,
                  float w0, float w1, float w2, float b, float eps);
@@ -53,26 +54,80 @@ void pk_gelu(float *out, const float *x, size_t n);
 /// Tanh-approximated GELU (HF "gelu_new", "gelu_pytorch_tanh").
 void pk_gelu_tanh(float *out, const float *x, size_t n);
 void pk_silu(float *out, const float *x, size_t n);
-/// out = act(gate) * up  (gated MLP); act: 0 silu, 1 gelu, 2 relu, 3 gelu_tanh
-void pk_gated(float *out, const float *gate, const float *up, size_t n, int act);
+/// The activation of a gated MLP; closed, so Swift sees a plain enum.
+typedef enum __attribute__((enum_extensibility(closed))) {
+    PK_GATE_SILU, PK_GATE_GELU, PK_GATE_RELU, PK_GATE_GELU_TANH
+} pk_gate_activation;
+/// out = act(gate) * up  (gated MLP)
+void pk_gated(float *out, const float *gate, const float *up, size_t n, pk_gate_activation act);
 
-// ---- attention pieces -------------------------------------------------------------
+// ---- softmax (softmax.c): one kernel for the router and both attention paths ----------
+/// Softmax of each row of x[rows, n], in place.
+void pk_softmax(float *x, size_t rows, size_t n);
+/// Softmax of each row over its first `valid[r]` entries; entries past it become 0.
+void pk_softmax_causal(float *x, size_t ld, const size_t *valid, size_t rows);
+/// log-softmax of one row, in place. Uses a max-shifted, double sum.
+void pk_log_softmax(float *x, size_t n);
+
+// ---- attention pieces (attention.c) ---------------------------------------------------
 /// HF rotate_half RoPE in place on x[T, heads, hd] (row stride ldx floats).
 /// cos/sin are [T, hd/2].
 void pk_rope(float *x, size_t ldx, const float *cos, const float *sin,
              size_t T, size_t heads, size_t hd);
-/// Softmax of each row over its first `valid[r]` entries; entries past it become 0.
-void pk_softmax_causal(float *x, size_t ld, const size_t *valid, size_t rows);
 /// One query against L cached keys/values of one head (decode): out[hd] =
 /// softmax(q · kᵀ · scale) · v, with k and v rows `ld` floats apart; scores needs L floats.
 void pk_attend_one(float *out, const float *q, const float *k, const float *v, size_t ld,
                    size_t L, size_t hd, float scale, float *scores);
-/// log-softmax of one row, in place; returns nothing. Uses a max-shifted, double sum.
-void pk_log_softmax(float *x, size_t n);
 
-// ---- small helpers ----------------------------------------------------------------
+// ---- CPU (cpu.c) ----------------------------------------------------------------------
+/// The widest x86 vector extensions this CPU has: 0 none of these, 1 AVX, 2 AVX2 + FMA,
+/// 3 AVX-512 (F, BW, DQ, VL), 4 AVX-512 with BF16 dot products.
+int pk_cpu_vector_level(void);
+
+// ---- small helpers (elementwise.c) ----------------------------------------------------
 void pk_add(float *out, const float *a, const float *b, size_t n);
 void pk_scale_add(float *out, const float *x, float scale, size_t n); // out += scale*x
+
+// ---- training: forward variants that keep what backward needs, and backwards -------
+// Parameter gradients are accumulated (+=); input gradients as documented per kernel.
+/// Targets equal to this are ignored by the cross-entropy (PyTorch's ignore_index).
+enum { PK_IGNORE_INDEX = -100 };
+
+/// pk_rmsnorm with a weight, saving rstd[rows] = 1/sqrt(mean(x²) + eps).
+void pk_rmsnorm_forward(float *out, float *rstd, const float *x, const float *weight,
+                        size_t rows, size_t n, float eps);
+/// dx += ∂/∂x, dweight += ∂/∂w (dweight may be NULL: frozen).
+void pk_rmsnorm_backward(float *dx, float *dweight, const float *dout, const float *x,
+                         const float *weight, const float *rstd, size_t rows, size_t n);
+/// pk_polynorm saving inv[rows, 3]: the inverse norms of x, x², x³.
+void pk_polynorm_forward(float *out, float *inv, const float *x, size_t rows, size_t n,
+                         float w0, float w1, float w2, float b, float eps);
+/// dx = ∂/∂x (overwritten); dcoef[4] += (dw0, dw1, dw2, db).
+void pk_polynorm_backward(float *dx, float *dcoef, const float *dout, const float *x,
+                          const float *inv, size_t rows, size_t n, float w0, float w1, float w2);
+/// dx = ∂/∂x (overwritten); dcoef[4] += (dw0, dw1, dw2, db).
+void pk_polyrelu_backward(float *dx, float *dcoef, const float *dout, const float *x, size_t n,
+                          float w0, float w1, float w2);
+/// dx = dout · act'(x) for the plain MLP's fixed activations.
+void pk_activation_backward(float *dx, const float *dout, const float *x, size_t n, pk_gate_activation act);
+/// Backward of out = act(gate) · up: dgate, dup overwritten.
+void pk_gated_backward(float *dgate, float *dup, const float *dout, const float *gate,
+                       const float *up, size_t n, pk_gate_activation act);
+/// Backward of pk_rope, in place on dx[T, heads, hd] (row stride ldx).
+void pk_rope_backward(float *dx, size_t ldx, const float *cos, const float *sin,
+                      size_t T, size_t heads, size_t hd);
+/// Backward of a causal softmax (row r has r + 1 entries) of `scale`·scores:
+/// dscores = scale · P ⊙ (dP − rowsum(P ⊙ dP)); entries past the diagonal 0.
+void pk_softmax_causal_backward(float *dscores, const float *probs, const float *dprobs,
+                                size_t ld, size_t rows, float scale);
+/// Summed cross-entropy of the rows whose target is not PK_IGNORE_INDEX; per-row losses
+/// (0 when ignored) into `losses` unless NULL.
+double pk_cross_entropy_forward(float *losses, const float *logits, const int32_t *targets,
+                                size_t rows, size_t V);
+/// dlogits = scale · (softmax − onehot) (0 rows where ignored; may alias logits);
+/// returns the summed loss as pk_cross_entropy_forward.
+double pk_cross_entropy_backward(float *dlogits, const float *logits, const int32_t *targets,
+                                 size_t rows, size_t V, float scale);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,171 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+import Checkpoint
+import Foundation
+import JSON
+import Kernels
+
+/// Writes the trainer's output folder. Every save is built in a hidden sibling folder and
+/// swapped into place in one rename, so a kill at any moment leaves either the previous
+/// complete checkpoint or the new one under `out`, never a mix.
+public struct CheckpointSaver {
+    public let out: String
+    /// The folder the run started from: its config.json and tokenizer files are copied.
+    public let source: String
+    /// dtype of model.safetensors (F32, BF16 or F16).
+    public let dtype: DType
+    /// Shard size limit of model.safetensors (Hugging Face's default split is 5 GB; 4 GB here).
+    public var shardBytes = 4 << 30
+
+    static let copiedFiles = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                              "generation_config.json", "tokenizer.model"]
+
+    public init(out: String, source: String, dtype: DType) {
+        (self.out, self.source, self.dtype) = (out, source, dtype)
+    }
+
+    /// Everything one save writes besides the weights.
+    public struct Contents {
+        public var state: TrainerState
+        public var trainingArgs: JSONValue
+        public var metrics: [JSONValue]
+        public init(state: TrainerState, trainingArgs: JSONValue, metrics: [JSONValue]) {
+            (self.state, self.trainingArgs, self.metrics) = (state, trainingArgs, metrics)
+        }
+    }
+
+    public func save(_ store: ParameterStore, _ contents: Contents) throws {
+        let url = URL(fileURLWithPath: out).standardizedFileURL
+        let parent = url.deletingLastPathComponent().path, name = url.lastPathComponent
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        // Folders of saves a kill interrupted.
+        for stale in (try? fm.contentsOfDirectory(atPath: parent)) ?? [] where stale.hasPrefix(".\(name).saving-") {
+            try? fm.removeItem(atPath: parent + "/" + stale)
+        }
+        let tmp = parent + "/.\(name).saving-\(getpid())"
+        try fm.createDirectory(atPath: tmp, withIntermediateDirectories: false)
+        do {
+            try writeConfig(to: tmp + "/config.json")
+            for file in Self.copiedFiles where fm.fileExists(atPath: source + "/" + file) {
+                try fm.copyItem(atPath: source + "/" + file, toPath: tmp + "/" + file)
+            }
+            try writeWeights(store, to: tmp)
+            FaultInjection.check(.duringSave, step: contents.state.step)
+            try writeOptimizer(store, step: contents.state.step, to: tmp + "/optimizer.safetensors")
+            try write(contents.state.json.serialized(pretty: true) + "\n", to: tmp + "/trainer_state.json")
+            try write(contents.trainingArgs.serialized(pretty: true) + "\n", to: tmp + "/training_args.json")
+            try write(contents.metrics.map { $0.serialized() + "\n" }.joined(), to: tmp + "/metrics.jsonl")
+            try write(LossPlot.svg(contents.metrics), to: tmp + "/loss.svg")
+        } catch {
+            try? fm.removeItem(atPath: tmp)
+            throw error
+        }
+        try swapIntoPlace(tmp, out: url.path)
+        FaultInjection.check(.afterSave, step: contents.state.step)
+    }
+
+    /// The source config.json with its dtype fields set to what was written; other fields kept.
+    func writeConfig(to path: String) throws {
+        guard let bytes = FileManager.default.contents(atPath: source + "/config.json") else {
+            throw TrainingError.io("cannot read \(source)/config.json")
+        }
+        guard case .object(var config) = try JSONValue.parse([UInt8](bytes)) else {
+            throw TrainingError.io("\(source)/config.json is not a JSON object")
+        }
+        let name = dtype == .f32 ? "float32" : dtype == .bf16 ? "bfloat16" : "float16"
+        config["torch_dtype"] = .string(name)
+        if config["dtype"] != nil { config["dtype"] = .string(name) }
+        try write(JSONValue.object(config).serialized(pretty: true) + "\n", to: path)
+    }
+
+    /// model.safetensors, or shards of at most `shardBytes` with model.safetensors.index.json.
+    func writeWeights(_ store: ParameterStore, to folder: String) throws {
+        let tensors = store.tensors()
+        let size = { (n: String) in store.slot(n)!.count * self.dtype.byteSize }
+        let total = store.slots.reduce(0) { $0 + size($1.name) }
+        if total <= shardBytes {
+            try SafeTensorsWriter.write(tensors, to: folder + "/model.safetensors", dtype: dtype)
+            return
+        }
+        var shards: [[String]] = [[]], bytes = 0
+        for slot in store.slots {
+            if bytes + size(slot.name) > shardBytes && !shards[shards.count - 1].isEmpty { shards.append([]); bytes = 0 }
+            shards[shards.count - 1].append(slot.name)
+            bytes += size(slot.name)
+        }
+        var map = JSONObject()
+        for (i, names) in shards.enumerated() {
+            let file = String(format: "model-%05d-of-%05d.safetensors", i + 1, shards.count)
+            try SafeTensorsWriter.write(tensors.filter { names.contains($0.key) }, to: folder + "/" + file, dtype: dtype)
+            for n in names { map[n] = .string(file) }
+        }
+        let index: JSONValue = ["metadata": ["total_size": .int(total)],
+                                "weight_map": .object(JSONObject(map.entries.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }))]
+        try write(index.serialized(pretty: true) + "\n", to: folder + "/model.safetensors.index.json")
+    }
+
+    /// AdamW's moments of the trainable tensors (and the f32 master weights when the model
+    /// file is stored in a narrower type), so a resumed run continues exactly.
+    func writeOptimizer(_ store: ParameterStore, step: Int, to path: String) throws {
+        var tensors: [String: Tensor] = [:]
+        for name in store.names where store.isTrainable(name) {
+            tensors["exp_avg." + name] = store.tensor(name, in: store.m)
+            tensors["exp_avg_sq." + name] = store.tensor(name, in: store.v)
+        }
+        if dtype != .f32 { for name in store.names { tensors["master." + name] = store.tensor(name) } }
+        try SafeTensorsWriter.write(tensors, to: path, metadata: ["format": "pt", "step": String(step)])
+    }
+
+    func write(_ text: String, to path: String) throws {
+        do { try text.write(toFile: path, atomically: false, encoding: .utf8) } catch {
+            throw TrainingError.io("cannot write \(path): \(error.localizedDescription)")
+        }
+    }
+
+    /// Replaces `out` by `tmp` atomically (renameat2 RENAME_EXCHANGE where the kernel has it).
+    func swapIntoPlace(_ tmp: String, out: String) throws {
+        let fm = FileManager.default
+        if !fm.fileExists(atPath: out) {
+            guard rename(tmp, out) == 0 else { throw TrainingError.io("cannot rename \(tmp) to \(out): \(String(cString: strerror(errno)))") }
+            return
+        }
+        if let exchange = Self.renameExchange, exchange(tmp, out) == 0 {
+            try? fm.removeItem(atPath: tmp)
+            return
+        }
+        // No atomic exchange: the previous checkpoint stays complete beside `out` meanwhile.
+        let previous = tmp + ".previous"
+        guard rename(out, previous) == 0, rename(tmp, out) == 0 else {
+            throw TrainingError.io("cannot move the new checkpoint into \(out): \(String(cString: strerror(errno)))")
+        }
+        try? fm.removeItem(atPath: previous)
+    }
+
+    /// glibc's renameat2 (not in Swift's Glibc module), looked up once.
+    static let renameExchange: ((String, String) -> Int32)? = {
+        #if os(Linux)
+        typealias RenameAt2 = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "renameat2") else { return nil }
+        let f = unsafeBitCast(symbol, to: RenameAt2.self)
+        let atCwd: Int32 = -100, exchange: UInt32 = 2
+        return { a, b in f(atCwd, a, atCwd, b, exchange) }
+        #else
+        return nil
+        #endif
+    }()
+}
+
+/// Kills the process at chosen points of a save so tests can prove a kill never leaves a
+/// broken checkpoint: POLYCOM_TRAIN_FAULT=during-save:STEP or after-save:STEP.
+enum FaultInjection: String {
+    case duringSave = "during-save", afterSave = "after-save"
+
+    static func check(_ point: FaultInjection, step: Int) {
+        guard let spec = getenv("POLYCOM_TRAIN_FAULT").map({ String(cString: $0) }), spec == "\(point.rawValue):\(step)" else { return }
+        kill(getpid(), SIGKILL)
+    }
+}

@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+import Training
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fine-tune a dense checkpoint (full fine-tuning, f32 master weights, AdamW).",
+        discussion: """
+            Data is JSON lines: {"text": ...} lines are concatenated and cut into blocks of --seq-len \
+            tokens; {"prompt": ..., "completion": ...} lines are one sequence each with loss on the \
+            completion. Writes a checkpoint folder (config.json, model.safetensors, tokenizer files, \
+            training_args.json, metrics.jsonl, loss.svg, optimizer.safetensors, trainer_state.json) \
+            that polycom and transformers load; --resume continues it. Ctrl-C saves and stops.
+
+            Example:
+              polycom train --model Models/polynorm-demo --data train.jsonl --out runs/demo --seq-len 128 --steps 200
+            """)
+
+    @Option(help: "Checkpoint folder to fine-tune (not needed with --resume).") var model: String?
+    @Option(help: "JSONL training data.") var data: String
+    @Option(help: "Output checkpoint folder (new or empty; or the --resume folder).") var out: String
+    @Option(help: "Tokens per sequence.") var seqLen = 512
+    @Option(help: "Sequences per micro-batch.") var batchSize = 1
+    @Option(help: "Micro-batches per optimizer step.") var gradAccum = 1
+    @Option(help: "Optimizer steps (default: one epoch).") var steps: Int?
+    @Option(help: "Passes over the training examples (instead of --steps).") var epochs: Double?
+    @Option(help: "Peak learning rate.") var lr = 3e-4
+    @Option(help: "Linear warmup steps.") var warmupSteps = 0
+    @Option(help: "Final learning rate as a fraction of --lr.") var minLrRatio = 0.1
+    @Option(help: "cosine, linear or constant after warmup.") var schedule = "cosine"
+    @Option(help: "AdamW weight decay (matrices only).") var weightDecay = 0.1
+    @Option var beta1 = 0.9
+    @Option var beta2 = 0.95
+    @Option var eps = 1e-8
+    @Option(help: "Global gradient-norm clip.") var clip = 1.0
+    @Option(help: "Seed of the data order.") var seed: UInt64 = 0
+    @Flag(help: "Keep examples in file order.") var noShuffle = false
+    @Option(help: "Fraction of the blocks (the last ones) held out for validation.") var valFraction = 0.05
+    @Option(help: "JSONL validation data (instead of holding out --val-fraction).") var valData: String?
+    @Option(help: "Validation loss every N steps (and at the end).") var evalEvery = 0
+    @Option(help: "Save a checkpoint every N steps (and at the end).") var saveEvery = 0
+    @Option(help: "bf16, f32 or same (the input's dtype).") var saveDtype = "same"
+    @Option(help: "Tensors to keep fixed: embeddings,lm_head,norm,layers:0-11 or tensor names.") var freeze: String?
+    @Option(help: "BLAS threads.") var threads: Int?
+    @Option(help: "Continue a checkpoint this command wrote.") var resume: String?
+    @Option(help: "Write the first step's gradients (before clipping) as F32 safetensors.") var dumpGradients: String?
+    @Flag(help: "Recompute layer activations in the backward pass (less memory, ~1/3 more compute).") var recompute = false
+
+    func run() throws {
+        guard let kind = LearningRateSchedule.Kind(rawValue: schedule) else {
+            throw ValidationError("--schedule must be cosine, linear or constant")
+        }
+        var o = TrainingOptions(model: model, data: data, out: out)
+        (o.seqLen, o.batchSize, o.gradAccum, o.steps, o.epochs) = (seqLen, batchSize, gradAccum, steps, epochs)
+        (o.lr, o.warmupSteps, o.minLRRatio, o.schedule, o.weightDecay) = (lr, warmupSteps, minLrRatio, kind, weightDecay)
+        (o.beta1, o.beta2, o.eps, o.clip, o.seed, o.shuffle) = (beta1, beta2, eps, clip, seed, !noShuffle)
+        (o.valFraction, o.valData, o.evalEvery, o.saveEvery, o.saveDType) = (valFraction, valData, evalEvery, saveEvery, saveDtype)
+        (o.freeze, o.threads, o.resume, o.dumpGradients, o.recompute) = (freeze.map { [$0] } ?? [], threads, resume, dumpGradients, recompute)
+        try TrainingRun(o) { FileHandle.standardError.write(($0 + "\n").data(using: .utf8)!) }.run()
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+import Model
+import PolyKernels
+import TestSupport
+import XCTest
+
+/// attention.c against naive loops in Double: RoPE and one decode query per head.
+final class AttentionKernelTests: XCTestCase {
+    let u = unitRoundoff
+
+    /// rotate_half on x[T, heads, hd] with row stride ldx: the padding past heads·hd stays.
+    /// Each output is a · c ± b · s: two products and one sum, ≤ 2u·(|a·c| + |b·s|), +1u slack.
+    func testRoPEMatchesRotateHalf() {
+        var rng = SplitMix64(seed: 41)
+        let T = 5, heads = 3
+        for hd in [2, 6, 10, 34] {
+            let half = hd / 2, ldx = heads * hd + 3
+            let x = rng.floats(T * ldx, in: -2...2)
+            let angles = rng.floats(T * half, in: -30...30)
+            let cos = angles.map { Foundation.cos($0) }, sin = angles.map { Foundation.sin($0) }
+            var expected = x.map(Double.init), bounds = [Double](repeating: 0, count: x.count)
+            for t in 0..<T {
+                for h in 0..<heads {
+                    for j in 0..<half {
+                        let i1 = t * ldx + h * hd + j, i2 = i1 + half
+                        let (a, b) = (Double(x[i1]), Double(x[i2]))
+                        let (c, s) = (Double(cos[t * half + j]), Double(sin[t * half + j]))
+                        expected[i1] = a * c - b * s
+                        expected[i2] = b * c + a * s
+                        bounds[i1] = 3 * u * (abs(a * c) + abs(b * s))
+                        bounds[i2] = 3 * u * (abs(b * c) + abs(a * s))
+                    }
+                }
+            }
+            var out = x
+            pk_rope(&out, ldx, cos, sin, T, heads, hd)
+            assertWithin(out, expected, bounds: bounds, "hd=\(hd)")
+        }
+    }
+
+    /// softmax(q · kᵀ · scale) · v over L cached rows `ld` floats apart.
+    ///
+    /// Bound: each score is a dot product of hd terms (γ_hd · Σ|q·k| · scale) times scale (1u);
+    /// an error δ in the scores moves p_j by at most δ_j + max δ relative; the softmax itself
+    /// is (2·spread + L + 6)u (SoftmaxKernelTests); the output sums L products p·v (γ_L).
+    func testAttendOneMatchesNaiveAttention() {
+        var rng = SplitMix64(seed: 42)
+        for hd in [1, 5, 33] {
+            for L in [1, 3, 7, 33, 129] {
+                let ld = 2 * hd + 1, scale = 1 / Float(hd).squareRoot()
+                let q = rng.floats(hd, in: -3...3)
+                let k = rng.floats(L * ld, in: -3...3), v = rng.floats(L * ld, in: -1...1)
+                var s = [Double](), ds = [Double]()
+                for j in 0..<L {
+                    var dot = 0.0, mag = 0.0
+                    for i in 0..<hd {
+                        dot += Double(q[i]) * Double(k[j * ld + i])
+                        mag += abs(Double(q[i]) * Double(k[j * ld + i]))
+                    }
+                    s.append(dot * Double(scale))
+                    ds.append(gamma(hd) * mag * Double(scale) + u * abs(dot * Double(scale)))
+                }
+                let m = s.max()!, e = s.map { exp($0 - m) }, sum = e.reduce(0, +)
+                let p = e.map { $0 / sum }
+                let spread = m - s.min()!, dmax = ds.max()!
+                var expected = [Double](repeating: 0, count: hd), bounds = [Double](repeating: 0, count: hd)
+                for j in 0..<L {
+                    let relative = ds[j] + dmax + (2 * spread + Double(L) + 6) * u + gamma(L)
+                    for i in 0..<hd {
+                        expected[i] += p[j] * Double(v[j * ld + i])
+                        bounds[i] += p[j] * abs(Double(v[j * ld + i])) * relative
+                    }
+                }
+                var out = [Float](repeating: .nan, count: hd), scores = [Float](repeating: .nan, count: L)
+                pk_attend_one(&out, q, k, v, ld, L, hd, scale, &scores)
+                assertWithin(out, expected, bounds: bounds, "hd=\(hd) L=\(L)")
+            }
+        }
+    }
+}

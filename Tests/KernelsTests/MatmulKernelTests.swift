@@ -1,0 +1,119 @@
+import Kernels
+import Model
+import PolyKernels
+import TestSupport
+import XCTest
+
+/// matmul.c, gemm_bf16dot.c and the f32 (BLAS) product against `naiveProduct` of exactly the
+/// values each kernel sees (bf16 and f16 weights widened here, not by our C code).
+///
+/// Any summation order of C products is within γ_C · Σ|x·w|; naiveProduct rounds its Double
+/// sums (and the Σ|x·w| it is also used for) to f32 once, so the bound is
+/// γ_(C+1) · Σ|x·w| + 2u · |x·w|.
+final class MatmulKernelTests: XCTestCase {
+    let widths = [1, 3, 7, 16, 17, 33, 129], rowCounts = [1, 3, 4, 5, 7, 13], tokenCounts = [1, 2, 3, 4, 5, 7, 9]
+
+    func checkProduct(_ x: [Float], _ w: [Float], tokens T: Int, rows: Int, cols C: Int, ldo: Int, _ message: String,
+                      file: StaticString = #filePath, line: UInt = #line,
+                      _ kernel: (UnsafeMutablePointer<Float>) -> Void) {
+        // Room past the rows and columns of out: what the kernel must not write stays NaN.
+        let out = FloatBuffer(count: (T + 4) * ldo)
+        out.fill(.nan)
+        kernel(out.pointer)
+        let got = (0..<T * rows).map { out[$0 / rows * ldo + $0 % rows] }
+        let expected = naiveProduct(x, w, tokens: T, rows: rows, cols: C)
+        let magnitude = naiveProduct(x.map(abs), w.map(abs), tokens: T, rows: rows, cols: C)
+        let bounds = zip(magnitude, expected).map { gamma(C + 1) * Double($0) + 2 * unitRoundoff * abs(Double($1)) }
+        assertWithin(got, expected.map(Double.init), bounds: bounds, message, file: file, line: line)
+        let untouched = (0..<(T + 4) * ldo).filter { $0 / ldo >= T || $0 % ldo >= rows }.allSatisfy { out[$0].isNaN }
+        XCTAssertTrue(untouched, "\(message): wrote outside out[T, rows]", file: file, line: line)
+    }
+
+    /// Random bf16 values: random f32s cut to their top half.
+    func bf16(_ count: Int, _ rng: inout SplitMix64) -> [UInt16] {
+        rng.floats(count, in: -1...1).map { UInt16(truncatingIfNeeded: $0.bitPattern >> 16) }
+    }
+
+    func widened(_ bf16: [UInt16]) -> [Float] { bf16.map { Float(bitPattern: UInt32($0) << 16) } }
+
+    /// The register-tiled kernel: 4×4 tiles, then token and row tails, and C not a multiple of 16.
+    func testBF16MatmulMatchesNaiveProduct() {
+        var rng = SplitMix64(seed: 51)
+        for C in widths {
+            for rows in rowCounts {
+                for T in tokenCounts {
+                    let w = bf16(rows * C, &rng), x = rng.floats(T * C, in: -1...1)
+                    checkProduct(x, widened(w), tokens: T, rows: rows, cols: C, ldo: rows + 2, "bf16 C=\(C) rows=\(rows) T=\(T)") {
+                        pk_matmul_bf16($0, rows + 2, x, w, T, rows, C)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The f16 kernel, including rows longer than its 512-column block.
+    func testF16MatmulMatchesNaiveProduct() {
+        var rng = SplitMix64(seed: 52)
+        for C in widths + [515] {
+            for rows in [1, 3, 5] {
+                for T in [1, 2, 5] {
+                    let w = rng.floats(rows * C, in: -1...1).map { Float16($0).bitPattern }
+                    let x = rng.floats(T * C, in: -1...1)
+                    checkProduct(x, w.map { Float(Float16(bitPattern: $0)) }, tokens: T, rows: rows, cols: C, ldo: rows + 2,
+                                 "f16 C=\(C) rows=\(rows) T=\(T)") {
+                        pk_matmul_f16($0, rows + 2, x, w, T, rows, C)
+                    }
+                }
+            }
+        }
+    }
+
+    /// f32 weights go to OpenBLAS (sgemv for one token, sgemm otherwise).
+    func testF32MatrixMatchesNaiveProduct() {
+        var rng = SplitMix64(seed: 53)
+        for C in widths {
+            for rows in [1, 3, 7] {
+                for T in [1, 2, 5] {
+                    let w = rng.floats(rows * C, in: -1...1), x = rng.floats(T * C, in: -1...1)
+                    let matrix = Matrix(Tensor(w, shape: [rows, C]))
+                    checkProduct(x, w, tokens: T, rows: rows, cols: C, ldo: rows + 2, "f32 C=\(C) rows=\(rows) T=\(T)") { out in
+                        x.withUnsafeBufferPointer { matrix.apply($0.baseAddress!, tokens: T, into: out, ldo: rows + 2, options: ComputeOptions()) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// vdpbf16ps: products of two bf16s are exact in f32, so the bound is the sum's. Rows not a
+    /// multiple of the 64-row panel or of 16 lanes, T not a multiple of the 4-token tile (xb
+    /// has zero rows up to it), K/2 odd.
+    func testBF16DotGEMMMatchesNaiveProductOfBF16Inputs() throws {
+        try XCTSkipUnless(pk_has_bf16dot() != 0, "this CPU has no AVX512-BF16 instructions")
+        var rng = SplitMix64(seed: 54)
+        for K in [2, 6, 34, 130] {
+            for rows in [1, 17, 64, 65, 130] {
+                for T in [1, 3, 5, 6] {
+                    let padded = (T + 3) / 4 * 4
+                    let w = bf16(rows * K, &rng), xb = bf16(T * K, &rng) + [UInt16](repeating: 0, count: (padded - T) * K)
+                    let ldo = rows + 3
+                    checkProduct(Array(widened(xb)[0..<T * K]), widened(w), tokens: T, rows: rows, cols: K, ldo: ldo,
+                                 "bf16dot K=\(K) rows=\(rows) T=\(T)") {
+                        XCTAssertEqual(pk_gemm_bf16dot($0, ldo, xb, w, T, rows, K), 0)
+                    }
+                }
+            }
+        }
+    }
+
+    /// It reports what it cannot do instead of returning with out unwritten: an odd K, or a
+    /// packing buffer too large to allocate (K/2 · 64 lanes · 4 bytes = 2⁵⁷ bytes here). On a
+    /// CPU without AVX512-BF16 it refuses everything, so this holds there too.
+    func testBF16DotGEMMRefusesLeavingOutputUntouched() {
+        let w = [UInt16](repeating: 0x3F80, count: 4 * 3), xb = w
+        for K in [3, 1 << 50] {
+            var out = [Float](repeating: .nan, count: 4)
+            XCTAssertEqual(pk_gemm_bf16dot(&out, 1, xb, w, 1, 1, K), -1, "K=\(K)")
+            XCTAssertTrue(out.allSatisfy(\.isNaN), "K=\(K) wrote \(out)")
+        }
+    }
+}

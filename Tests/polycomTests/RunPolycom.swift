@@ -1,0 +1,29 @@
+import Foundation
+import XCTest
+
+/// Runs the built `polycom` executable as a user would.
+extension XCTestCase {
+    struct RunResult { let status: Int32; let stdout: String; let stderr: String }
+
+    func polycom(_ arguments: String...) throws -> RunResult { try polycom(arguments) }
+
+    /// `environment` changes the test's own environment: a nil value removes the variable.
+    func polycom(_ arguments: [String], environment: [String: String?] = [:]) throws -> RunResult {
+        let binary = Bundle.main.bundleURL.appendingPathComponent("polycom")
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return RunResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                      stderr: String(decoding: stderr, as: UTF8.self))
+    }
+}

@@ -1,0 +1,186 @@
+import Checkpoint
+import Foundation
+import JSON
+import Model
+import TestSupport
+import XCTest
+
+/// `polycom train` as a user runs it, on the shipped demo model (it has a tokenizer).
+final class TrainCommandTests: XCTestCase {
+    let demo = repositoryRoot + "/Models/polynorm-demo"
+    let data = fixturesDirectory + "/training/train.jsonl"
+    /// Same as tools/reference/make_trained_checkpoint_reference.py's ARGS.
+    let trainedArguments = ["--seq-len", "32", "--batch-size", "2", "--grad-accum", "2", "--steps", "3", "--lr", "2e-3",
+                            "--warmup-steps", "1", "--no-shuffle", "--val-fraction", "0.2", "--save-dtype", "f32", "--threads", "1"]
+
+    func train(_ extra: [String], out: String, environment: [String: String?] = [:]) throws -> RunResult {
+        try polycom(["train", "--data", data, "--out", out] + extra, environment: environment)
+    }
+
+    func metrics(_ out: String) throws -> [JSONValue] {
+        try String(contentsOfFile: out + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").map { try JSONValue.parse(String($0)) }
+    }
+
+    /// The checkpoint polycom writes loads in polycom (the loader serve uses) with the logits
+    /// transformers computes on that same file; the losses are PyTorch's replay of the recipe.
+    func testTrainedCheckpointLoadsWithTransformersLogits() throws {
+        let out = temporaryDirectory() + "/run"
+        let r = try train(["--model", demo] + trainedArguments, out: out)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("estimated peak memory"), r.stderr)
+        for file in ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "training_args.json",
+                     "metrics.jsonl", "loss.svg", "optimizer.safetensors", "trainer_state.json"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/" + file), file)
+        }
+        let ref = try reference("trained-polynorm-demo")
+        let lines = try metrics(out)
+        let losses = try ref.tensor("losses").bytes.bindMemory(to: Double.self).map { $0 }
+        XCTAssertEqual(lines.count, 3)
+        for (line, loss) in zip(lines, losses) {
+            for key in ["step", "loss", "lr", "grad_norm", "tokens", "tokens_per_s", "elapsed_s"] { XCTAssertNotNil(line[key], key) }
+            XCTAssertEqual(line["loss"]!.doubleValue!, loss, accuracy: 1e-4 * loss)
+        }
+        XCTAssertNotNil(lines.last?["val_loss"], "the last step is evaluated")
+        XCTAssertEqual(try CheckpointFolder(path: out).config.torchDtype, "float32")
+        let model = try Architectures.load(path: out)
+        let logits = try model.logits(for: try ref.tensor("tokens").ints())
+        assertClose(logits.buffer.array, try ref.tensor("logits").floats(), tolerance: 1e-4, "polycom vs transformers on the trained file")
+    }
+
+    func testFineTuningLowersValidationLoss() throws {
+        let out = temporaryDirectory() + "/run"
+        let r = try train(["--model", demo, "--seq-len", "32", "--batch-size", "2", "--steps", "8", "--lr", "2e-3",
+                           "--eval-every", "1", "--val-fraction", "0.2"], out: out)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let val = try metrics(out).compactMap { $0["val_loss"]?.doubleValue }
+        XCTAssertEqual(val.count, 8)
+        XCTAssertLessThan(val.last!, val.first! - 0.2, "validation loss \(val)")
+    }
+
+    let resumable = ["--seq-len", "32", "--batch-size", "2", "--steps", "6", "--save-every", "2", "--lr", "2e-3",
+                     "--warmup-steps", "2", "--seed", "7", "--val-fraction", "0.1"]
+
+    /// A run killed after its step-4 save and resumed gives the uninterrupted run's losses
+    /// and weights exactly (shuffled order, bf16 checkpoint: f32 master weights in the optimizer file).
+    func testResumeAfterAKillReproducesTheUninterruptedRun() throws {
+        let whole = temporaryDirectory() + "/whole", cut = temporaryDirectory() + "/cut"
+        XCTAssertEqual(try train(["--model", demo] + resumable, out: whole).status, 0)
+        let killed = try train(["--model", demo] + resumable, out: cut, environment: ["POLYCOM_TRAIN_FAULT": "after-save:4"])
+        XCTAssertNotEqual(killed.status, 0)
+        XCTAssertEqual(try metrics(cut).count, 4)
+        let resumed = try train(["--resume", cut] + resumable, out: cut)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        let a = try metrics(whole), b = try metrics(cut)
+        XCTAssertEqual(a.map { $0["loss"]!.doubleValue! }, b.map { $0["loss"]!.doubleValue! })
+        XCTAssertEqual(a.map { $0["grad_norm"]!.doubleValue! }, b.map { $0["grad_norm"]!.doubleValue! })
+        XCTAssertEqual(FileManager.default.contents(atPath: whole + "/model.safetensors"),
+                       FileManager.default.contents(atPath: cut + "/model.safetensors"))
+    }
+
+    /// Killed while writing the step-4 checkpoint: `out` still holds the complete step-2 one.
+    func testAKillDuringASaveLeavesThePreviousCheckpointLoadable() throws {
+        let out = temporaryDirectory() + "/run"
+        let killed = try train(["--model", demo] + resumable, out: out, environment: ["POLYCOM_TRAIN_FAULT": "during-save:4"])
+        XCTAssertNotEqual(killed.status, 0)
+        XCTAssertEqual(try metrics(out).count, 2)
+        XCTAssertEqual(try JSONValue.parse(String(contentsOfFile: out + "/trainer_state.json", encoding: .utf8))["step"]?.intValue, 2)
+        let model = try Architectures.load(path: out)
+        XCTAssertTrue(try model.logits(for: [1, 450]).buffer.array.allSatisfy(\.isFinite))
+        let resumed = try train(["--resume", out] + resumable, out: out)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(try metrics(out).count, 6)
+        let parent = (out as NSString).deletingLastPathComponent
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: parent).filter { $0.contains("saving") }, [],
+                       "the interrupted save's folder is cleaned up")
+    }
+
+    /// The dump holds every trainable tensor's gradient before clipping: its norm is the
+    /// step's grad_norm (above --clip), frozen layers are absent.
+    func testDumpGradientsWritesUnclippedGradientsOfTrainableTensors() throws {
+        let dir = temporaryDirectory(), dump = dir + "/grads.safetensors"
+        let r = try train(["--model", demo, "--seq-len", "32", "--batch-size", "2", "--steps", "1", "--freeze", "layers:0-1,embeddings",
+                           "--dump-gradients", dump, "--clip", "0.5"], out: dir + "/run")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let file = try SafeTensorsFile(path: dump)
+        let config = try CheckpointFolder(path: demo).config
+        let names = try Architectures.of(config).weights(config).map(\.name)
+        let expected = names.filter { !$0.hasPrefix("model.layers.0.") && !$0.hasPrefix("model.layers.1.") && $0 != "model.embed_tokens.weight" }
+        XCTAssertEqual(file.names, expected.sorted())
+        var sum = 0.0
+        for name in file.names {
+            let t = try file.tensor(name)
+            XCTAssertEqual(t.dtype, .f32)
+            sum += t.floats().reduce(0) { $0 + Double($1) * Double($1) }
+        }
+        let norm = try metrics(dir + "/run")[0]["grad_norm"]!.doubleValue!
+        XCTAssertGreaterThan(norm, 0.5)
+        XCTAssertEqual(sum.squareRoot(), norm, accuracy: 1e-4 * norm)
+    }
+
+    func testPromptCompletionDataTrains() throws {
+        let out = temporaryDirectory() + "/run"
+        let r = try polycom(["train", "--model", demo, "--data", fixturesDirectory + "/training/prompt-completion.jsonl", "--out", out,
+                             "--seq-len", "24", "--batch-size", "2", "--steps", "2", "--val-fraction", "0"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try metrics(out).count, 2)
+    }
+
+    /// Each bad input: a clear error, exit status 1, and no output folder.
+    func testBadInputGetsAClearErrorAndNoOutput() throws {
+        let dir = temporaryDirectory()
+        func file(_ name: String, _ text: String) -> String {
+            FileManager.default.createFile(atPath: dir + "/" + name, contents: text.data(using: .utf8))
+            return dir + "/" + name
+        }
+        let cases: [([String], String)] = [
+            (["--data", file("bad.jsonl", "{\"text\": \"a\"}\n{not json\n")], "bad.jsonl line 2: not valid JSON"),
+            (["--data", file("field.jsonl", "{\"text\": \"a\"}\n\n{\"txt\": \"b\"}\n")], "field.jsonl line 3: expected an object"),
+            (["--data", file("empty.jsonl", "\n")], "holds no data lines"),
+            (["--data", file("short.jsonl", "{\"text\": \"Hi\"}\n")], "fewer than one block of --seq-len 32"),
+            (["--data", data, "--seq-len", "1000"], "above the model's context (max_position_embeddings 512)"),
+            (["--data", data, "--freeze", "layers:2-9"], "layers are 0...3"),
+            (["--data", data, "--freeze", "attention"], "unknown --freeze name 'attention'"),
+            (["--data", data, "--batch-size", "0"], "--batch-size must be at least 1"),
+        ]
+        for (args, message) in cases {
+            let out = dir + "/out-\(UUID().uuidString)"
+            let r = try polycom(["train", "--model", demo, "--out", out, "--seq-len", "32"] + args)
+            XCTAssertEqual(r.status, 1, message)
+            XCTAssertTrue(r.stderr.contains(message), "expected '\(message)' in: \(r.stderr)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out), "no output for: \(message)")
+        }
+        let other = try copyOfFixture("polynorm-f32")
+        let r = try polycom(["train", "--model", demo, "--data", data, "--out", other, "--seq-len", "32"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("already holds a checkpoint"), r.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: other).sorted(), ["config.json", "model.safetensors"])
+    }
+}
+
+extension TrainCommandTests {
+    /// Ctrl-C during training saves a resumable checkpoint and exits 0.
+    func testInterruptSavesAResumableCheckpoint() throws {
+        let out = temporaryDirectory() + "/run"
+        let process = Process()
+        process.executableURL = Bundle.main.bundleURL.appendingPathComponent("polycom")
+        process.arguments = ["train", "--model", demo, "--data", data, "--out", out, "--seq-len", "32", "--steps", "100000"]
+        let err = Pipe()
+        process.standardError = err
+        try process.run()
+        var text = ""
+        while !text.contains("training ") {
+            let chunk = err.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        usleep(300_000)
+        process.interrupt()
+        text += String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, text)
+        XCTAssertTrue(text.contains("interrupted: saving a resumable checkpoint"), text)
+        let step = try JSONValue.parse(String(contentsOfFile: out + "/trainer_state.json", encoding: .utf8))["step"]?.intValue
+        XCTAssertEqual(step, try metrics(out).count)
+        XCTAssertLessThan(step ?? .max, 100000)
+    }
+}
