@@ -50,15 +50,15 @@ int pk_has_bf16dot(void);
 int pk_gemm_bf16dot(float *out, size_t ldo, const uint16_t *xb, const uint16_t *w,
                     size_t T, size_t rows, size_t K);
 
-// ---- normalisation (norm.c) -----------------------------------------------------------
+// ---- normalisation (norm.c; their training forms and backwards below) ----------------
 /// out[r] = x[r] * rsqrt(mean(x[r]^2) + eps) * weight   (weight may be NULL: no scale)
 void pk_rmsnorm(float *out, const float *x, const float *weight,
                 size_t rows, size_t n, float eps);
-
-// ---- activations (activations.c), in place or out != x --------------------------------
 /// PolyNorm over the last dim: w0·norm(x³) + w1·norm(x²) + w2·norm(x) + b.
 void pk_polynorm(float *out, const float *x, size_t rows, size_t n,
                  float w0, float w1, float w2, float b, float eps);
+
+// ---- activations (activations.c), in place or out != x --------------------------------
 /// PolyReLU: w0·relu(x)³ + w1·relu(x)² + w2·relu(x) + b.
 void pk_polyrelu(float *out, const float *x, size_t n,
                  float w0, float w1, float w2, float b);
@@ -114,13 +114,13 @@ void pk_scale_add(float *out, const float *x, float scale, size_t n); // out += 
 /// Targets equal to this are ignored by the cross-entropy (PyTorch's ignore_index).
 enum { PK_IGNORE_INDEX = -100 };
 
-/// pk_rmsnorm with a weight, saving rstd[rows] = 1/sqrt(mean(x²) + eps).
+/// pk_rmsnorm saving rstd[rows] = 1/sqrt(mean(x²) + eps) (rstd may be NULL: not saved).
 void pk_rmsnorm_forward(float *out, float *rstd, const float *x, const float *weight,
                         size_t rows, size_t n, float eps);
 /// dx += ∂/∂x, dweight += ∂/∂w (dweight may be NULL: frozen).
 void pk_rmsnorm_backward(float *dx, float *dweight, const float *dout, const float *x,
                          const float *weight, const float *rstd, size_t rows, size_t n);
-/// pk_polynorm saving inv[rows, 3]: the inverse norms of x, x², x³.
+/// pk_polynorm saving inv[rows, 3]: the inverse norms of x, x², x³ (inv may be NULL).
 void pk_polynorm_forward(float *out, float *inv, const float *x, size_t rows, size_t n,
                          float w0, float w1, float w2, float b, float eps);
 /// dx = ∂/∂x (overwritten); dcoef[4] += (dw0, dw1, dw2, db).
