@@ -41,6 +41,21 @@ void pk_matmul_bf16_portable(float *out, size_t ldo, const float *x, const uint1
 void pk_matmul_f16_portable(float *out, size_t ldo, const float *x, const uint16_t *w,
                             size_t T, size_t rows, size_t C);
 
+// ---- int8 weights, q8 (matmul_q8.c) ---------------------------------------------------
+/// q8: each row of w[rows, C] in blocks of PK_Q8_BLOCK columns (the last may be shorter),
+/// int8 values in [-127, 127] q[rows, C] and one f16 scale per block scales[rows, ⌈C/32⌉]:
+/// w ≈ scale · q.
+enum { PK_Q8_BLOCK = 32 };
+void pk_quantize_q8(int8_t *q, uint16_t *scales, const float *x, size_t rows, size_t C);
+void pk_dequantize_q8(float *out, const int8_t *q, const uint16_t *scales, size_t rows, size_t C);
+/// The family pk_matmul_q8_isa runs for a requested one: AVX512 needs VNNI (else AVX2).
+int pk_q8_isa(int isa);
+/// out[T, rows] (row stride ldo) = x · wᵀ with x quantised per block of 32 (f32 scales)
+/// and integer dot products per block: VNNI, AVX2, or portable C (the reference).
+/// Returns 0, or -1 with out untouched when the activations' buffer cannot be allocated.
+int pk_matmul_q8_isa(int isa, float *out, size_t ldo, const float *x, const int8_t *q,
+                     const uint16_t *scales, size_t T, size_t rows, size_t C);
+
 /// 1 when the CPU has AVX512-BF16 dot products.
 int pk_has_bf16dot(void);
 /// out[T, rows] = xb · wᵀ with bf16 inputs and f32 accumulation (vdpbf16ps). xb is the
