@@ -14,9 +14,13 @@ struct Train: ParsableCommand {
 
             Example:
               polycom train --model Models/polynorm-demo --data train.jsonl --out runs/demo --seq-len 128 --steps 200
+              polycom train --init config.json --tokenizer tok/ --data corpus.jsonl --out runs/scratch --steps 2000
             """)
 
-    @Option(help: "Checkpoint folder to fine-tune (not needed with --resume).") var model: String?
+    @Option(help: "Checkpoint folder to fine-tune (not needed with --resume or --init).") var model: String?
+    @Option(help: "config.json of a model to train from scratch (transformers' random init; with --tokenizer).") var `init`: String?
+    @Option(help: "Folder with the tokenizer files for --init.") var tokenizer: String?
+    @Option(help: "Seed of the --init weights.") var initSeed: UInt64 = 0
     @Option(help: "JSONL training data.") var data: String
     @Option(help: "Output checkpoint folder (new or empty; or the --resume folder).") var out: String
     @Option(help: "Tokens per sequence.") var seqLen = 512
@@ -50,12 +54,27 @@ struct Train: ParsableCommand {
         guard let kind = LearningRateSchedule.Kind(rawValue: schedule) else {
             throw ValidationError("--schedule must be cosine, linear or constant")
         }
-        var o = TrainingOptions(model: model, data: data, out: out)
+        let scratch = try initialCheckpoint()
+        defer { if let dir = scratch { try? FileManager.default.removeItem(atPath: dir) } }
+        var o = TrainingOptions(model: scratch ?? model, data: data, out: out)
         (o.seqLen, o.batchSize, o.gradAccum, o.steps, o.epochs) = (seqLen, batchSize, gradAccum, steps, epochs)
         (o.lr, o.warmupSteps, o.minLRRatio, o.schedule, o.weightDecay) = (lr, warmupSteps, minLrRatio, kind, weightDecay)
         (o.beta1, o.beta2, o.eps, o.clip, o.seed, o.shuffle) = (beta1, beta2, eps, clip, seed, !noShuffle)
         (o.valFraction, o.valData, o.evalEvery, o.saveEvery, o.saveDType) = (valFraction, valData, evalEvery, saveEvery, saveDtype)
         (o.freeze, o.threads, o.resume, o.dumpGradients, o.recompute) = (freeze.map { [$0] } ?? [], threads, resume, dumpGradients, recompute)
         try TrainingRun(o) { FileHandle.standardError.write(($0 + "\n").data(using: .utf8)!) }.run()
+    }
+
+    /// With --init: a step-0 checkpoint in a temporary folder, trained from like --model.
+    func initialCheckpoint() throws -> String? {
+        guard let config = `init` else {
+            if tokenizer != nil { throw ValidationError("--tokenizer goes with --init") }
+            return nil
+        }
+        guard let tokenizer else { throw ValidationError("--init needs --tokenizer DIR") }
+        guard model == nil, resume == nil else { throw ValidationError("give --init or --model / --resume, not both") }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("polycom-init-\(UUID().uuidString)").path
+        try RandomInit.writeCheckpoint(config: config, tokenizer: tokenizer, seed: initSeed, to: dir)
+        return dir
     }
 }
