@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import JSON
 import Training
 
 struct Train: ParsableCommand {
@@ -63,6 +64,16 @@ struct Train: ParsableCommand {
         (o.valFraction, o.valData, o.evalEvery, o.saveEvery, o.saveDType) = (valFraction, valData, evalEvery, saveEvery, saveDtype)
         (o.freeze, o.threads, o.resume, o.dumpGradients, o.recompute) = (freeze.map { [$0] } ?? [], threads, resume, dumpGradients, recompute)
         try TrainingRun(o) { FileHandle.standardError.write(($0 + "\n").data(using: .utf8)!) }.run()
+        if scratch != nil { try recordInit() }
+    }
+
+    /// training_args.json names the temporary step-0 folder as "model": say what made it.
+    func recordInit() throws {
+        let path = out + "/training_args.json"
+        guard case .object(var args)? = try? JSONValue.parse(String(contentsOfFile: path, encoding: .utf8)) else { return }
+        (args["model"], args["init"], args["tokenizer"]) = (.null, .string(`init`!), .string(tokenizer!))
+        args["init_seed"] = .string(String(initSeed))
+        try JSONValue.object(args).serialized(pretty: true).appending("\n").write(toFile: path, atomically: true, encoding: .utf8)
     }
 
     /// With --init: a step-0 checkpoint in a temporary folder, trained from like --model.

@@ -41,6 +41,10 @@ final class TrainInitCommandTests: XCTestCase {
         XCTAssertEqual(la, lb, "same seeds, same threads: the same losses")
         XCTAssertNotEqual(la[0], lc[0], "another --init-seed, other weights")
         XCTAssertLessThan(la[2], la[0], "training lowers the loss \(la)")
+        let args = try JSONValue.parse(String(contentsOfFile: dir + "/a/training_args.json", encoding: .utf8))
+        XCTAssertEqual(args["init"]?.stringValue, cfg)
+        XCTAssertEqual(args["init_seed"]?.stringValue, "1")
+        XCTAssertEqual(args["model"], .null, "not the deleted step-0 folder")
         let model = try Architectures.load(path: dir + "/a")
         XCTAssertEqual(try model.logits(for: [1, 2, 3]).buffer.array.count, 3 * 32000, "the trained folder loads")
     }
