@@ -17,7 +17,7 @@ struct Serve: ParsableCommand {
             """)
 
     @Option(help: "Checkpoint folder with config.json, weights and tokenizer.json.")
-    var model = "Models/polynorm-demo"
+    var model = "Models/polynorm-kjv"
 
     @Option(help: "Address to listen on.")
     var host = "127.0.0.1"
