@@ -18,7 +18,7 @@ public struct MemoryEstimate: Sendable {
         weights = parameters * 4
         gradients = parameters * 4
         optimizer = parameters * 8
-        activations = try DenseTrainingModel.activationBytes(config, seqLen: seqLen, sequences: batchSize, recompute: recompute)
+        activations = try DecoderTrainingModel.activationBytes(config, seqLen: seqLen, sequences: batchSize, recompute: recompute)
     }
 
     public var summary: String {

@@ -9,11 +9,25 @@ public protocol TrainableModel: AnyObject {
     /// The longest sequence and the most sequences one pass takes.
     var seqLen: Int { get }
     var maxSequences: Int { get }
-    /// Forward and backward of one micro-batch: gradients += ∂(lossScale · Σ CE)/∂θ.
-    /// Returns the summed token cross-entropy of the micro-batch.
-    func accumulateGradients(tokens: [Int32], targets: [Int32], lossScale: Float) throws -> Double
+    /// Forward and backward of one micro-batch:
+    /// gradients += ∂(lossScale · Σ CE + routerScale · (aux·lb + z·z-loss))/∂θ.
+    func accumulateGradients(tokens: [Int32], targets: [Int32], lossScale: Float, routerScale: Float) throws -> PassLoss
     /// Summed token cross-entropy, forward only.
     func loss(tokens: [Int32], targets: [Int32]) throws -> Double
+    /// Tokens routed to each expert of each MoE layer ([layer][expert]) since the last
+    /// call, counted over training passes; nil for dense models.
+    func takeRouterCounts() -> [[Int]]?
+}
+
+/// The terms of one micro-batch's objective.
+public struct PassLoss: Sendable, Equatable {
+    /// Summed token cross-entropy.
+    public var ce: Double
+    /// Load-balancing and z-loss of the micro-batch's router logits (0 for dense models).
+    public var aux: Double = 0
+    public var z: Double = 0
+    /// aux·coef_aux + z·coef_z: what the router losses add to the objective.
+    public var weighted: Double = 0
 }
 
 /// A parameter and its gradient (nil when frozen).

@@ -33,6 +33,9 @@ public struct TrainingOptions: Sendable {
     public var resume: String?
     public var dumpGradients: String?
     public var recompute = false
+    /// MoE router losses' weights in the objective.
+    public var routerAuxLossCoef = 0.01
+    public var routerZLossCoef = 0.001
 
     public init(model: String?, data: String, out: String) { (self.model, self.data, self.out) = (model, data, out) }
 
@@ -54,6 +57,7 @@ public struct TrainingOptions: Sendable {
         if !(0..<1).contains(valFraction) { throw fail("--val-fraction must be in [0, 1)") }
         if !["bf16", "f32", "f16", "same"].contains(saveDType) { throw fail("--save-dtype must be bf16, f32, f16 or same") }
         if let t = threads, t < 1 { throw fail("--threads must be at least 1") }
+        if !(routerAuxLossCoef >= 0) || !(routerZLossCoef >= 0) { throw fail("--router-aux-loss-coef and --router-z-loss-coef must not be negative") }
     }
 
     /// The tensors `--freeze` names: `embeddings`, `lm_head`, `norm` (the final norm),
@@ -93,6 +97,7 @@ public struct TrainingOptions: Sendable {
                 "seed": .string(String(seed)), "shuffle": .bool(shuffle), "val_fraction": .double(valFraction),
                 "val_data": opt(valData), "eval_every": .int(evalEvery), "save_every": .int(saveEvery),
                 "save_dtype": .string(saveDType), "freeze": .array(freeze.map { .string($0) }),
-                "threads": threads.map { .int($0) } ?? .null, "resume": opt(resume), "recompute": .bool(recompute)]
+                "threads": threads.map { .int($0) } ?? .null, "resume": opt(resume), "recompute": .bool(recompute),
+                "router_aux_loss_coef": .double(routerAuxLossCoef), "router_z_loss_coef": .double(routerZLossCoef)]
     }
 }

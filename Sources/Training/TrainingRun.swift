@@ -35,8 +35,8 @@ public final class TrainingRun {
 
         let c = try CheckpointFolder(path: source, requireWeights: false).config
         let arch = try Architectures.of(c, path: source + "/config.json")
-        guard DenseTrainingModel.architectures.contains(where: { ObjectIdentifier($0) == ObjectIdentifier(arch) }) else {
-            throw TrainingError.invalidModel("\(source): model_type \(c.modelType) is not trainable yet (dense models: polyllama, llama)")
+        guard DecoderTrainingModel.trains(arch) else {
+            throw TrainingError.invalidModel("\(source): model_type \(c.modelType) is not trainable (polyllama, llama, olmoe)")
         }
         guard o.seqLen <= c.maxPositionEmbeddings else {
             throw TrainingError.invalidArgument("--seq-len \(o.seqLen) is above the model's context (max_position_embeddings \(c.maxPositionEmbeddings))")
@@ -65,7 +65,8 @@ public final class TrainingRun {
         let (store, storedDType) = try loadStore(config: c, specs: specs)
         store.freeze(frozen)
         let saveDType: DType = o.saveDType == "same" ? storedDType : o.saveDType == "bf16" ? .bf16 : o.saveDType == "f16" ? .f16 : .f32
-        let model = try DenseTrainingModel(config: c, store: store, seqLen: o.seqLen, maxSequences: o.batchSize, recompute: o.recompute)
+        let model = try DecoderTrainingModel(config: c, store: store, seqLen: o.seqLen, maxSequences: o.batchSize, recompute: o.recompute,
+                                             routerAux: Float(o.routerAuxLossCoef), routerZ: Float(o.routerZLossCoef))
         let order = BatchOrder(examples: examples.count, batchSize: o.batchSize, gradAccum: o.gradAccum, shuffle: o.shuffle, seed: o.seed)
         let totalSteps = o.steps ?? order.steps(epochs: o.epochs ?? 1)
         let recipe = TrainingRecipe(
@@ -117,14 +118,25 @@ public final class TrainingRun {
             var line = JSONObject()
             line["step"] = .int(result.step)
             line["loss"] = .double(result.loss)
+            if model.routerLosses != nil {
+                line["ce_loss"] = .double(result.ceLoss)
+                line["aux_loss"] = .double(result.auxLoss)
+                line["z_loss"] = .double(result.zLoss)
+            }
             line["lr"] = .double(result.lr)
             line["grad_norm"] = .double(result.gradNorm)
             line["tokens"] = .int(tokens)
             line["tokens_per_s"] = .double(rate)
             line["elapsed_s"] = .double(elapsed)
             let last = result.step == totalSteps
-            if !validation.isEmpty && ((o.evalEvery > 0 && result.step % o.evalEvery == 0) || last) {
+            let evaluates = (o.evalEvery > 0 && result.step % o.evalEvery == 0) || last
+            if !validation.isEmpty && evaluates {
                 line["val_loss"] = .double(try trainer.evaluate(validation))
+            }
+            // Training tokens routed to each expert per layer since the last report, so a
+            // collapsing router shows.
+            if evaluates, let counts = model.takeRouterCounts() {
+                line["router_tokens_per_expert"] = .array(counts.map { .array($0.map { .int($0) }) })
             }
             metrics.append(.object(line))
             progress.update(result, valLoss: line["val_loss"]?.doubleValue, tokensPerSecond: rate)

@@ -4,7 +4,7 @@ import Training
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Fine-tune a dense checkpoint (full fine-tuning, f32 master weights, AdamW).",
+        abstract: "Fine-tune a dense or MoE checkpoint (f32 master weights, AdamW).",
         discussion: """
             Data is JSON lines: {"text": ...} lines are concatenated and cut into blocks of --seq-len \
             tokens; {"prompt": ..., "completion": ...} lines are one sequence each with loss on the \
@@ -45,6 +45,8 @@ struct Train: ParsableCommand {
     @Option(help: "Continue a checkpoint this command wrote.") var resume: String?
     @Option(help: "Write the first step's gradients (before clipping) as F32 safetensors.") var dumpGradients: String?
     @Flag(help: "Recompute layer activations in the backward pass (less memory, ~1/3 more compute).") var recompute = false
+    @Option(help: "MoE: weight of the router load-balancing loss (0 turns it off).") var routerAuxLossCoef = 0.01
+    @Option(help: "MoE: weight of the router z-loss (0 turns it off).") var routerZLossCoef = 0.001
 
     func run() throws {
         guard let kind = LearningRateSchedule.Kind(rawValue: schedule) else {
@@ -56,6 +58,7 @@ struct Train: ParsableCommand {
         (o.beta1, o.beta2, o.eps, o.clip, o.seed, o.shuffle) = (beta1, beta2, eps, clip, seed, !noShuffle)
         (o.valFraction, o.valData, o.evalEvery, o.saveEvery, o.saveDType) = (valFraction, valData, evalEvery, saveEvery, saveDtype)
         (o.freeze, o.threads, o.resume, o.dumpGradients, o.recompute) = (freeze.map { [$0] } ?? [], threads, resume, dumpGradients, recompute)
+        (o.routerAuxLossCoef, o.routerZLossCoef) = (routerAuxLossCoef, routerZLossCoef)
         try TrainingRun(o) { FileHandle.standardError.write(($0 + "\n").data(using: .utf8)!) }.run()
     }
 }
