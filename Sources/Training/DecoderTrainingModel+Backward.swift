@@ -9,7 +9,7 @@ extension DecoderTrainingModel {
         let c = config, N = B * seqLen, D = c.hiddenSize, V = c.vocabSize
         let dlogits = acts.logits.pointer
         let loss = pk_cross_entropy_backward(dlogits, dlogits, acts.targets, N, V, lossScale)
-        Linear.backward(dx: acts.dNorm.pointer, dw: head.g, dlogits, acts.normFinal.pointer, head.w, N: N, I: D, O: V)
+        head.backward(dx: acts.dNorm.pointer, dlogits, acts.normFinal.pointer, N: N, I: D, O: V)
         acts.dResidual.pointer.update(repeating: 0, count: N * D)
         pk_rmsnorm_backward(acts.dResidual.pointer, finalNorm.g, acts.dNorm.pointer, acts.inputs[layers.count].pointer,
                             finalNorm.w, acts.rstdFinal.pointer, N, D)
@@ -38,12 +38,12 @@ extension DecoderTrainingModel {
         var dcoef: [Float] = [0, 0, 0, 0]
         switch w.feedForward {
         case let .dense(up, down, gate):
-            Linear.backward(dx: acts.dAct.pointer, dw: down.g, dres, a.act.pointer, down.w, N: N, I: F, O: D)
+            down.backward(dx: acts.dAct.pointer, dres, a.act.pointer, N: N, I: F, O: D)
             activation.backward(dup: acts.dUp.pointer, dgate: acts.dGate?.pointer, dcoef: &dcoef, dout: acts.dAct.pointer,
                                 up: a.up.pointer, gate: a.gate?.pointer, inv: a.polyInv.pointer, coef: w.coefficients, N: N, F: F)
-            Linear.backward(dx: dnorm, dw: up.g, acts.dUp.pointer, a.norm2.pointer, up.w, N: N, I: D, O: F)
+            up.backward(dx: dnorm, acts.dUp.pointer, a.norm2.pointer, N: N, I: D, O: F)
             if let gate {
-                Linear.backward(dx: dnorm, dw: gate.g, acts.dGate!.pointer, a.norm2.pointer, gate.w, N: N, I: D, O: F, accumulate: true)
+                gate.backward(dx: dnorm, acts.dGate!.pointer, a.norm2.pointer, N: N, I: D, O: F, accumulate: true)
             }
         case let .sparse(block):
             let saved = a.sparse!, scratch = acts.sparse!, router = routerLosses!
@@ -62,16 +62,16 @@ extension DecoderTrainingModel {
         pk_rmsnorm_backward(dres, w.postNorm.g, dnorm, a.mid.pointer, w.postNorm.w, a.rstd2.pointer, N, D)
 
         // mid = x + o(attn(rope(q), rope(k), v))
-        Linear.backward(dx: acts.dContext.pointer, dw: w.o.g, dres, a.context.pointer, w.o.w, N: N, I: c.qDim, O: D)
+        w.o.backward(dx: acts.dContext.pointer, dres, a.context.pointer, N: N, I: c.qDim, O: D)
         attention.backward(dq: acts.dq.pointer, dk: acts.dk.pointer, dv: acts.dv.pointer, dcontext: acts.dContext.pointer,
                            probs: a.probs.pointer, q: a.q.pointer, k: a.k.pointer, v: a.v.pointer, B: B, T: seqLen,
                            scratch: acts.attentionScratch.pointer)
         pk_rope_backward(acts.dq.pointer, c.qDim, ropeCos.pointer, ropeSin.pointer, N, c.numAttentionHeads, c.headDim)
         pk_rope_backward(acts.dk.pointer, c.kvDim, ropeCos.pointer, ropeSin.pointer, N, c.numKeyValueHeads, c.headDim)
         let (dq, dk) = backwardQKNormAndClip(w, a, N: N)
-        Linear.backward(dx: dnorm, dw: w.q.g, dq, a.norm1.pointer, w.q.w, N: N, I: D, O: c.qDim)
-        Linear.backward(dx: dnorm, dw: w.k.g, dk, a.norm1.pointer, w.k.w, N: N, I: D, O: c.kvDim, accumulate: true)
-        Linear.backward(dx: dnorm, dw: w.v.g, acts.dv.pointer, a.norm1.pointer, w.v.w, N: N, I: D, O: c.kvDim, accumulate: true)
+        w.q.backward(dx: dnorm, dq, a.norm1.pointer, N: N, I: D, O: c.qDim)
+        w.k.backward(dx: dnorm, dk, a.norm1.pointer, N: N, I: D, O: c.kvDim, accumulate: true)
+        w.v.backward(dx: dnorm, acts.dv.pointer, a.norm1.pointer, N: N, I: D, O: c.kvDim, accumulate: true)
         pk_rmsnorm_backward(dres, w.inputNorm.g, dnorm, x, w.inputNorm.w, a.rstd1.pointer, N, D)
     }
 

@@ -19,16 +19,17 @@ struct DecoderLayerParams {
     /// PolyCom coefficients `mlp.act_fn.weight` [3] and `.bias` [1] (shared by a layer's experts).
     let actWeight: Param?, actBias: Param?
 
-    init(_ store: ParameterStore, _ c: ModelConfig, gated: Bool, sparse: Bool, layer i: Int) {
+    init(_ store: ParameterStore, _ c: ModelConfig, gated: Bool, sparse: Bool, layer i: Int, adapters lora: LoRAAdapters?) {
         let p = "model.layers.\(i)."
+        func projection(_ name: String) -> Param { Param(store, name, adapters: lora) }
         inputNorm = Param(store, p + "input_layernorm.weight")
-        q = Param(store, p + "self_attn.q_proj.weight"); k = Param(store, p + "self_attn.k_proj.weight")
-        v = Param(store, p + "self_attn.v_proj.weight"); o = Param(store, p + "self_attn.o_proj.weight")
+        q = projection(p + "self_attn.q_proj.weight"); k = projection(p + "self_attn.k_proj.weight")
+        v = projection(p + "self_attn.v_proj.weight"); o = projection(p + "self_attn.o_proj.weight")
         qNorm = sparse ? Param(store, p + "self_attn.q_norm.weight") : nil
         kNorm = sparse ? Param(store, p + "self_attn.k_norm.weight") : nil
         postNorm = Param(store, p + "post_attention_layernorm.weight")
         func mlp(_ x: String) -> (Param, Param, Param?) {
-            (Param(store, x + "up_proj.weight"), Param(store, x + "down_proj.weight"), gated ? Param(store, x + "gate_proj.weight") : nil)
+            (projection(x + "up_proj.weight"), projection(x + "down_proj.weight"), gated ? projection(x + "gate_proj.weight") : nil)
         }
         if sparse {
             let experts = (0..<(c.numExperts ?? 0)).map { e in
@@ -58,7 +59,11 @@ struct DecoderLayerParams {
 /// a ParameterStore.
 public final class DecoderTrainingModel: TrainableModel {
     public let config: ModelConfig
-    public let store: ParameterStore
+    /// The trainable tensors: the model's own, or its LoRA adapters'.
+    public var store: ParameterStore { lora?.store ?? base }
+    /// The model's weights (all frozen with LoRA).
+    public let base: ParameterStore
+    public let lora: LoRAAdapters?
     public let seqLen: Int
     public let maxSequences: Int
     let layers: [DecoderLayerParams]
@@ -70,19 +75,22 @@ public final class DecoderTrainingModel: TrainableModel {
     /// MoE only: the router losses of the pass in flight and the routing counts.
     let routerLosses: RouterLosses?
 
-    /// `routerAux` and `routerZ` weigh the MoE router losses (ignored by dense models).
+    /// `routerAux` and `routerZ` weigh the MoE router losses (ignored by dense models). With
+    /// `lora` the base tensors are frozen and only the adapters train.
     public init(config c: ModelConfig, store: ParameterStore, seqLen T: Int, maxSequences B: Int, recompute: Bool = false,
-                routerAux: Float = 0.01, routerZ: Float = 0.001) throws {
+                routerAux: Float = 0.01, routerZ: Float = 0.001, lora: LoRAAdapters? = nil) throws {
         let arch = try Architectures.of(c)
         guard Self.trains(arch) else {
             throw TrainingError.invalidModel("model_type \(c.modelType) is not trainable (polyllama, llama, olmoe)")
         }
         let gated = arch.isGated(c), sparse = arch == OLMoE.self
         config = c
-        self.store = store
+        base = store
+        self.lora = lora
+        if lora != nil { store.freeze(Set(store.names)) }
         seqLen = T
         maxSequences = B
-        layers = (0..<c.numHiddenLayers).map { DecoderLayerParams(store, c, gated: gated, sparse: sparse, layer: $0) }
+        layers = (0..<c.numHiddenLayers).map { DecoderLayerParams(store, c, gated: gated, sparse: sparse, layer: $0, adapters: lora) }
         embedding = Param(store, "model.embed_tokens.weight")
         finalNorm = Param(store, "model.norm.weight")
         head = c.tieWordEmbeddings ? embedding : Param(store, "lm_head.weight")
@@ -166,13 +174,17 @@ public final class DecoderTrainingModel: TrainableModel {
     func forward(B: Int, training: Bool = true) {
         let c = config, N = B * seqLen
         if training { routerLosses?.reset() }
+        if let state = lora?.state {
+            state.training = training
+            if training { state.pass += 1 }
+        }
         for l in 0..<layers.count {
             forwardLayer(l, B: B)
             if training, let r = routerLosses, let sparse = acts.layer(l).sparse { r.record(layer: l, sparse, N: N) }
         }
         pk_rmsnorm_forward(acts.normFinal.pointer, acts.rstdFinal.pointer, acts.inputs[layers.count].pointer, finalNorm.w,
                            N, c.hiddenSize, c.rmsNormEps)
-        Linear.forward(acts.logits.pointer, acts.normFinal.pointer, head.w, N: N, I: c.hiddenSize, O: c.vocabSize)
+        head.forward(acts.logits.pointer, acts.normFinal.pointer, N: N, I: c.hiddenSize, O: c.vocabSize)
     }
 
     /// h = x + o(attn(norm(x))); out = h + mlp(norm(h)) — inputs[l] to inputs[l + 1].
@@ -186,16 +198,16 @@ public final class DecoderTrainingModel: TrainableModel {
         pk_rope(a.k.pointer, c.kvDim, ropeCos.pointer, ropeSin.pointer, N, c.numKeyValueHeads, c.headDim)
         attention.forward(context: a.context.pointer, probs: a.probs.pointer, q: a.q.pointer, k: a.k.pointer, v: a.v.pointer,
                           B: B, T: seqLen)
-        Linear.forward(a.mid.pointer, a.context.pointer, w.o.w, N: N, I: c.qDim, O: D)
+        w.o.forward(a.mid.pointer, a.context.pointer, N: N, I: c.qDim, O: D)
         pk_add(a.mid.pointer, a.mid.pointer, x, N * D)
         pk_rmsnorm_forward(a.norm2.pointer, a.rstd2.pointer, a.mid.pointer, w.postNorm.w, N, D, c.rmsNormEps)
         switch w.feedForward {
         case let .dense(up, down, gate):
-            Linear.forward(a.up.pointer, a.norm2.pointer, up.w, N: N, I: D, O: F)
-            if let gate { Linear.forward(a.gate!.pointer, a.norm2.pointer, gate.w, N: N, I: D, O: F) }
+            up.forward(a.up.pointer, a.norm2.pointer, N: N, I: D, O: F)
+            if let gate { gate.forward(a.gate!.pointer, a.norm2.pointer, N: N, I: D, O: F) }
             activation.forward(out: a.act.pointer, inv: a.polyInv.pointer, up: a.up.pointer, gate: a.gate?.pointer,
                                coef: w.coefficients, N: N, F: F)
-            Linear.forward(out, a.act.pointer, down.w, N: N, I: F, O: D)
+            down.forward(out, a.act.pointer, N: N, I: F, O: D)
         case let .sparse(block):
             block.forward(out: out, x: a.norm2.pointer, saved: a.sparse!, scratch: acts.sparse!, activation: activation,
                           coef: w.coefficients, N: N)
@@ -208,9 +220,9 @@ public final class DecoderTrainingModel: TrainableModel {
     private func projectQKV(_ w: DecoderLayerParams, _ a: LayerActivations, N: Int) {
         let c = config, D = c.hiddenSize
         let keepsRaw = a.qRaw != nil
-        Linear.forward(keepsRaw ? a.qRaw!.pointer : a.q.pointer, a.norm1.pointer, w.q.w, N: N, I: D, O: c.qDim)
-        Linear.forward(keepsRaw ? a.kRaw!.pointer : a.k.pointer, a.norm1.pointer, w.k.w, N: N, I: D, O: c.kvDim)
-        Linear.forward(a.v.pointer, a.norm1.pointer, w.v.w, N: N, I: D, O: c.kvDim)
+        w.q.forward(keepsRaw ? a.qRaw!.pointer : a.q.pointer, a.norm1.pointer, N: N, I: D, O: c.qDim)
+        w.k.forward(keepsRaw ? a.kRaw!.pointer : a.k.pointer, a.norm1.pointer, N: N, I: D, O: c.kvDim)
+        w.v.forward(a.v.pointer, a.norm1.pointer, N: N, I: D, O: c.kvDim)
         for (dst, rstd, raw, norm, width) in [(a.q, a.rstdQ, a.qRaw, w.qNorm, c.qDim), (a.k, a.rstdK, a.kRaw, w.kNorm, c.kvDim)] {
             guard let raw else { continue }
             if let norm { pk_rmsnorm_forward(dst.pointer, rstd.pointer, raw.pointer, norm.w, N, width, c.rmsNormEps) }
@@ -227,13 +239,18 @@ public final class DecoderTrainingModel: TrainableModel {
 extension DecoderTrainingModel {
     /// A checkpoint folder's weights as f32 parameters (names and shapes checked by the
     /// same binding the inference loader uses; fused expert layouts come out per expert).
+    /// With `lora`, new adapters (seeded by `seed`) or those of the PEFT folder `adapter`.
     public static func load(path: String, seqLen: Int, maxSequences: Int, recompute: Bool = false,
-                            routerAux: Float = 0.01, routerZ: Float = 0.001) throws -> DecoderTrainingModel {
+                            routerAux: Float = 0.01, routerZ: Float = 0.001, lora: LoRAConfig? = nil, adapter: String? = nil,
+                            seed: UInt64 = 0) throws -> DecoderTrainingModel {
         let folder = try CheckpointFolder(path: path)
         let c = folder.config
         let specs = try Architectures.of(c).weights(c)
         let tensors = try folder.bind(specs, optional: c.tieWordEmbeddings ? ["lm_head.weight"] : [])
+        let adapters = try lora.map { try LoRAAdapters(config: $0, baseSpecs: specs, rows: seqLen * maxSequences, seed: seed) }
+        if let adapter { try adapters?.load(folder: adapter) }
         return try DecoderTrainingModel(config: c, store: try ParameterStore(specs, values: tensors), seqLen: seqLen,
-                                      maxSequences: maxSequences, recompute: recompute, routerAux: routerAux, routerZ: routerZ)
+                                        maxSequences: maxSequences, recompute: recompute, routerAux: routerAux, routerZ: routerZ,
+                                        lora: adapters)
     }
 }

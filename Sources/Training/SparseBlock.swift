@@ -77,7 +77,7 @@ struct SparseBlock {
     func forward(out: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, saved a: SparseActivations, scratch: SparseScratch,
                  activation: FeedForwardActivation, coef: [Float], N: Int) {
         let K = topK
-        Linear.forward(a.logits.pointer, x, router.w, N: N, I: D, O: E)
+        router.forward(a.logits.pointer, x, N: N, I: D, O: E)
         a.probs.pointer.update(from: a.logits.pointer, count: N * E)
         pk_softmax(a.probs.pointer, N, E)
         route(a, N: N)
@@ -88,11 +88,11 @@ struct SparseBlock {
             guard n > 0 else { continue }
             for i in 0..<n { (xs + i * D).update(from: x + (a.rowSlot[start + i] / K) * D, count: D) }
             let up = a.up.pointer + start * F, gate = a.gate.map { $0.pointer + start * F }, act = a.act.pointer + start * F
-            Linear.forward(up, xs, experts[e].up.w, N: n, I: D, O: F)
-            if let gate, let g = experts[e].gate { Linear.forward(gate, xs, g.w, N: n, I: D, O: F) }
+            experts[e].up.forward(up, xs, N: n, I: D, O: F)
+            if let gate, let g = experts[e].gate { g.forward(gate, xs, N: n, I: D, O: F) }
             activation.forward(out: act, inv: a.inv.pointer + start * 3, up: up, gate: gate, coef: coef, N: n, F: F)
             let y = a.out.pointer + start * D
-            Linear.forward(y, act, experts[e].down.w, N: n, I: F, O: D)
+            experts[e].down.forward(y, act, N: n, I: F, O: D)
             for i in 0..<n {
                 let slot = a.rowSlot[start + i]
                 pk_scale_add(out + (slot / K) * D, y + i * D, a.weights[slot], D)
@@ -158,12 +158,12 @@ struct SparseBlock {
             for i in 0..<n { (xs + i * D).update(from: x + (a.rowSlot[start + i] / K) * D, count: D) }
             let up = a.up.pointer + start * F, gate = a.gate.map { $0.pointer + start * F }, act = a.act.pointer + start * F
             let w = experts[e]
-            Linear.backward(dx: s.dAct.pointer, dw: w.down.g, dy, act, w.down.w, N: n, I: F, O: D)
+            w.down.backward(dx: s.dAct.pointer, dy, act, N: n, I: F, O: D)
             activation.backward(dup: s.dUp.pointer, dgate: s.dGate?.pointer, dcoef: dcoef, dout: s.dAct.pointer, up: up, gate: gate,
                                 inv: a.inv.pointer + start * 3, coef: coef, N: n, F: F)
-            Linear.backward(dx: dxs, dw: w.up.g, s.dUp.pointer, xs, w.up.w, N: n, I: D, O: F)
+            w.up.backward(dx: dxs, s.dUp.pointer, xs, N: n, I: D, O: F)
             if let g = w.gate {
-                Linear.backward(dx: dxs, dw: g.g, s.dGate!.pointer, xs, g.w, N: n, I: D, O: F, accumulate: true)
+                g.backward(dx: dxs, s.dGate!.pointer, xs, N: n, I: D, O: F, accumulate: true)
             }
             for i in 0..<n { pk_scale_add(dx + (a.rowSlot[start + i] / K) * D, dxs + i * D, 1, D) }
         }
@@ -187,6 +187,6 @@ struct SparseBlock {
             for e in 0..<E { d[e] = p[e] * (d[e] - dot) }
         }
         dlogitsExtra(dp)
-        Linear.backward(dx: dx, dw: router.g, dp, x, router.w, N: N, I: D, O: E, accumulate: true)
+        router.backward(dx: dx, dp, x, N: N, I: D, O: E, accumulate: true)
     }
 }

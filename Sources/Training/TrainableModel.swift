@@ -30,13 +30,30 @@ public struct PassLoss: Sendable, Equatable {
     public var weighted: Double = 0
 }
 
-/// A parameter and its gradient (nil when frozen).
+/// A parameter and its gradient (nil when frozen), and the LoRA adapter of a projection.
 struct Param {
     let w: UnsafeMutablePointer<Float>
     let g: UnsafeMutablePointer<Float>?
+    let lora: LoRAAdapter?
+    let loraState: LoRAState?
 
-    init(_ store: ParameterStore, _ name: String) {
+    init(_ store: ParameterStore, _ name: String, adapters: LoRAAdapters? = nil) {
         w = store.param(name)
         g = store.grad(name)
+        lora = adapters?.byBase[name]
+        loraState = adapters?.state
+    }
+
+    /// y[N, O] = x[N, I] · wᵀ (+ the adapter's s · B A x).
+    func forward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, N: Int, I: Int, O: Int) {
+        Linear.forward(y, x, w, N: N, I: I, O: O)
+        lora?.forward(y, x, N: N, state: loraState!)
+    }
+
+    /// Linear.backward through the projection and its adapter.
+    func backward(dx: UnsafeMutablePointer<Float>?, _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
+                  N: Int, I: Int, O: Int, accumulate: Bool = false) {
+        Linear.backward(dx: dx, dw: g, dy, x, w, N: N, I: I, O: O, accumulate: accumulate)
+        lora?.backward(dx: dx, dy, x, N: N, state: loraState!)
     }
 }
