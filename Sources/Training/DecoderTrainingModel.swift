@@ -249,7 +249,7 @@ extension DecoderTrainingModel {
         let tensors = try folder.bind(specs, optional: c.tieWordEmbeddings ? ["lm_head.weight"] : [])
         let adapters = try lora.map { try LoRAAdapters(config: $0, baseSpecs: specs, rows: seqLen * maxSequences, seed: seed) }
         if let adapter { try adapters?.load(folder: adapter) }
-        return try DecoderTrainingModel(config: c, store: try ParameterStore(specs, values: tensors), seqLen: seqLen,
+        return try DecoderTrainingModel(config: c, store: try ParameterStore(specs, values: tensors, frozen: lora != nil), seqLen: seqLen,
                                         maxSequences: maxSequences, recompute: recompute, routerAux: routerAux, routerZ: routerZ,
                                         lora: adapters)
     }
