@@ -237,4 +237,39 @@ extension TrainCommandTests {
         XCTAssertEqual(FileManager.default.contents(atPath: whole + "/adapter/adapter_model.safetensors"),
                        FileManager.default.contents(atPath: cut + "/adapter/adapter_model.safetensors"))
     }
+
+    /// A tiny MoE fixture with a byte-level tokenizer (ids below its 320-token vocabulary).
+    func moeModel() throws -> String {
+        let dir = temporaryDirectory() + "/moe", fm = FileManager.default
+        try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        for file in ["config.json", "model.safetensors"] {
+            try fm.copyItem(atPath: fixtureModel("olmoe-polynorm-e8k2") + "/" + file, toPath: dir + "/" + file)
+        }
+        try fm.copyItem(atPath: fixturesDirectory + "/training/byte-tokenizer/tokenizer.json", toPath: dir + "/tokenizer.json")
+        return dir
+    }
+
+    /// MoE metrics: the objective and its parts, and tokens per expert per layer on
+    /// evaluation steps; the MoE checkpoint loads back.
+    func testMoERunReportsRouterLossesAndCounts() throws {
+        let out = temporaryDirectory() + "/run"
+        let r = try train(["--model", try moeModel(), "--seq-len", "16", "--batch-size", "2", "--steps", "3", "--eval-every", "2",
+                           "--val-fraction", "0.2", "--lr", "1e-3", "--router-aux-loss-coef", "0.05", "--threads", "1"], out: out)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = try metrics(out)
+        XCTAssertEqual(lines.count, 3)
+        for line in lines {
+            let ce = line["ce_loss"]!.doubleValue!, aux = line["aux_loss"]!.doubleValue!, z = line["z_loss"]!.doubleValue!
+            XCTAssertGreaterThan(aux, 0)
+            XCTAssertEqual(line["loss"]!.doubleValue!, ce + 0.05 * aux + 0.001 * z, accuracy: 1e-9 * ce)
+        }
+        XCTAssertNil(lines[0]["router_tokens_per_expert"])
+        // Tokens × k routed per layer since the last report: steps 1–2, then step 3.
+        for (line, steps) in [(lines[1], 2), (lines[2], 1)] {
+            let counts = try XCTUnwrap(line["router_tokens_per_expert"]?.arrayValue).map { $0.arrayValue!.map { $0.intValue! } }
+            XCTAssertEqual(counts.count, 2)
+            for layer in counts { XCTAssertEqual(layer.count, 8); XCTAssertEqual(layer.reduce(0, +), steps * 2 * 16 * 2) }
+        }
+        XCTAssertNoThrow(try Architectures.load(path: out))
+    }
 }
