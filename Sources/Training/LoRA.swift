@@ -41,21 +41,8 @@ public struct LoRAConfig: Sendable, Equatable {
 
     /// A PEFT adapter folder's adapter_config.json.
     public init(adapterFolder dir: String) throws {
-        let path = dir + "/adapter_config.json"
-        guard let bytes = FileManager.default.contents(atPath: path) else { throw TrainingError.io("cannot read \(path)") }
-        let j = try JSONValue.parse([UInt8](bytes))
-        guard j["peft_type"]?.stringValue == "LORA" else { throw TrainingError.invalidModel("\(path): peft_type is not LORA") }
-        guard let r = j["r"]?.intValue, let alpha = j["lora_alpha"]?.doubleValue else {
-            throw TrainingError.invalidModel("\(path) has no r or lora_alpha")
-        }
-        if j["use_rslora"]?.boolValue == true || j["use_dora"]?.boolValue == true || (j["bias"]?.stringValue ?? "none") != "none" {
-            throw TrainingError.invalidModel("\(path): only plain LoRA (no rsLoRA, DoRA or bias training) is supported")
-        }
-        let targets: [String]
-        if let s = j["target_modules"]?.stringValue { targets = [s] } else {
-            targets = (j["target_modules"]?.arrayValue ?? []).compactMap(\.stringValue)
-        }
-        self.init(rank: r, alpha: alpha, targets: targets, dropout: j["lora_dropout"]?.doubleValue ?? 0)
+        let folder = try LoRAAdapterFolder(path: dir)
+        self.init(rank: folder.rank, alpha: folder.alpha, targets: folder.targets, dropout: folder.dropout)
         try validate()
     }
 }

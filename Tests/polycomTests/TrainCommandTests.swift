@@ -211,6 +211,10 @@ extension TrainCommandTests {
         let model = try Architectures.load(path: out)
         let logits = try model.logits(for: try ref.tensor("tokens").ints())
         assertClose(logits.buffer.array, try ref.tensor("logits").floats(), tolerance: 1e-4, "merged model vs PEFT on the adapter")
+        // The adapter applied at load (what serve --lora does) on the untouched base.
+        let adapted = try Architectures.load(path: demo, adapter: out + "/adapter")
+        assertClose(try adapted.logits(for: try ref.tensor("tokens").ints()).buffer.array, try ref.tensor("logits").floats(),
+                    tolerance: 1e-4, "base + adapter at load vs PEFT")
     }
 
     /// --no-merge writes only the adapter; gradients and optimizer state go under PEFT's

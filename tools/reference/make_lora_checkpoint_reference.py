@@ -9,8 +9,11 @@ transformers' logits on the merged model polycom wrote, and store PEFT's logits.
 Output: Tests/Fixtures/reference/lora-trained-polynorm-demo.safetensors
     tokens  I64 [3]          token ids scored
     logits  F32 [3, 32000]   PEFT (demo base + polycom's adapter) on them
+and Tests/Fixtures/adapters/polynorm-demo-trained/: the adapter polycom wrote (what PEFT
+loaded), for `polycom serve --lora` tests.
 """
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -53,6 +56,9 @@ def main():
     print(f"max |PEFT - base| logits {base_diff:.3f} (the adapter changes the model)")
     assert base_diff > 1e-2
     write_reference({"tokens": tokens, "logits": logits}, "lora-trained-polynorm-demo")
+    kept = os.path.join(REPO, "Tests", "Fixtures", "adapters", "polynorm-demo-trained")
+    shutil.rmtree(kept, ignore_errors=True)
+    shutil.copytree(adapter, kept)
 
 
 if __name__ == "__main__":
