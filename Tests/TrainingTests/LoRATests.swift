@@ -138,4 +138,32 @@ final class LoRATests: XCTestCase {
             XCTAssertEqual(try file.tensor(slot.name).floats(), model.store.tensor(slot.name).floats(), slot.name)
         }
     }
+
+    /// Dropout: seeded masks, the same mask for a recomputed layer (so --recompute changes
+    /// nothing), none at evaluation (the loss equals the dropout-free model's).
+    func testDropoutIsSeededReusedByRecomputationAndOffAtEvaluation() throws {
+        let ref = try reference("lora-swiglu-all")
+        let tokens = try ref.tensor("grad_tokens").ints().map(Int32.init), targets = try ref.tensor("grad_targets").ints().map(Int32.init)
+        let folder = adapterFolder("swiglu-all")
+        func model(dropout: Double, recompute: Bool) throws -> DecoderTrainingModel {
+            var config = try LoRAConfig(adapterFolder: folder)
+            config.dropout = dropout
+            return try DecoderTrainingModel.load(path: fixtureModel("llama-swiglu-gqa"), seqLen: 16, maxSequences: 2,
+                                                 recompute: recompute, lora: config, adapter: folder, seed: 5)
+        }
+        func grads(_ m: DecoderTrainingModel) throws -> (Double, [Float]) {
+            m.store.zeroGrads()
+            let pass = try m.accumulateGradients(tokens: tokens, targets: targets, lossScale: 1, routerScale: 1)
+            return (pass.ce, m.store.grads.array)
+        }
+        let plain = try model(dropout: 0, recompute: false), dropped = try model(dropout: 0.3, recompute: false)
+        let (ce0, g0) = try grads(plain), (ce1, g1) = try grads(dropped)
+        XCTAssertNotEqual(ce0, ce1, "dropout changes the training loss")
+        let (ce2, g2) = try grads(try model(dropout: 0.3, recompute: true))
+        XCTAssertEqual(ce1, ce2)
+        XCTAssertEqual(maxAbsDiff(g1, g2), 0, accuracy: 1e-6 * (g1.map { abs($0) }.max()!), "recomputed layers reuse the masks")
+        XCTAssertNotEqual(g0, g1)
+        let eval0 = try plain.loss(tokens: tokens, targets: targets), eval1 = try dropped.loss(tokens: tokens, targets: targets)
+        XCTAssertEqual(eval0, eval1, accuracy: 1e-9 * eval0, "no dropout at evaluation")
+    }
 }
