@@ -4,7 +4,7 @@
 #   docker run --rm -p 8000:8000 -v /path/to/model:/model polycom serve --model /model --host 0.0.0.0
 FROM swift:6.1-bookworm AS build
 RUN apt-get update -qq \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas-dev libmicrohttpd-dev libjansson-dev pkg-config \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas-dev libmicrohttpd-dev libjansson-dev zlib1g-dev pkg-config \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Package.swift ./
@@ -15,7 +15,7 @@ RUN swift build -c release --product polycom --static-swift-stdlib \
 
 FROM debian:bookworm-slim
 RUN apt-get update -qq \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas0-pthread libmicrohttpd12 libjansson4 libstdc++6 \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas0-pthread libmicrohttpd12 libjansson4 zlib1g libstdc++6 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /usr/local/bin/polycom /usr/local/bin/polycom
 COPY Models /opt/polycom/Models

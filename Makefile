@@ -1,13 +1,14 @@
-# polycom — the two commands of the README:
+# polycom — the commands of the README:
 #   make serve   set up, build (release) and serve the default model in Models/
 #   make test    set up and run the test suite
+#   make eval    score the default model on the committed HellaSwag / ARC / SciQ subsets
 SHELL := /bin/bash
-APT_PACKAGES := libopenblas-dev libmicrohttpd-dev libjansson-dev pkg-config
+APT_PACKAGES := libopenblas-dev libmicrohttpd-dev libjansson-dev zlib1g-dev pkg-config
 MODEL ?= Models/polynorm-demo
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: setup build serve test clean
+.PHONY: setup build serve test eval clean
 
 # Installs the system libraries when any is missing (needs root or sudo). A package removed
 # with its config files kept still answers `dpkg -s`: the status says whether it is installed.
@@ -25,6 +26,11 @@ build: setup
 
 serve: build
 	.build/release/polycom serve --model $(MODEL) --host $(HOST) --port $(PORT)
+
+# 50 documents per task (Tests/Fixtures/eval); DATA_DIR=tools/lm-eval/data for the full sets.
+DATA_DIR ?= Tests/Fixtures/eval
+eval: build
+	.build/release/polycom eval --model $(MODEL) --task all --data-dir $(DATA_DIR) --output .build/eval-results.json
 
 # XCTest only (no Swift Testing tests here), and a closing "N passed, N failed" line.
 test: setup

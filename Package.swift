@@ -21,6 +21,8 @@ let package = Package(
                        providers: [.apt(["libmicrohttpd-dev"])]),
         .systemLibrary(name: "CJansson", pkgConfig: "jansson",
                        providers: [.apt(["libjansson-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
 
         // Hand-written kernels BLAS lacks (bf16 weights, fused elementwise ops).
         .target(name: "PolyKernels", cSettings: kernelFlags),
@@ -36,8 +38,10 @@ let package = Package(
         .target(name: "Training", dependencies: ["Model", "Checkpoint", "Kernels", "PolyKernels", "Tokenizer", "JSON"]),
         .target(name: "Server", dependencies: ["Engine", "Model", "Checkpoint", "Kernels", "Tokenizer", "HTTP", "JSON"],
                 exclude: ["Playground/web"]),  // the page's sources, embedded by tools/playground/embed.py
+        // Benchmark scoring (HellaSwag, ARC, SciQ) in-process or against running servers.
+        .target(name: "Evaluation", dependencies: ["Engine", "Model", "Tokenizer", "JSON", "CZlib"]),
         .executableTarget(name: "polycom", dependencies: [
-            "Server", "Engine", "Model", "Checkpoint", "Kernels", "Tokenizer", "JSON", "Training",
+            "Server", "Engine", "Evaluation", "Model", "Checkpoint", "Kernels", "Tokenizer", "JSON", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -48,9 +52,10 @@ let package = Package(
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Model", "TestSupport"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "JSON"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Checkpoint", "TestSupport"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "TestSupport"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "Tokenizer", "JSON", "TestSupport"]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "Engine", "Model", "Kernels", "Tokenizer", "JSON", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Model", "Checkpoint", "Kernels", "PolyKernels", "Tokenizer", "JSON", "TestSupport"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Engine", "Model", "Tokenizer", "JSON", "Server", "TestSupport"]),
         .testTarget(name: "polycomTests", dependencies: ["polycom", "Training", "Model", "Checkpoint", "Kernels", "JSON", "Server", "Tokenizer", "TestSupport"]),
     ]
 )

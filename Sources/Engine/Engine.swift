@@ -51,6 +51,10 @@ public final class Engine: @unchecked Sendable {
     public let options: EngineOptions
     public let eosTokenIds: Set<Int>
     public var maxModelLength: Int { model.config.maxPositionEmbeddings }
+    /// Memory the running sequences' KV caches may take (`EngineOptions.kvCacheBytes`).
+    public let kvBudget: Int
+    /// KV-cache bytes of one position (keys and values of every layer, fp32).
+    public let bytesPerPosition: Int
     public weak var observer: EngineObserver?
 
     private let condition = NSCondition()
@@ -61,8 +65,6 @@ public final class Engine: @unchecked Sendable {
     private var thread: Thread?
     private let prefixCache: PrefixCache
     private var seedCounter: UInt64 = 0x5EED
-    private let kvBudget: Int
-    private let bytesPerPosition: Int
     /// Signalled once when the engine thread returns.
     private let exited = DispatchSemaphore(value: 0)
 
@@ -90,6 +92,44 @@ public final class Engine: @unchecked Sendable {
     /// Queues a request; events arrive on the returned handle, or on `events` when given
     /// (tagged with the handle's id).
     public func submit(_ request: GenerationRequest, events: EventQueue? = nil) throws -> SequenceHandle {
+        try submit([request], events: events)[0]
+    }
+
+    /// Queues the sequences of one client request together: all of them, or none when the
+    /// queue cannot take them all (`queueFull`), so a refused request leaves nothing behind.
+    public func submit(_ requests: [GenerationRequest], events: EventQueue? = nil) throws -> [SequenceHandle] {
+        guard requests.count <= options.maxQueue else {
+            throw EngineError.invalidRequest("\(requests.count) sequences in one request exceed the queue's \(options.maxQueue)")
+        }
+        return try enqueue(requests, events: events, countsAgainstQueue: true)
+    }
+
+    /// `countsAgainstQueue: false` is for the items of a batch fed in a few at a time
+    /// (`loglikelihood`): the batch as a whole was admitted once, its items must not fill the queue
+    /// that other clients' requests are counted against.
+    func enqueue(_ requests: [GenerationRequest], events: EventQueue?, countsAgainstQueue: Bool) throws -> [SequenceHandle] {
+        for r in requests { try validate(r) }
+        condition.lock()
+        defer { condition.unlock() }
+        guard !stopping else { throw EngineError.stopped }
+        if countsAgainstQueue {
+            let waiting = queue.reduce(0) { $0 + ($1.countsAgainstQueue ? 1 : 0) }
+            guard waiting + requests.count <= options.maxQueue else { throw EngineError.queueFull(waiting) }
+        }
+        var handles: [SequenceHandle] = []
+        for request in requests {
+            nextId += 1
+            seedCounter = seedCounter &* 6364136223846793005 &+ 1442695040888963407
+            let handle = SequenceHandle(id: nextId, queue: events)
+            queue.append(EngineSequence(handle: handle, request: request, fallbackSeed: seedCounter,
+                                        countsAgainstQueue: countsAgainstQueue))
+            handles.append(handle)
+        }
+        condition.signal()
+        return handles
+    }
+
+    func validate(_ request: GenerationRequest) throws {
         guard !request.prompt.isEmpty else { throw EngineError.invalidRequest("the prompt is empty") }
         if let bad = request.prompt.first(where: { $0 < 0 || $0 >= model.vocabSize }) {
             throw EngineError.invalidRequest("token id \(bad) is outside the vocabulary (0..<\(model.vocabSize))")
@@ -99,19 +139,10 @@ public final class Engine: @unchecked Sendable {
         }
         let need = positions(request) * bytesPerPosition
         guard need <= kvBudget else {
-            throw EngineError.invalidRequest("the request needs \(need >> 20) MiB of KV cache (prompt + max_tokens), "
-                                             + "more than the \(kvBudget >> 20) MiB budget")
+            throw EngineError.invalidRequest("the request needs \(ByteCount(need)) of KV cache for \(positions(request)) positions "
+                                             + "(prompt + max_tokens), more than the budget of \(ByteCount(kvBudget)), "
+                                             + "which holds \(kvBudget / bytesPerPosition) positions")
         }
-        condition.lock()
-        defer { condition.unlock() }
-        guard !stopping else { throw EngineError.stopped }
-        guard queue.count < options.maxQueue else { throw EngineError.queueFull(queue.count) }
-        nextId += 1
-        seedCounter = seedCounter &* 6364136223846793005 &+ 1442695040888963407
-        let handle = SequenceHandle(id: nextId, queue: events)
-        queue.append(EngineSequence(handle: handle, request: request, fallbackSeed: seedCounter))
-        condition.signal()
-        return handle
     }
 
     /// Stops taking requests, cancels what is queued or running and waits for the thread.

@@ -5,6 +5,8 @@ import Model
 final class EngineSequence {
     let handle: SequenceHandle
     let request: GenerationRequest
+    /// Counted against `EngineOptions.maxQueue` while it waits.
+    let countsAgainstQueue: Bool
     var sampler: Sampler
     var cache: KVCache?
     /// Prompt tokens already in the cache.
@@ -18,9 +20,10 @@ final class EngineSequence {
     let arrival: Date
     var lastTokenTime: Date?
 
-    init(handle: SequenceHandle, request: GenerationRequest, fallbackSeed: UInt64) {
+    init(handle: SequenceHandle, request: GenerationRequest, fallbackSeed: UInt64, countsAgainstQueue: Bool = true) {
         self.handle = handle
         self.request = request
+        self.countsAgainstQueue = countsAgainstQueue
         sampler = Sampler(params: request.params, fallbackSeed: fallbackSeed)
         positionRecords = Array(repeating: nil, count: request.prompt.count)
         arrival = Date()

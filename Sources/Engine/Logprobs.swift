@@ -19,9 +19,14 @@ public struct TokenLogprob: Sendable, Equatable {
 public enum Logprobs {
     /// log_softmax(row) into a new array.
     public static func logSoftmax(_ row: UnsafeBufferPointer<Float>) -> [Float] {
-        var out = Array(row)
-        out.withUnsafeMutableBufferPointer { pk_log_softmax($0.baseAddress!, $0.count) }
-        return out
+        guard let source = row.baseAddress, row.count > 0 else { return [] }
+        // memcpy, not Array(row): unspecialised in debug builds, that copy costs as much
+        // as the softmax.
+        return [Float](unsafeUninitializedCapacity: row.count) { out, n in
+            memcpy(out.baseAddress!, source, row.count * MemoryLayout<Float>.stride)
+            pk_log_softmax(out.baseAddress!, row.count)
+            n = row.count
+        }
     }
 
     /// Chosen token's log-prob plus the `k` best (at least 1, to know the greedy token).
@@ -30,16 +35,30 @@ public enum Logprobs {
         TokenLogprob(token: token, logprob: logprobs[token], top: top(logprobs, k: max(k, 1)))
     }
 
+    /// Through a raw buffer and with a plain argmax for k = 1: this runs over the whole
+    /// vocabulary for every scored token, and debug builds (the tests) are slow otherwise.
     static func top(_ values: [Float], k: Int) -> [(token: Int, logprob: Float)] {
-        var best: [(token: Int, logprob: Float)] = []
-        best.reserveCapacity(k + 1)
-        for (i, v) in values.enumerated() {
-            if best.count == k, let last = best.last, !(v > last.logprob) { continue }
-            var pos = best.count
-            while pos > 0 && v > best[pos - 1].logprob { pos -= 1 }
-            best.insert((i, v), at: pos)
-            if best.count > k { best.removeLast() }
+        values.withUnsafeBufferPointer { v in
+            guard v.count > 0 else { return [] }
+            if k == 1 {
+                var best = 0, bestValue = v[0]
+                for i in 1..<v.count where v[i] > bestValue {
+                    best = i
+                    bestValue = v[i]
+                }
+                return [(best, bestValue)]
+            }
+            var best: [(token: Int, logprob: Float)] = []
+            best.reserveCapacity(k + 1)
+            for i in 0..<v.count {
+                let x = v[i]
+                if best.count == k, !(x > best[k - 1].logprob) { continue }
+                var pos = best.count
+                while pos > 0 && x > best[pos - 1].logprob { pos -= 1 }
+                best.insert((i, x), at: pos)
+                if best.count > k { best.removeLast() }
+            }
+            return best
         }
-        return best
     }
 }

@@ -23,19 +23,31 @@ final class PrefixCache {
     private var entries: [Entry] = []
     private var clock = 0
     let maxBytes: Int
+    /// Entries kept at most: lookups and inserts scan them all, and a scoring batch of
+    /// tiny pairs would otherwise leave tens of thousands of them within the byte budget.
+    let maxEntries: Int
     private(set) var hits = 0
     private(set) var reusedTokens = 0
 
-    init(maxBytes: Int) { self.maxBytes = maxBytes }
+    init(maxBytes: Int, maxEntries: Int = 256) {
+        self.maxBytes = maxBytes
+        self.maxEntries = maxEntries
+    }
 
-    var bytes: Int { entries.reduce(0) { $0 + $1.cache.bytes } }
+    /// Bytes the entries hold, kept up to date rather than summed: a scoring batch leaves
+    /// thousands of entries, and every insert checks the budget.
+    private(set) var bytes = 0
 
     /// Keeps `cache`'s first `tokens.count` positions: a copy while the sequence still runs,
     /// or the cache itself (`handOver`) once it has finished.
     func insert(tokens: [Int], cache: KVCache, logprobs: [TokenLogprob?], handOver: Bool = false) {
         guard maxBytes > 0, tokens.count > 1, tokens.count <= cache.count else { return }
         clock += 1
-        entries.removeAll { $0.tokens == tokens }
+        entries.removeAll { e in
+            guard e.tokens == tokens else { return false }
+            bytes -= e.cache.bytes
+            return true
+        }
         let kept: KVCache
         if handOver {
             cache.truncate(to: tokens.count)
@@ -44,7 +56,9 @@ final class PrefixCache {
             kept = cache.copyPrefix(tokens.count)
         }
         entries.append(Entry(tokens: tokens, cache: kept, logprobs: logprobs, lastUse: clock))
-        while bytes > maxBytes, let oldest = entries.indices.min(by: { entries[$0].lastUse < entries[$1].lastUse }) {
+        bytes += kept.bytes
+        while bytes > maxBytes || entries.count > maxEntries, let oldest = entries.indices.min(by: { entries[$0].lastUse < entries[$1].lastUse }) {
+            bytes -= entries[oldest].cache.bytes
             entries.remove(at: oldest)
         }
     }
@@ -82,7 +96,13 @@ final class PrefixCache {
     }
 
     /// Length of the longest common prefix of two token lists.
-    static func commonPrefix(_ a: [Int], _ b: [Int]) -> Int { zip(a, b).prefix { $0 == $1 }.count }
+    /// An index loop: `lookup` runs it against every entry for every admitted sequence.
+    static func commonPrefix(_ a: [Int], _ b: [Int]) -> Int {
+        let n = min(a.count, b.count)
+        var i = 0
+        while i < n && a[i] == b[i] { i += 1 }
+        return i
+    }
 
     /// `prompt` would take most of itself from `other`'s cache entry: worth waiting for
     /// `other`'s prefill rather than computing the same positions alongside it.

@@ -1,8 +1,9 @@
 import Foundation
 import Model
 
-/// Picks the next token from a logits row: penalties, then temperature, then the
-/// top-k / top-p / min-p cuts, then a draw from the sequence's own seeded generator.
+/// Picks the next token from a logits row: logit bias, penalties, then temperature, then
+/// the top-k / top-p / min-p cuts, then a draw from the sequence's own seeded generator
+/// (vLLM's order).
 public struct Sampler: Sendable {
     public let params: SamplingParams
     private var rng: SplitMix64
@@ -15,6 +16,7 @@ public struct Sampler: Sendable {
     /// `prompt` and `output` are the tokens seen so far (for the penalties).
     public mutating func sample(_ logits: UnsafeBufferPointer<Float>, prompt: [Int], output: [Int]) -> Int {
         var x = Array(logits)
+        for (token, bias) in params.logitBias where token < x.count { x[token] += bias }
         applyPenalties(&x, prompt: prompt, output: output)
         if params.isGreedy { return x.withUnsafeBufferPointer { argmax($0) } }
 

@@ -13,6 +13,10 @@ public struct SamplingParams: Sendable, Equatable {
     public var frequencyPenalty: Float = 0
     /// Subtracted once if a token occurs in the output.
     public var presencePenalty: Float = 0
+    /// Added to a token's logit before the penalties and the draw (OpenAI's `logit_bias`;
+    /// -100 bans a token in practice, +100 all but forces it). Log-probs reported with the
+    /// tokens stay those of the model, as vLLM's default (`raw_logprobs`) reports them.
+    public var logitBias: [Int: Float] = [:]
     /// Same seed and same request ⇒ same tokens, whatever else is running.
     public var seed: UInt64?
     public var stopTokenIds: Set<Int> = []

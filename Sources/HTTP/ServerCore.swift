@@ -43,9 +43,13 @@ final class ServerCore: @unchecked Sendable {
                                          version: Self.text(version))
             requestSlot.pointee = Unmanaged.passRetained(context).toOpaque()
             register(context)
-            if let declared = Self.contentLength(connection), declared > UInt64(configuration.maxBodyBytes) {
+            if let declared = Self.contentLength(connection) {
                 // Refuse before reading a byte of it; MHD closes the connection after.
-                return respond(context, connection, tooLarge())
+                if declared > UInt64(configuration.maxBodyBytes) { return respond(context, connection, tooLarge()) }
+                // One buffer of the declared size: growing by doubling would, at the last
+                // copy, hold 1.5 times the body (pages are touched only as bytes arrive,
+                // so a client that declares and never sends costs nothing resident).
+                context.body.reserveCapacity(Int(declared))
             }
             return .YES
         }

@@ -19,6 +19,10 @@ public struct ComputeOptions: Sendable, Equatable {
     /// replaces the f32 panels only: below `Matrix.panelThreshold` tokens (decode batches)
     /// the exact register-tiled kernel is faster.
     public var bf16DotProducts: Bool
+    /// The family of our decode kernels; the best the CPU has unless forced lower (tests
+    /// run the AVX2 and portable kernels this way on any CPU). A family the CPU lacks is
+    /// lowered to the best it has.
+    public var kernels: KernelFamily
 
     /// All online cores.
     public static let cores: Int = {
@@ -31,11 +35,32 @@ public struct ComputeOptions: Sendable, Equatable {
 
     public static let cpuHasBF16Dot = pk_has_bf16dot() != 0
 
-    public init(threads: Int = ComputeOptions.cores, bf16DotProducts: Bool = false) {
+    public init(threads: Int = ComputeOptions.cores, bf16DotProducts: Bool = false, kernels: KernelFamily = .best) {
         self.threads = max(1, threads)
         self.bf16DotProducts = bf16DotProducts
+        self.kernels = kernels
     }
 
     /// Whether bf16 products of many tokens take the AVX512-BF16 path.
     var usesBF16Dot: Bool { bf16DotProducts && ComputeOptions.cpuHasBF16Dot }
+}
+
+/// Our kernels' instruction-set families, chosen at run time (pk_isa_best).
+public enum KernelFamily: Int32, Sendable, CaseIterable {
+    case portable = 0 // PK_ISA_PORTABLE: C the compiler vectorises
+    case avx2 = 2     // PK_ISA_AVX2: AVX2 + FMA + F16C intrinsics
+    case avx512 = 3   // PK_ISA_AVX512
+
+    /// The best family this CPU runs.
+    public static let best = KernelFamily(rawValue: pk_isa_best()) ?? .portable
+
+    public init?(name: String) {
+        switch name.lowercased() {
+        case "portable": self = .portable
+        case "avx2": self = .avx2
+        case "avx512": self = .avx512
+        case "auto", "best": self = .best
+        default: return nil
+        }
+    }
 }

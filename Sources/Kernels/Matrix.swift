@@ -4,8 +4,8 @@ import PolyKernels
 /// A weight matrix W [rows, cols] applied as y = x · Wᵀ, kept in its stored dtype.
 ///
 /// F32 goes straight to sgemm/sgemv. BF16 and F16 stay compressed in memory: up to
-/// `panelThreshold` tokens (decode batches) a C kernel converts weights in registers and
-/// meets 4 rows with 4 tokens at a time, rows split across cores; more tokens (prefill)
+/// `panelThreshold` tokens (decode batches) a C kernel converts weights in registers
+/// (intrinsics for 1–3 tokens, 4-row × 4-token tiles for more), rows split across cores; more tokens (prefill)
 /// convert 512-row panels to f32 and hand each panel to sgemm.
 public struct Matrix: @unchecked Sendable {
     public let tensor: Tensor
@@ -43,7 +43,7 @@ public struct Matrix: @unchecked Sendable {
             }
         default:
             if T < Matrix.panelThreshold {
-                streamRows(x, T: T, out: out, ldo: ldo, threads: options.threads)
+                streamRows(x, T: T, out: out, ldo: ldo, threads: options.threads, kernels: options.kernels)
             } else if options.usesBF16Dot && tensor.dtype == .bf16 && cols % 2 == 0 {
                 bf16Dot(x, T: T, out: out, ldo: ldo, threads: options.threads)
             } else {
@@ -53,19 +53,20 @@ public struct Matrix: @unchecked Sendable {
     }
 
     /// Row-streaming kernel, rows split across cores.
-    private func streamRows(_ x: UnsafePointer<Float>, T: Int, out: UnsafeMutablePointer<Float>, ldo: Int, threads: Int) {
+    private func streamRows(_ x: UnsafePointer<Float>, T: Int, out: UnsafeMutablePointer<Float>, ldo: Int, threads: Int,
+                            kernels: KernelFamily) {
         let workers = Matrix.workers(for: rows * cols, threads: threads)
         let chunk = (rows + workers - 1) / workers
-        let w = u16, bf16 = tensor.dtype == .bf16, cols = cols, rows = rows
+        let w = u16, bf16 = tensor.dtype == .bf16, cols = cols, rows = rows, isa = kernels.rawValue
         let o = UnsafeMutableSendablePointer(out), xs = UnsafeSendablePointer(x)
         DispatchQueue.concurrentPerform(iterations: workers) { part in
             let r0 = part * chunk
             let n = min(chunk, rows - r0)
             guard n > 0 else { return }
             if bf16 {
-                pk_matmul_bf16(o.pointer + r0, ldo, xs.pointer, w + r0 * cols, T, n, cols)
+                pk_matmul_bf16_isa(isa, o.pointer + r0, ldo, xs.pointer, w + r0 * cols, T, n, cols)
             } else {
-                pk_matmul_f16(o.pointer + r0, ldo, xs.pointer, w + r0 * cols, T, n, cols)
+                pk_matmul_f16_isa(isa, o.pointer + r0, ldo, xs.pointer, w + r0 * cols, T, n, cols)
             }
         }
     }

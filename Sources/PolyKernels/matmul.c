@@ -1,9 +1,10 @@
 #include "PolyKernels.h"
 #include "half.h"
 
-// Decode is memory-bound, so both kernels read each weight row once per call whatever T
-// is, and are compiled for AVX-512, AVX2 and plain x86-64, the loader picking the best the
-// CPU has (target_clones).
+// The portable decode kernels: plain C the compiler vectorises, compiled for AVX-512, AVX2
+// and plain x86-64 (target_clones). They are what runs on CPUs without AVX2 and the
+// reference the intrinsics kernels (matmul_simd.c) are tested against. Each weight row is
+// read once per call whatever T is.
 #if defined(__x86_64__) && defined(__linux__)
 #define PK_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
@@ -70,8 +71,8 @@ PK_INLINE void tile4x4_bf16(float *out, size_t ldo, const float *x, const uint16
 }
 
 PK_CLONES
-void pk_matmul_bf16(float *out, size_t ldo, const float *x, const uint16_t *w,
-                    size_t T, size_t rows, size_t C) {
+void pk_matmul_bf16_portable(float *out, size_t ldo, const float *x, const uint16_t *w,
+                             size_t T, size_t rows, size_t C) {
     size_t r = 0;
     if (T >= 4) {
         for (; r + 4 <= rows; r += 4) {
@@ -86,8 +87,8 @@ void pk_matmul_bf16(float *out, size_t ldo, const float *x, const uint16_t *w,
 }
 
 PK_CLONES
-void pk_matmul_f16(float *out, size_t ldo, const float *x, const uint16_t *w,
-                   size_t T, size_t rows, size_t C) {
+void pk_matmul_f16_portable(float *out, size_t ldo, const float *x, const uint16_t *w,
+                            size_t T, size_t rows, size_t C) {
     float buf[PK_BLOCK] __attribute__((aligned(64)));
     for (size_t r = 0; r < rows; r++) {
         const uint16_t *wr = w + r * C;

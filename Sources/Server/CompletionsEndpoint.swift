@@ -10,7 +10,8 @@ struct CompletionsEndpoint {
 
     /// One choice being produced: its sequence, text and log-prob lists.
     final class Choice {
-        let index: Int
+        /// prompt × n + rank; with best_of, set once the best are known.
+        var index: Int
         let promptIndex: Int
         let handle: SequenceHandle
         var text: ChoiceText
@@ -18,6 +19,9 @@ struct CompletionsEndpoint {
         var records: [TokenLogprob?] = []
         var promptRecords: [TokenLogprob] = []
         var finishReason: String?
+        /// vLLM's stop_reason: the stop string or stop token id that ended the choice
+        /// (null for EOS, the length limit, and an abort).
+        var stopReason: JSONValue = .null
         var failure: String?
 
         init(index: Int, promptIndex: Int, handle: SequenceHandle, text: ChoiceText) {
@@ -27,8 +31,10 @@ struct CompletionsEndpoint {
 
     func handle(_ request: HTTPRequest) throws -> HTTPResponse {
         let engine = try service.readyEngine()
-        let body = try CompletionRequest(try RequestFields(request.body), tokenizer: service.tokenizer,
-                                         servedModel: service.modelId, maxModelLength: engine.maxModelLength)
+        let limits = CompletionRequest.Limits(maxSequences: engine.options.maxQueue, maxModelLength: engine.maxModelLength,
+                                              vocabSize: engine.model.vocabSize)
+        let body = try CompletionRequest(try RequestFields(request.body, limits: CompletionRequest.bodyLimits(limits)),
+                                         tokenizer: service.tokenizer, servedModel: service.modelId, limits: limits)
         let events = EventQueue()
         let choices = try submit(body, engine: engine, events: events)
         let id = "cmpl-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
@@ -39,18 +45,19 @@ struct CompletionsEndpoint {
         stream.onCancel { _ in choices.forEach { $0.handle.cancel() } }
         if body.stream {
             Thread.detachNewThread {
-                self.streamChoices(choices, events: events, body: body, id: id, created: created, into: stream)
+                self.streamChoices(choices, events: events, body: body, eos: engine.eosTokenIds, id: id, created: created, into: stream)
             }
             return .serverSentEvents(stream)
         }
         Thread.detachNewThread {
-            self.run(choices, events: events) { _, _ in }
+            self.run(choices, events: events, body: body, eos: engine.eosTokenIds) { _, _ in }
             let json: JSONValue
             if let failure = choices.compactMap(\.failure).first {
                 json = APIError.internalError(failure).json
             } else {
+                let best = self.best(choices, body: body)
                 json = ["id": .string(id), "object": "text_completion", "created": .int(created), "model": .string(self.service.modelId),
-                        "choices": .array(choices.map { self.choiceJSON($0, body: body) }), "usage": self.usage(choices, body: body)]
+                        "choices": .array(best.map { self.choiceJSON($0, body: body) }), "usage": self.usage(choices, body: body)]
             }
             _ = stream.write(json.serialized())
             stream.finish()
@@ -58,32 +65,56 @@ struct CompletionsEndpoint {
         return .stream(headers: ["Content-Type": "application/json"], stream)
     }
 
+    /// Queues every sequence of the request at once: all run, or none (429).
     private func submit(_ body: CompletionRequest, engine: Engine, events: EventQueue) throws -> [Choice] {
-        var choices: [Choice] = []
-        do {
-            for (p, prompt) in body.prompts.enumerated() {
-                for k in 0..<body.n {
-                    var params = body.params
-                    if let seed = params.seed { params.seed = seed &+ UInt64(k) }
-                    let wantsPrompt = body.echo && body.logprobs != nil
-                    let handle = try engine.submit(GenerationRequest(prompt: prompt, params: params,
-                                                                     promptLogprobsFrom: wantsPrompt ? 1 : nil,
-                                                                     promptTopK: body.logprobs ?? 0), events: events)
-                    choices.append(Choice(index: p * body.n + k, promptIndex: p, handle: handle,
-                                          text: ChoiceText(tokenizer: service.tokenizer, prompt: prompt, stops: body.stops)))
-                }
+        var requests: [GenerationRequest] = []
+        for prompt in body.prompts {
+            for k in 0..<body.bestOf {
+                var params = body.params
+                if let seed = params.seed { params.seed = seed &+ UInt64(k) }
+                let wantsPrompt = body.echo && body.logprobs != nil
+                requests.append(GenerationRequest(prompt: prompt, params: params, promptLogprobsFrom: wantsPrompt ? 1 : nil,
+                                                  promptTopK: body.logprobs ?? 0))
             }
-        } catch {
-            choices.forEach { $0.handle.cancel() }
-            throw service.apiError(error)
         }
-        return choices
+        let handles: [SequenceHandle]
+        do { handles = try engine.submit(requests, events: events) } catch { throw service.apiError(error) }
+        return handles.enumerated().map { i, handle in
+            let p = i / body.bestOf
+            return Choice(index: p * body.n + i % body.bestOf, promptIndex: p, handle: handle,
+                          text: ChoiceText(tokenizer: service.tokenizer, prompt: body.prompts[p], stops: body.stops,
+                                           includeStop: body.includeStopString, skipSpecialTokens: body.skipSpecialTokens))
+        }
+    }
+
+    /// Of each prompt's best_of sequences, the n with the highest cumulative log-prob of
+    /// their tokens, best first (vLLM's order), numbered prompt × n + rank.
+    private func best(_ choices: [Choice], body: CompletionRequest) -> [Choice] {
+        guard body.bestOf > body.n else { return choices }
+        var kept: [Choice] = []
+        for p in body.prompts.indices {
+            let ranked = choices.filter { $0.promptIndex == p }.enumerated().sorted { a, b in
+                let (x, y) = (cumulativeLogprob(a.element), cumulativeLogprob(b.element))
+                return x != y ? x > y : a.offset < b.offset
+            }
+            for (rank, c) in ranked.prefix(body.n).enumerated() {
+                c.element.index = p * body.n + rank
+                kept.append(c.element)
+            }
+        }
+        return kept
+    }
+
+    /// The log-probs of the tokens a choice kept (those up to a stop string).
+    private func cumulativeLogprob(_ c: Choice) -> Double {
+        c.records.prefix(c.text.tokenStrings.count).reduce(0.0) { $0 + Double($1?.logprob ?? 0) }
     }
 
     /// Consumes the choices' events from their shared queue until every choice has ended;
     /// `onChoice` runs after each token and once at the end of each choice (streaming
     /// writes there).
-    private func run(_ choices: [Choice], events: EventQueue, onChoice: (Choice, Bool) -> Void) {
+    private func run(_ choices: [Choice], events: EventQueue, body: CompletionRequest, eos: Set<Int>,
+                     onChoice: (Choice, Bool) -> Void) {
         let byId = Dictionary(uniqueKeysWithValues: choices.map { ($0.handle.id, $0) })
         var open = choices.count
         while open > 0, let (id, event) = events.next(timeout: 600) {
@@ -95,8 +126,9 @@ struct CompletionsEndpoint {
                 guard choice.finishReason == nil else { continue }
                 choice.tokens.append(token)
                 choice.records.append(record)
-                if choice.text.append(token) {
+                if choice.text.append(token, alternatives: record?.top.map(\.token) ?? []) {
                     choice.finishReason = "stop"
+                    choice.stopReason = choice.text.matchedStop.map { .string($0) } ?? .null
                     choice.handle.cancel()
                 }
                 onChoice(choice, false)
@@ -104,6 +136,7 @@ struct CompletionsEndpoint {
                 if choice.finishReason == nil {
                     choice.text.finish()
                     choice.finishReason = reason == .cancelled ? "abort" : reason.rawValue
+                    if reason == .stop, let last = choice.tokens.last { choice.stopReason = stopReason(token: last, params: body.params, eos: eos) }
                 }
                 open -= 1
                 onChoice(choice, true)
@@ -122,8 +155,15 @@ struct CompletionsEndpoint {
         }
     }
 
-    private func streamChoices(_ choices: [Choice], events: EventQueue, body: CompletionRequest, id: String, created: Int,
-                               into stream: HTTPStream) {
+    /// vLLM's stop_reason for a sequence the engine stopped: the stop token id, or null
+    /// for EOS (checked first, as vLLM does).
+    private func stopReason(token: Int, params: SamplingParams, eos: Set<Int>) -> JSONValue {
+        if !params.ignoreEOS && eos.contains(token) { return .null }
+        return params.stopTokenIds.contains(token) ? .int(token) : .null
+    }
+
+    private func streamChoices(_ choices: [Choice], events: EventQueue, body: CompletionRequest, eos: Set<Int>, id: String,
+                               created: Int, into stream: HTTPStream) {
         func frame(_ choice: JSONValue) {
             let json: JSONValue = ["id": .string(id), "object": "text_completion", "created": .int(created),
                                    "model": .string(service.modelId), "choices": [choice]]
@@ -131,25 +171,24 @@ struct CompletionsEndpoint {
         }
         var streamedTokens: [ObjectIdentifier: Int] = [:]
         var echoed: Set<ObjectIdentifier> = []
-        run(choices, events: events) { choice, done in
+        run(choices, events: events, body: body, eos: eos) { choice, done in
             // The echoed prompt (with its log-probs, which arrive before any token) first.
             if body.echo && echoed.insert(ObjectIdentifier(choice)).inserted {
                 frame(["index": .int(choice.index), "text": .string(self.promptText(choice, body: body)),
                        "logprobs": body.logprobs == nil ? .null : self.promptLogprobsJSON(choice, body: body),
-                       "finish_reason": .null])
+                       "finish_reason": .null, "stop_reason": .null])
             }
             let text = choice.text.takeStreamable(final: done)
             let from = streamedTokens[ObjectIdentifier(choice), default: 0]
             streamedTokens[ObjectIdentifier(choice)] = choice.tokens.count
-            let logprobs: JSONValue = body.logprobs == nil ? .null
-                : logprobsJSON(tokens: Array(choice.tokens[from...]), strings: Array(choice.text.tokenStrings[from...]),
-                               records: Array(choice.records[from...]), offset: 0)
+            let logprobs: JSONValue = body.logprobs == nil ? .null : self.logprobsJSON(self.generatedRows(choice, from: from))
             if !text.isEmpty || (done && from < choice.tokens.count) || logprobs != .null && from < choice.tokens.count {
-                frame(["index": .int(choice.index), "text": .string(text), "logprobs": logprobs, "finish_reason": .null])
+                frame(["index": .int(choice.index), "text": .string(text), "logprobs": logprobs, "finish_reason": .null,
+                       "stop_reason": .null])
             }
             if done {
                 frame(["index": .int(choice.index), "text": "", "logprobs": .null,
-                       "finish_reason": .string(choice.finishReason ?? "stop")])
+                       "finish_reason": .string(choice.finishReason ?? "stop"), "stop_reason": choice.stopReason])
             }
         }
         if body.includeUsage {
@@ -170,55 +209,77 @@ struct CompletionsEndpoint {
         var logprobs: JSONValue = .null
         if body.echo { text = promptText(c, body: body) + text }
         if body.logprobs != nil {
-            var tokens = c.tokens, strings = c.text.tokenStrings, records = c.records
-            // A stop string cut the text: drop the tokens past it.
-            while tokens.count > strings.count { tokens.removeLast(); records.removeLast() }
-            if body.echo {
-                let prompt = promptPieces(c, body: body)
-                tokens = prompt.tokens + tokens
-                strings = prompt.strings + strings
-                records = prompt.records + records
-            }
-            logprobs = logprobsJSON(tokens: tokens, strings: strings, records: records, offset: 0)
+            var rows = generatedRows(c, from: 0)
+            if body.echo { rows = promptRows(c, body: body) + rows }
+            logprobs = logprobsJSON(rows)
         }
         return ["index": .int(c.index), "text": .string(text), "logprobs": logprobs,
-                "finish_reason": .string(c.finishReason ?? "length"), "stop_reason": .null]
+                "finish_reason": .string(c.finishReason ?? "length"), "stop_reason": c.stopReason]
     }
 
-    /// The prompt's tokens, their text pieces and log-prob records (none for the first).
-    private func promptPieces(_ c: Choice, body: CompletionRequest) -> (tokens: [Int], strings: [String], records: [TokenLogprob?]) {
+    /// Per token: its text piece, its log-prob record and the pieces of its alternatives.
+    struct LogprobRows {
+        var strings: [String] = []
+        var records: [TokenLogprob?] = []
+        var alternatives: [[String?]] = []
+        static func + (a: LogprobRows, b: LogprobRows) -> LogprobRows {
+            LogprobRows(strings: a.strings + b.strings, records: a.records + b.records, alternatives: a.alternatives + b.alternatives)
+        }
+    }
+
+    /// The generated tokens from `from` on (those a stop string cut off are gone).
+    private func generatedRows(_ c: Choice, from: Int) -> LogprobRows {
+        let kept = c.text.tokenStrings.count
+        return LogprobRows(strings: Array(c.text.tokenStrings[from...]), records: Array(c.records[from..<kept]),
+                           alternatives: Array(c.text.alternativeStrings[from...]))
+    }
+
+    /// The prompt's rows; the first token has no log-prob.
+    private func promptRows(_ c: Choice, body: CompletionRequest) -> LogprobRows {
         let prompt = body.prompts[c.promptIndex]
         var decoder = service.tokenizer.streamingDecoder()
-        return (prompt, prompt.map { decoder.step($0) ?? "" }, [nil] + c.promptRecords.map { Optional($0) })
+        var rows = LogprobRows()
+        for (i, token) in prompt.enumerated() {
+            let record = i == 0 ? nil : c.promptRecords[i - 1]
+            rows.alternatives.append(ChoiceText.pieces(record?.top.map(\.token) ?? [], after: decoder))
+            rows.strings.append(decoder.step(token) ?? "")
+            rows.records.append(record)
+        }
+        return rows
     }
 
     private func promptLogprobsJSON(_ c: Choice, body: CompletionRequest) -> JSONValue {
-        let p = promptPieces(c, body: body)
-        return logprobsJSON(tokens: p.tokens, strings: p.strings, records: p.records, offset: 0)
+        logprobsJSON(promptRows(c, body: body))
     }
 
-    /// OpenAI's legacy log-probs: parallel lists; the first prompt token has no log-prob.
-    private func logprobsJSON(tokens: [Int], strings: [String], records: [TokenLogprob?], offset: Int) -> JSONValue {
-        var offsets: [JSONValue] = [], position = offset
-        for s in strings {
+    /// OpenAI's legacy log-probs: parallel lists. top_logprobs holds the chosen token under
+    /// its own piece, with the very same float as token_logprobs, then the alternatives
+    /// under the pieces they would have added in its place. An alternative that adds
+    /// nothing yet (part of a character, a skipped special token), or whose piece another
+    /// token already has, goes under its vocabulary string ("<0xE2>"), so there is one
+    /// entry per token.
+    private func logprobsJSON(_ rows: LogprobRows) -> JSONValue {
+        var offsets: [JSONValue] = [], position = 0
+        for s in rows.strings {
             offsets.append(.int(position))
             position += s.unicodeScalars.count
         }
-        let tokenLogprobs: [JSONValue] = records.map { r in r.map { .double(Double(clamped($0.logprob))) } ?? .null }
-        let top: [JSONValue] = zip(records, strings).map { r, piece in
-            guard let r else { return .null }
+        let tokenLogprobs: [JSONValue] = rows.records.map { r in r.map { .double(Double(clamped($0.logprob))) } ?? .null }
+        let top: [JSONValue] = rows.records.indices.map { i in
+            guard let r = rows.records[i] else { return .null }
             var o = JSONObject()
-            for alt in r.top where alt.token != r.token { o[string(alt.token)] = .double(Double(clamped(alt.logprob))) }
-            // The chosen token always appears, under its own piece, with the very same float.
-            o[piece] = .double(Double(clamped(r.logprob)))
+            o[rows.strings[i]] = .double(Double(clamped(r.logprob)))
+            for (j, alt) in r.top.enumerated() where alt.token != r.token {
+                let piece = j < rows.alternatives[i].count ? rows.alternatives[i][j] : nil
+                var key = piece ?? ""
+                if key.isEmpty || o[key] != nil { key = service.tokenizer.idToToken(alt.token) ?? "" }
+                if key.isEmpty || o[key] != nil { key = "token_id:\(alt.token)" }
+                o[key] = .double(Double(clamped(alt.logprob)))
+            }
             return .object(o)
         }
-        return ["tokens": .array(strings.map { .string($0) }), "token_logprobs": .array(tokenLogprobs),
+        return ["tokens": .array(rows.strings.map { .string($0) }), "token_logprobs": .array(tokenLogprobs),
                 "top_logprobs": .array(top), "text_offset": .array(offsets)]
-    }
-
-    private func string(_ token: Int) -> String {
-        service.tokenizer.decode([token])
     }
 
     private func usage(_ choices: [Choice], body: CompletionRequest) -> JSONValue {

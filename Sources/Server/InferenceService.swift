@@ -15,6 +15,8 @@ public struct ServerOptions: Sendable {
     public var servedModelName: String?
     public var maxBodyBytes = 8 << 20
     public var maxConnections = 256
+    /// Most (context, continuation) pairs in one /v1/loglikelihood body.
+    public var maxLoglikelihoodItems = 100_000
     /// One line per finished request on the log: method, path, status, milliseconds.
     public var logRequests = false
     public var engine = EngineOptions()
@@ -87,6 +89,12 @@ public final class InferenceService: @unchecked Sendable {
             let engine = Engine(model: model, options: options.engine, eosTokenIds: stops)
             engine.observer = metrics
             engine.start()
+            let fullContext = engine.maxModelLength * engine.bytesPerPosition
+            if engine.kvBudget < fullContext {
+                log("warning: the KV-cache budget, \(ByteCount(engine.kvBudget)), holds \(engine.kvBudget / engine.bytesPerPosition) "
+                    + "positions, less than one full context of \(engine.maxModelLength) positions (\(ByteCount(fullContext))); "
+                    + "requests whose prompt + max_tokens need more are refused (raise --kv-cache-gib)")
+            }
             lock.withLock {
                 _tokenizer = tokenizer
                 self.engine = engine

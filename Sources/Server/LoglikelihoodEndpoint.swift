@@ -4,51 +4,45 @@ import HTTP
 import JSON
 import Tokenizer
 
-/// `POST /v1/loglikelihood`: scores (context, continuation) pairs. Pairs that share a
-/// context compute it once (the engine's prefix cache).
+/// `POST /v1/loglikelihood`: scores (context, continuation) pairs, any number up to
+/// `ServerOptions.maxLoglikelihoodItems` in one body (the engine feeds them in as room
+/// frees; pairs that share a context compute it once).
 struct LoglikelihoodEndpoint {
     let service: InferenceService
 
-    struct Pair {
-        let context: [Int]
-        let continuation: [Int]
-    }
-
     func handle(_ request: HTTPRequest) throws -> HTTPResponse {
         let engine = try service.readyEngine()
-        let fields = try RequestFields(request.body)
+        let most = service.options.maxLoglikelihoodItems
+        var limits = BodyLimits()
+        limits.fields["requests"] = .max
+        limits.check = { census in
+            let items = census["requests"].elements
+            if items > most {
+                throw APIError.badRequest("'requests' holds \(items) items; this server scores at most \(most) in one request "
+                                          + "(--max-loglikelihood-items)", param: "requests")
+            }
+        }
+        let fields = try RequestFields(request.body, limits: limits)
         guard let list = fields["requests"]?.arrayValue, !list.isEmpty else {
             throw APIError.badRequest("'requests' must be a non-empty list of {context, continuation}", param: "requests")
         }
-        let pairs = try list.enumerated().map { i, item in try pair(item, index: i, limit: engine.maxModelLength) }
-        var params = SamplingParams()
-        params.maxTokens = 0
-        params.temperature = 0
-        var handles: [SequenceHandle] = []
+        let pairs = try list.enumerated().map { i, item in
+            try pair(item, index: i, limit: engine.maxModelLength, vocabulary: engine.model.vocabSize)
+        }
+        var scores = [ScoredContinuation?](repeating: nil, count: pairs.count)
+        let finished: Bool
         do {
-            for p in pairs {
-                handles.append(try engine.submit(GenerationRequest(prompt: p.context + p.continuation, params: params,
-                                                                   promptLogprobsFrom: p.context.count, promptTopK: 1)))
-            }
+            finished = try engine.loglikelihood(pairs, shouldStop: { request.isClientDisconnected }) { i, r in scores[i] = r }
+        } catch let e as LoglikelihoodError {
+            if case .interrupted = e { throw APIError.internalError("requests[\(e.index)]: \(e)") }
+            throw APIError.badRequest("requests[\(e.index)]: \(e)", param: "requests[\(e.index)]")
         } catch {
-            handles.forEach { $0.cancel() }
             throw service.apiError(error)
         }
-        var results: [JSONValue] = []
-        for (h, p) in zip(handles, pairs) {
-            var records: [TokenLogprob] = []
-            loop: while let event = h.next(timeout: 600) {
-                switch event {
-                case .promptLogprobs(let r): records = r
-                case .token: continue
-                case .finished: break loop
-                case .failed(let m): handles.forEach { $0.cancel() }; throw APIError.internalError(m)
-                }
-            }
-            guard records.count == p.continuation.count else { throw APIError.internalError("scoring was interrupted") }
-            let sum = records.reduce(0.0) { $0 + Double($1.logprob) }
-            results.append(["logprob": .double(max(sum, -9999 * Double(max(records.count, 1)))),
-                            "is_greedy": .bool(records.allSatisfy(\.isGreedy)), "num_tokens": .int(records.count)])
+        // Nobody is listening any more; whatever is answered is not read.
+        guard finished else { throw APIError.unavailable("the client went away") }
+        let results: [JSONValue] = scores.map { s in
+            ["logprob": .double(s!.logprob), "is_greedy": .bool(s!.isGreedy), "num_tokens": .int(s!.numTokens)]
         }
         return jsonResponse(["object": "loglikelihood", "model": .string(service.modelId), "results": .array(results)])
     }
@@ -56,7 +50,7 @@ struct LoglikelihoodEndpoint {
     /// Text pairs follow lm-evaluation-harness: trailing spaces of the context move to the
     /// continuation, the continuation's tokens are those of context+continuation past the
     /// context's. A context of no tokens becomes BOS (or EOS when there is none).
-    private func pair(_ item: JSONValue, index: Int, limit: Int) throws -> Pair {
+    private func pair(_ item: JSONValue, index: Int, limit: Int, vocabulary: Int) throws -> ScoringPair {
         let param = "requests[\(index)]"
         guard let ctx = item["context"], let cont = item["continuation"] else {
             throw APIError.badRequest("\(param) needs 'context' and 'continuation'", param: param)
@@ -78,7 +72,9 @@ struct LoglikelihoodEndpoint {
         } else if let c = ctx.arrayValue, let x = cont.arrayValue {
             let ints = { (l: [JSONValue]) throws -> [Int] in
                 try l.map { v in
-                    guard let i = v.intValue, i >= 0 else { throw APIError.badRequest("\(param): token ids must be non-negative integers", param: param) }
+                    guard let i = v.intValue, i >= 0, i < vocabulary else {
+                        throw APIError.badRequest("\(param): token ids must be integers in 0..<\(vocabulary)", param: param)
+                    }
                     return i
                 }
             }
@@ -93,6 +89,6 @@ struct LoglikelihoodEndpoint {
         guard context.count + continuation.count <= limit else {
             throw APIError.badRequest("\(param): \(context.count + continuation.count) tokens exceed the maximum context length \(limit)", param: param)
         }
-        return Pair(context: context, continuation: continuation)
+        return ScoringPair(context: context, continuation: continuation)
     }
 }

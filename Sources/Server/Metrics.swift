@@ -66,6 +66,11 @@ final class Metrics: EngineObserver, @unchecked Sendable {
     }
 
     func render(engine: Engine?) -> String {
+        // The engine's state first, outside our lock: the engine thread calls the observer
+        // methods above (our lock) while it holds its own, so taking its lock inside ours
+        // could deadlock a /metrics request with a running batch.
+        let snapshot = engine?.snapshot()
+        let routing = engine?.model.routerStats?.snapshot()
         lock.lock()
         defer { lock.unlock() }
         var s = ""
@@ -83,14 +88,14 @@ final class Metrics: EngineObserver, @unchecked Sendable {
         family("polycom_generation_tokens_total", "counter", "Tokens generated.", [("", generatedTokens)])
         family("polycom_sequences_finished_total", "counter", "Sequences finished by reason.",
                finished.sorted { $0.key < $1.key }.map { ("{reason=\"\($0.key)\"}", $0.value) })
-        if let snap = engine?.snapshot() {
+        if let snap = snapshot {
             family("polycom_sequences_running", "gauge", "Sequences in the running batch.", [("", snap.running)])
             family("polycom_sequences_waiting", "gauge", "Sequences queued.", [("", snap.waiting)])
             family("polycom_kv_cache_bytes", "gauge", "KV-cache memory held (running sequences and prefix cache).",
                    [("", snap.kvCacheBytes)])
             family("polycom_prefix_cache_hits_total", "counter", "Sequences that reused a cached prefix.", [("", snap.prefixHits)])
         }
-        if let routing = engine?.model.routerStats?.snapshot() {
+        if let routing {
             var samples: [(String, Int)] = []
             for (layer, counts) in routing.tokensPerExpert.enumerated() {
                 for (expert, n) in counts.enumerated() { samples.append(("{layer=\"\(layer)\",expert=\"\(expert)\"}", n)) }

@@ -14,26 +14,30 @@ struct Bench: ParsableCommand {
 struct BenchModel: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
-        abstract: "Prefill and decode throughput of a checkpoint.",
+        abstract: "Prefill and decode throughput of a checkpoint, against this machine's limits.",
         discussion: """
-            Prefill: one pass over --prompt-tokens tokens. Decode: --decode-tokens single-token \
-            steps through the KV cache, for --batch sequences at once (continuous batching's \
-            shape). Reports tokens/s and the weight bandwidth decode achieves.
+            Prefill: one pass over each --prompt-tokens length. Decode: --decode-tokens \
+            single-token steps through the KV cache, for each --batch count of sequences at \
+            once (continuous batching's shape). The same run measures the machine's limits \
+            (read bandwidth with the widest loads on all threads, register FMA rate, \
+            OpenBLAS sgemm rate) and reports each result as a fraction of its limit: decode \
+            against the bandwidth its weight bytes need, prefill against sgemm. Timings are \
+            medians of --repeats runs.
             """)
 
     @Option(help: "Checkpoint folder.")
     var model: String
 
-    @Option(help: "Prompt length for the prefill measurement.")
-    var promptTokens = 128
+    @Option(parsing: .upToNextOption, help: "Prompt lengths for the prefill measurements.")
+    var promptTokens: [Int] = [128, 512]
 
     @Option(help: "Decode steps to time.")
     var decodeTokens = 32
 
-    @Option(help: "Sequences decoded together.")
-    var batch = 1
+    @Option(parsing: .upToNextOption, help: "Sequence counts decoded together.")
+    var batch: [Int] = [1, 8]
 
-    @Option(help: "Repetitions (the best is reported).")
+    @Option(help: "Repetitions (the median is reported).")
     var repeats = 3
 
     @Option(help: "Threads for matrix products (default: all cores).")
@@ -42,46 +46,117 @@ struct BenchModel: ParsableCommand {
     @Flag(help: "Prefill bf16 weights with AVX512-BF16 dot products (activations rounded to bf16).")
     var bf16Prefill = false
 
+    @Option(help: "Kernel family: auto, avx512, avx2 or portable (a family the CPU lacks is lowered).")
+    var kernels = "auto"
+
+    @Flag(inversion: .prefixedNo, help: "Measure the machine's limits in the same run.")
+    var roofline = true
+
     @Flag(help: "Print one JSON object.")
     var json = false
+
+    func validate() throws {
+        guard KernelFamily(name: kernels) != nil else { throw ValidationError("--kernels: auto, avx512, avx2 or portable, not '\(kernels)'") }
+        guard promptTokens.allSatisfy({ $0 > 0 }), batch.allSatisfy({ $0 > 0 }), decodeTokens > 0, repeats > 0 else {
+            throw ValidationError("token counts, batches and repeats must be positive")
+        }
+    }
 
     func run() throws {
         // OpenBLAS's thread count is process-wide: set once, here, next to our kernels' count.
         if let threads { BLAS.threads = threads }
-        let options = ComputeOptions(threads: threads ?? ComputeOptions.cores, bf16DotProducts: bf16Prefill)
+        let options = ComputeOptions(threads: threads ?? ComputeOptions.cores, bf16DotProducts: bf16Prefill,
+                                     kernels: KernelFamily(name: kernels)!)
+        var t0 = Date()
         let m = try Architectures.load(path: model, options: options)
+        let loadSeconds = Date().timeIntervalSince(t0)
+        let limits = roofline ? Roofline.measure(threads: options.threads) : nil
         let vocab = m.config.vocabSize
         var rng = SplitMix64(seed: 1)
-        let prompt = (0..<promptTokens).map { _ in Int(rng.next() % UInt64(vocab)) }
+        let longest = promptTokens.max()!
+        let prompt = (0..<longest).map { _ in Int(rng.next() % UInt64(vocab)) }
         let weightBytes = m.bytesReadPerToken
-
-        var prefill = Double.infinity, decode = Double.infinity
-        for _ in 0..<repeats {
-            let caches = (0..<batch).map { _ in m.makeCache(capacity: promptTokens + decodeTokens + 1) }
-            var t0 = Date()
-            for c in caches { _ = try m.forward([SequenceChunk(cache: c, tokens: prompt)], logits: .last) }
-            prefill = min(prefill, Date().timeIntervalSince(t0) / Double(batch))
-            t0 = Date()
-            for step in 0..<decodeTokens {
-                _ = try m.forward(caches.map { SequenceChunk(cache: $0, tokens: [prompt[step % prompt.count]]) }, logits: .last)
+        // Multiply-adds per token of the weight matrices (attention's own products not counted).
+        let flopsPerToken = 2.0 * Double(m.parameters().reduce(0) { sum, p in
+            switch p.access {
+            case .whole: return sum + p.tensor.count
+            case .routed: return sum + p.tensor.count * (m.config.numExpertsPerTok ?? 1) / (m.config.numExperts ?? 1)
+            case .row: return sum
             }
-            decode = min(decode, Date().timeIntervalSince(t0))
+        })
+
+        var prefills: [(tokens: Int, rate: Double)] = []
+        for T in promptTokens {
+            let seconds = median(try (0..<repeats).map { _ in
+                let cache = m.makeCache(capacity: T + 1)
+                t0 = Date()
+                _ = try m.forward([SequenceChunk(cache: cache, tokens: Array(prompt[0..<T]))], logits: .last)
+                return Date().timeIntervalSince(t0)
+            })
+            prefills.append((T, Double(T) / seconds))
         }
-        let prefillRate = Double(promptTokens) / prefill
-        let decodeRate = Double(decodeTokens * batch) / decode
-        let bandwidth = Double(weightBytes) * Double(decodeTokens) / decode / 1e9
+        let context = min(longest, 64) // decode after a short prompt, as a chat turn
+        var decodes: [(batch: Int, rate: Double)] = []
+        for b in batch {
+            let seconds = median(try (0..<repeats).map { _ in
+                let caches = (0..<b).map { _ in m.makeCache(capacity: context + decodeTokens + 1) }
+                for c in caches { _ = try m.forward([SequenceChunk(cache: c, tokens: Array(prompt[0..<context]))], logits: .last) }
+                t0 = Date()
+                for step in 0..<decodeTokens {
+                    _ = try m.forward(caches.map { SequenceChunk(cache: $0, tokens: [prompt[step % context]]) }, logits: .last)
+                }
+                return Date().timeIntervalSince(t0)
+            })
+            decodes.append((b, Double(decodeTokens * b) / seconds))
+        }
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let peakRSS = Int(usage.ru_maxrss) * 1024 // kilobytes on Linux
+
+        // Fractions of the limits: decode steps stream the weights once per step (batch 1's
+        // roofline); prefill's weight products run at most at sgemm's rate.
+        let decodeRoofline = limits.map { $0.readGBPerS * 1e9 / Double(weightBytes) }
+        let prefillRoofline = limits.map { $0.sgemmGFLOPPerS * 1e9 / flopsPerToken }
         if json {
-            let o: JSONValue = ["model": .string(model), "prompt_tokens": .int(promptTokens), "decode_tokens": .int(decodeTokens),
-                                "batch": .int(batch), "prefill_tokens_per_s": .double(prefillRate),
-                                "decode_tokens_per_s": .double(decodeRate), "decode_weight_gb_per_s": .double(bandwidth),
-                                "weight_bytes": .int(weightBytes), "threads": .int(m.options.threads),
-                                "blas": .string(BLASCore.name)]
-            print(o.serialized())
-        } else {
-            print(BLASCore.summary)
-            print(String(format: "prefill  %8.1f tokens/s  (%d tokens)", prefillRate, promptTokens))
-            print(String(format: "decode   %8.1f tokens/s  (batch %d, %d steps; weights streamed at %.2f GB/s)",
-                         decodeRate, batch, decodeTokens, bandwidth))
+            var o: [(String, JSONValue)] = [
+                ("model", .string(model)), ("decode_tokens", .int(decodeTokens)), ("weight_bytes", .int(weightBytes)),
+                ("threads", .int(m.options.threads)), ("blas", .string(BLASCore.name)), ("kernels", .string("\(options.kernels)")),
+                ("load_s", .double(loadSeconds)), ("peak_rss_bytes", .int(peakRSS)),
+                ("prompt_tokens", .int(prefills[0].tokens)), ("prefill_tokens_per_s", .double(prefills[0].rate)),
+                ("batch", .int(decodes[0].batch)), ("decode_tokens_per_s", .double(decodes[0].rate)),
+                ("prefill", .array(prefills.map { ["tokens": .int($0.tokens), "tokens_per_s": .double($0.rate),
+                                                   "gflop_per_s": .double($0.rate * flopsPerToken / 1e9)] })),
+                ("decode", .array(decodes.map { ["batch": .int($0.batch), "tokens_per_s": .double($0.rate),
+                                                 "weight_gb_per_s": .double(Double(weightBytes) * $0.rate / Double($0.batch) / 1e9)] })),
+            ]
+            if let limits {
+                o.append(("roofline", ["read_gb_per_s": .double(limits.readGBPerS), "fma_gflop_per_s": .double(limits.fmaGFLOPPerS),
+                                       "sgemm_gflop_per_s": .double(limits.sgemmGFLOPPerS)]))
+            }
+            print(JSONValue.object(JSONObject(o)).serialized())
+            return
+        }
+        print(BLASCore.summary)
+        print(String(format: "load     %8.2f s; peak RSS %.2f GB; kernels %@; %d threads", loadSeconds, Double(peakRSS) / 1e9,
+                     "\(options.kernels)", m.options.threads))
+        if let limits {
+            print(String(format: "limits   read %.1f GB/s (all threads), FMA %.0f GFLOP/s, OpenBLAS sgemm %.0f GFLOP/s",
+                         limits.readGBPerS, limits.fmaGFLOPPerS, limits.sgemmGFLOPPerS))
+        }
+        for p in prefills {
+            let gflops = p.rate * flopsPerToken / 1e9
+            let share = prefillRoofline.map { String(format: "; %.0f%% of sgemm", 100 * p.rate / $0) } ?? ""
+            print(String(format: "prefill  %8.1f tokens/s  (%d tokens; %.0f GFLOP/s%@)", p.rate, p.tokens, gflops, share))
+        }
+        for d in decodes {
+            let gbs = Double(weightBytes) * d.rate / Double(d.batch) / 1e9
+            // Batch 1 against the bandwidth roofline; bigger batches against batch 1 (they reuse each weight).
+            let single = decodes.first { $0.batch == 1 }?.rate
+            let share = d.batch == 1
+                ? decodeRoofline.map { String(format: "; %.0f%% of the %.1f tok/s read roofline", 100 * d.rate / $0, $0) } ?? ""
+                : single.map { String(format: "; %.2f× batch 1", d.rate / $0) } ?? ""
+            print(String(format: "decode   %8.1f tokens/s  (batch %d, %d steps; weights streamed at %.2f GB/s%@)",
+                         d.rate, d.batch, decodeTokens, gbs, share))
         }
     }
 }

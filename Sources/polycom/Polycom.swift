@@ -18,7 +18,7 @@ struct Polycom: ParsableCommand {
               echo '{"text": "Hello"}' | polycom tokenize --tokenizer Models/polynorm-demo --jsonl
               polycom bench model --model Models/polynorm-demo
             """,
-        subcommands: [Serve.self, Generate.self, Forward.self, Inspect.self, Tokenize.self, Detokenize.self, Bench.self, Train.self])
+        subcommands: [Serve.self, Generate.self, Forward.self, Inspect.self, Tokenize.self, Detokenize.self, Bench.self, Train.self, Eval.self])
 
     static func main() {
         // Before any thread starts: OpenBLAS chose its kernels when it loaded.

@@ -40,7 +40,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Most sequences running at once.")
     var maxSequences = 32
 
-    @Option(help: "Most requests waiting before new ones get 429.")
+    @Option(help: "Most sequences waiting before new requests get 429; also the most one completion request may ask for (prompts × best_of).")
     var maxQueue = 256
 
     @Option(help: "GiB the running sequences' KV caches may take (default: a quarter of memory).")
@@ -55,6 +55,9 @@ struct Serve: ParsableCommand {
     @Option(help: "Largest request body in bytes (larger: 413).")
     var maxBodyBytes = 8 << 20
 
+    @Option(help: "Most (context, continuation) pairs in one /v1/loglikelihood request (more: 400).")
+    var maxLoglikelihoodItems = 100_000
+
     @Option(help: "Threads for matrix products, ours and OpenBLAS's (default: all cores).")
     var threads: Int?
 
@@ -62,8 +65,8 @@ struct Serve: ParsableCommand {
     var bf16Prefill = false
 
     func validate() throws {
-        guard maxBatchTokens > 0, maxSequences > 0, maxQueue > 0, maxBodyBytes > 0 else {
-            throw ValidationError("--max-batch-tokens, --max-sequences, --max-queue and --max-body-bytes must be positive")
+        guard maxBatchTokens > 0, maxSequences > 0, maxQueue > 0, maxBodyBytes > 0, maxLoglikelihoodItems > 0 else {
+            throw ValidationError("--max-batch-tokens, --max-sequences, --max-queue, --max-body-bytes and --max-loglikelihood-items must be positive")
         }
         if let threads, threads <= 0 { throw ValidationError("--threads must be positive") }
         if let kvCacheGib, !(kvCacheGib > 0) { throw ValidationError("--kv-cache-gib must be positive") }
@@ -78,6 +81,7 @@ struct Serve: ParsableCommand {
         options.apiKey = apiKey ?? ProcessInfo.processInfo.environment["POLYCOM_API_KEY"]
         options.servedModelName = servedModelName
         options.maxBodyBytes = maxBodyBytes
+        options.maxLoglikelihoodItems = maxLoglikelihoodItems
         options.logRequests = logRequests
         options.engine.maxBatchTokens = maxBatchTokens
         options.engine.maxSequences = maxSequences

@@ -198,3 +198,34 @@ final class KVBudgetTests: XCTestCase {
         XCTAssertEqual(order, Array(repeating: a.id, count: 31) + Array(repeating: b.id, count: 31))
     }
 }
+
+extension EngineTests {
+    /// The sequences of one request are queued together or not at all.
+    func testSubmissionOfSeveralSequencesIsAllOrNone() throws {
+        var options = EngineOptions()
+        options.maxQueue = 3
+        let idle = Engine(model: model, options: options) // not started: nothing leaves the queue
+        let request = GenerationRequest(prompt: [1, 2, 3], params: greedy(2))
+        XCTAssertEqual(try idle.submit([request, request]).count, 2)
+        XCTAssertThrowsError(try idle.submit([request, request])) { XCTAssertEqual($0 as? EngineError, .queueFull(2)) }
+        XCTAssertEqual(idle.snapshot().waiting, 2)
+        XCTAssertEqual(try idle.submit([request]).count, 1)
+        XCTAssertThrowsError(try idle.submit(Array(repeating: request, count: 4))) { error in
+            XCTAssertTrue("\(error)".contains("exceed the queue's 3"), "\(error)")
+        }
+    }
+
+    /// A too-small KV budget is reported in exact units.
+    func testKVBudgetErrorUsesExactUnits() throws {
+        var options = EngineOptions()
+        options.kvCacheBytes = 10_000
+        let small = Engine(model: model, options: options)
+        var params = SamplingParams()
+        params.maxTokens = 20
+        XCTAssertThrowsError(try small.submit(GenerationRequest(prompt: [1, 2, 3], params: params))) { error in
+            XCTAssertTrue("\(error)".contains("\(ByteCount(23 * small.bytesPerPosition))"), "\(error)")
+            XCTAssertTrue("\(error)".contains("10,000 bytes"), "\(error)")
+            XCTAssertTrue("\(error)".contains("23 positions"), "\(error)")
+        }
+    }
+}

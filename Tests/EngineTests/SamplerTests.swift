@@ -42,3 +42,24 @@ final class SamplerTests: XCTestCase {
         XCTAssertEqual(sample({ $0.temperature = 0; $0.frequencyPenalty = 0.06 }, output: [1]), 1)
     }
 }
+
+extension SamplerTests {
+    /// OpenAI's logit_bias: added to the logits before the penalties and the draw.
+    func testLogitBias() {
+        // -100 bans the best token (3 → -97): greedy takes 2.9; +0.2 on token 2 lifts it to 3.1.
+        XCTAssertEqual(sample { $0.temperature = 0; $0.logitBias = [1: -100] }, 2)
+        XCTAssertEqual(sample { $0.temperature = 0; $0.logitBias = [2: 0.2] }, 2)
+        XCTAssertEqual(sample { $0.temperature = 0; $0.logitBias = [2: 0.05] }, 1)
+        // Banned at temperature 1 over many draws; +100 forces token 3 (-1 + 100).
+        for seed in 0..<200 as Range<UInt64> {
+            XCTAssertNotEqual(sample({ $0.logitBias = [1: -100, 2: -100] }, seed: seed), 1)
+            XCTAssertNotEqual(sample({ $0.logitBias = [1: -100, 2: -100] }, seed: seed), 2)
+            XCTAssertEqual(sample({ $0.logitBias = [3: 100] }, seed: seed), 3)
+        }
+        // Before the penalties: the bias makes token 2 (2.9 + 1 = 3.9) best, a repetition
+        // penalty of 2 on it then halves the biased logit (1.95 < 3).
+        XCTAssertEqual(sample({ $0.temperature = 0; $0.logitBias = [2: 1]; $0.repetitionPenalty = 2 }, prompt: [2]), 1)
+        // Ids past the row are ignored, not a crash (the server refuses them first).
+        XCTAssertEqual(sample { $0.temperature = 0; $0.logitBias = [99: 100] }, 1)
+    }
+}

@@ -4,7 +4,7 @@ import PolyKernels
 import TestSupport
 import XCTest
 
-/// matmul.c, gemm_bf16dot.c and the f32 (BLAS) product against `naiveProduct` of exactly the
+/// matmul.c, matmul_simd.c (each kernel family), gemm_bf16dot.c and the f32 (BLAS) product against `naiveProduct` of exactly the
 /// values each kernel sees (bf16 and f16 weights widened here, not by our C code).
 ///
 /// Any summation order of C products is within γ_C · Σ|x·w|; naiveProduct rounds its Double
@@ -36,32 +36,86 @@ final class MatmulKernelTests: XCTestCase {
 
     func widened(_ bf16: [UInt16]) -> [Float] { bf16.map { Float(bitPattern: UInt32($0) << 16) } }
 
-    /// The register-tiled kernel: 4×4 tiles, then token and row tails, and C not a multiple of 16.
+    /// Every family the CPU runs (those it lacks are lowered, so this holds on any CPU).
+    let families = KernelFamily.allCases.filter { $0.rawValue <= KernelFamily.best.rawValue }
+
+    /// The portable kernel's 4×4 tiles, token and row tails, and C not a multiple of 16; the
+    /// intrinsics kernels (1–3 tokens) with C around their 16/32-column chunks and the
+    /// 128-column unrolled loop, its tail of whole chunks and a masked last chunk.
     func testBF16MatmulMatchesNaiveProduct() {
         var rng = SplitMix64(seed: 51)
-        for C in widths {
-            for rows in rowCounts {
-                for T in tokenCounts {
-                    let w = bf16(rows * C, &rng), x = rng.floats(T * C, in: -1...1)
-                    checkProduct(x, widened(w), tokens: T, rows: rows, cols: C, ldo: rows + 2, "bf16 C=\(C) rows=\(rows) T=\(T)") {
-                        pk_matmul_bf16($0, rows + 2, x, w, T, rows, C)
+        for family in families {
+            for C in widths + [31, 32, 63, 64, 127, 128, 161, 300] {
+                for rows in rowCounts {
+                    for T in tokenCounts {
+                        let w = bf16(rows * C, &rng), x = rng.floats(T * C, in: -1...1)
+                        checkProduct(x, widened(w), tokens: T, rows: rows, cols: C, ldo: rows + 2,
+                                     "bf16 \(family) C=\(C) rows=\(rows) T=\(T)") {
+                            pk_matmul_bf16_isa(family.rawValue, $0, rows + 2, x, w, T, rows, C)
+                        }
                     }
                 }
             }
         }
     }
 
-    /// The f16 kernel, including rows longer than its 512-column block.
+    /// Inputs at odd addresses (a slice of rows starting mid-line, x one float off its
+    /// alignment): the kernels' loads must not assume alignment.
+    func testMatmulsAcceptUnalignedInputs() {
+        var rng = SplitMix64(seed: 55)
+        let (C, rows) = (161, 5)
+        for family in families {
+            for T in [1, 2, 3, 5] {
+                let w = bf16(rows * C + 1, &rng), x = rng.floats(T * C + 1, in: -1...1)
+                let f16 = rng.floats(rows * C + 1, in: -1...1).map { Float16($0).bitPattern }
+                checkProduct(Array(x[1...]), widened(Array(w[1...])), tokens: T, rows: rows, cols: C, ldo: rows,
+                             "bf16 \(family) unaligned T=\(T)") { out in
+                    x.withUnsafeBufferPointer { xs in
+                        w.withUnsafeBufferPointer { pk_matmul_bf16_isa(family.rawValue, out, rows, xs.baseAddress! + 1, $0.baseAddress! + 1, T, rows, C) }
+                    }
+                }
+                checkProduct(Array(x[1...]), f16[1...].map { Float(Float16(bitPattern: $0)) }, tokens: T, rows: rows, cols: C, ldo: rows,
+                             "f16 \(family) unaligned T=\(T)") { out in
+                    x.withUnsafeBufferPointer { xs in
+                        f16.withUnsafeBufferPointer { pk_matmul_f16_isa(family.rawValue, out, rows, xs.baseAddress! + 1, $0.baseAddress! + 1, T, rows, C) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The intrinsics kernels against the portable one on a decode-sized matrix, through the
+    /// run-time choice (pk_matmul_bf16) too: one reference, every family.
+    func testFamiliesAgreeOnDecodeShapes() {
+        var rng = SplitMix64(seed: 56)
+        let (C, rows) = (2048, 64)
+        let w = bf16(rows * C, &rng), wf = widened(w)
+        for T in [1, 2, 3] {
+            let x = rng.floats(T * C, in: -1...1)
+            for family in families {
+                checkProduct(x, wf, tokens: T, rows: rows, cols: C, ldo: rows, "bf16 \(family) 64×2048 T=\(T)") {
+                    pk_matmul_bf16_isa(family.rawValue, $0, rows, x, w, T, rows, C)
+                }
+            }
+            checkProduct(x, wf, tokens: T, rows: rows, cols: C, ldo: rows, "bf16 best 64×2048 T=\(T)") {
+                pk_matmul_bf16($0, rows, x, w, T, rows, C)
+            }
+        }
+    }
+
+    /// The f16 kernels, including rows longer than the portable one's 512-column block.
     func testF16MatmulMatchesNaiveProduct() {
         var rng = SplitMix64(seed: 52)
-        for C in widths + [515] {
-            for rows in [1, 3, 5] {
-                for T in [1, 2, 5] {
-                    let w = rng.floats(rows * C, in: -1...1).map { Float16($0).bitPattern }
-                    let x = rng.floats(T * C, in: -1...1)
-                    checkProduct(x, w.map { Float(Float16(bitPattern: $0)) }, tokens: T, rows: rows, cols: C, ldo: rows + 2,
-                                 "f16 C=\(C) rows=\(rows) T=\(T)") {
-                        pk_matmul_f16($0, rows + 2, x, w, T, rows, C)
+        for family in families {
+            for C in widths + [31, 32, 128, 161, 515] {
+                for rows in [1, 3, 5] {
+                    for T in [1, 2, 3, 5] {
+                        let w = rng.floats(rows * C, in: -1...1).map { Float16($0).bitPattern }
+                        let x = rng.floats(T * C, in: -1...1)
+                        checkProduct(x, w.map { Float(Float16(bitPattern: $0)) }, tokens: T, rows: rows, cols: C, ldo: rows + 2,
+                                     "f16 \(family) C=\(C) rows=\(rows) T=\(T)") {
+                            pk_matmul_f16_isa(family.rawValue, $0, rows + 2, x, w, T, rows, C)
+                        }
                     }
                 }
             }

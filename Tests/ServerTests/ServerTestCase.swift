@@ -57,8 +57,9 @@ class ServerTestCase: XCTestCase {
         return reply.value
     }
 
-    static func post(_ port: UInt16, _ path: String, _ json: JSONValue, headers: [String: String] = [:]) -> Reply {
-        request(port, "POST", path, body: Data(json.serialized().utf8), headers: headers)
+    static func post(_ port: UInt16, _ path: String, _ json: JSONValue, headers: [String: String] = [:],
+                     timeout: TimeInterval = 60) -> Reply {
+        request(port, "POST", path, body: Data(json.serialized().utf8), headers: headers, timeout: timeout)
     }
 
     /// Asserts an OpenAI error envelope with the given status.

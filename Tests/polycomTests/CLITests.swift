@@ -21,6 +21,29 @@ final class CLITests: XCTestCase {
         }
     }
 
+    /// One run reports every prefill length and decode batch asked for, load time, peak RSS
+    /// and the machine's limits, all positive (values are never asserted: timings).
+    func testBenchModelReportsEveryMeasurementAndTheLimits() throws {
+        let r = try polycom(["bench", "model", "--model", fixtureModel("polynorm-f32"), "--prompt-tokens", "8", "5",
+                             "--batch", "1", "3", "--decode-tokens", "2", "--repeats", "1", "--kernels", "avx2", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let o = try JSONValue.parse(r.stdout)
+        XCTAssertEqual(o["prefill"]?.arrayValue?.compactMap { $0["tokens"]?.intValue }, [8, 5], r.stdout)
+        XCTAssertEqual(o["decode"]?.arrayValue?.compactMap { $0["batch"]?.intValue }, [1, 3], r.stdout)
+        let kernels = KernelFamily.best.rawValue >= KernelFamily.avx2.rawValue ? "avx2" : "\(KernelFamily.best)"
+        XCTAssertEqual(o["kernels"]?.stringValue, kernels, r.stdout)
+        for key in ["load_s", "prefill_tokens_per_s", "decode_tokens_per_s"] {
+            XCTAssertGreaterThan(o[key]?.doubleValue ?? 0, 0, key)
+        }
+        XCTAssertGreaterThan(o["peak_rss_bytes"]?.intValue ?? 0, 0)
+        for key in ["read_gb_per_s", "fma_gflop_per_s", "sgemm_gflop_per_s"] {
+            XCTAssertGreaterThan(o["roofline"]?[key]?.doubleValue ?? 0, 0, key)
+        }
+        let bad = try polycom(["bench", "model", "--model", fixtureModel("polynorm-f32"), "--kernels", "sse"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("--kernels"), bad.stderr)
+    }
+
     /// A family the user chose is kept, even a generic one, and the log says what it costs.
     func testUserChosenBLASFamilyIsRespectedAndAGenericOneIsWarnedAbout() throws {
         let r = try polycom(["inspect", repositoryRoot + "/Configs/PolyNorm_1B"], environment: ["OPENBLAS_CORETYPE": "Prescott"])

@@ -215,6 +215,21 @@ extension TrainCommandTests {
         let adapted = try Architectures.load(path: demo, adapter: out + "/adapter")
         assertClose(try adapted.logits(for: try ref.tensor("tokens").ints()).buffer.array, try ref.tensor("logits").floats(),
                     tolerance: 1e-4, "base + adapter at load vs PEFT")
+        // eval --lora scores as the merged model does, and not as the base does.
+        func loglikelihoods(_ args: [String]) throws -> [Double] {
+            let file = temporaryDirectory() + "/samples.jsonl"
+            let e = try polycom(["eval", "--task", "arc_easy", "--data-dir", fixturesDirectory + "/eval", "--limit", "3",
+                                 "--log-samples", file] + args)
+            XCTAssertEqual(e.status, 0, e.stderr)
+            return try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").flatMap {
+                try JSONValue.parse(String($0))["loglikelihoods"]!.arrayValue!.map { $0.doubleValue! }
+            }
+        }
+        let withAdapter = try loglikelihoods(["--model", demo, "--lora", out + "/adapter"])
+        let merged = try loglikelihoods(["--model", out]), base = try loglikelihoods(["--model", demo])
+        XCTAssertEqual(withAdapter.count, merged.count)
+        for (a, b) in zip(withAdapter, merged) { XCTAssertEqual(a, b, accuracy: 1e-4 * abs(b)) }
+        XCTAssertGreaterThan(zip(withAdapter, base).map { abs($0 - $1) }.max()!, 0.1, "the adapter changes the scores")
     }
 
     /// --no-merge writes only the adapter; gradients and optimizer state go under PEFT's

@@ -26,6 +26,20 @@ void pk_matmul_bf16(float *out, size_t ldo, const float *x, const uint16_t *w,
                     size_t T, size_t rows, size_t C);
 void pk_matmul_f16(float *out, size_t ldo, const float *x, const uint16_t *w,
                    size_t T, size_t rows, size_t C);
+/// The kernel families: portable C, AVX2 + FMA + F16C intrinsics, AVX-512 intrinsics.
+enum { PK_ISA_PORTABLE = 0, PK_ISA_AVX2 = 2, PK_ISA_AVX512 = 3 };
+/// The best family this CPU runs (pk_matmul_bf16 / pk_matmul_f16 use it).
+int pk_isa_best(void);
+/// The same products on a chosen family; one the CPU lacks is lowered to the best it has.
+void pk_matmul_bf16_isa(int isa, float *out, size_t ldo, const float *x, const uint16_t *w,
+                        size_t T, size_t rows, size_t C);
+void pk_matmul_f16_isa(int isa, float *out, size_t ldo, const float *x, const uint16_t *w,
+                       size_t T, size_t rows, size_t C);
+/// The portable C kernels (matmul.c), the reference of the others.
+void pk_matmul_bf16_portable(float *out, size_t ldo, const float *x, const uint16_t *w,
+                             size_t T, size_t rows, size_t C);
+void pk_matmul_f16_portable(float *out, size_t ldo, const float *x, const uint16_t *w,
+                            size_t T, size_t rows, size_t C);
 
 /// 1 when the CPU has AVX512-BF16 dot products.
 int pk_has_bf16dot(void);
@@ -83,6 +97,13 @@ void pk_attend_one(float *out, const float *q, const float *k, const float *v, s
 /// The widest x86 vector extensions this CPU has: 0 none of these, 1 AVX, 2 AVX2 + FMA,
 /// 3 AVX-512 (F, BW, DQ, VL), 4 AVX-512 with BF16 dot products.
 int pk_cpu_vector_level(void);
+
+// ---- the machine's limits (probe.c), for the bench ------------------------------------
+/// Reads `bytes` of buf (64-byte aligned) with the widest loads the CPU has; the result
+/// only keeps the reads from being optimised away.
+uint64_t pk_probe_read(const void *buf, size_t bytes);
+/// `steps` rounds of 12 independent FMA vectors; returns the flops done (result in sink).
+double pk_probe_fma(size_t steps, float *sink);
 
 // ---- small helpers (elementwise.c) ----------------------------------------------------
 void pk_add(float *out, const float *a, const float *b, size_t n);

@@ -1,0 +1,70 @@
+import Dispatch
+import PolyKernels
+
+/// This machine's limits, measured in the run that reports against them: read bandwidth
+/// with the widest loads the CPU has on every thread (what decode can at best reach), the
+/// FMA rate of registers alone, and OpenBLAS's sgemm rate on a square product (what a
+/// well-tuned f32 prefill reaches). Each is the median of `repeats` timings.
+public struct Roofline: Sendable {
+    public var readGBPerS: Double
+    public var fmaGFLOPPerS: Double
+    public var sgemmGFLOPPerS: Double
+
+    public static func measure(threads: Int, readBytes: Int = 512 << 20, gemmSize: Int = 1024, repeats: Int = 5) -> Roofline {
+        Roofline(readGBPerS: readBandwidth(threads: threads, bytes: readBytes, repeats: repeats) / 1e9,
+                 fmaGFLOPPerS: fmaRate(threads: threads, repeats: repeats) / 1e9,
+                 sgemmGFLOPPerS: sgemmRate(n: gemmSize, repeats: repeats) / 1e9)
+    }
+
+    /// Bytes per second; the buffer is far larger than the last-level cache and touched
+    /// once before timing so page faults are not counted.
+    public static func readBandwidth(threads: Int, bytes: Int, repeats: Int) -> Double {
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        defer { raw.deallocate() }
+        raw.initializeMemory(as: UInt8.self, repeating: 1, count: bytes)
+        let share = bytes / threads / 64 * 64
+        let base = UnsafeSendablePointer(UnsafePointer(raw.assumingMemoryBound(to: UInt8.self)))
+        return median((0..<repeats).map { _ in
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            DispatchQueue.concurrentPerform(iterations: threads) { part in
+                _ = pk_probe_read(base.pointer + part * share, share)
+            }
+            return Double(share * threads) / seconds(since: t0)
+        })
+    }
+
+    /// Flops per second of independent FMAs on every thread.
+    public static func fmaRate(threads: Int, steps: Int = 20_000_000, repeats: Int) -> Double {
+        median((0..<repeats).map { _ in
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let flops = UnsafeMutablePointer<Double>.allocate(capacity: threads)
+            defer { flops.deallocate() }
+            let out = UnsafeMutableSendablePointer(flops)
+            DispatchQueue.concurrentPerform(iterations: threads) { part in
+                var sink: Float = 0
+                out.pointer[part] = pk_probe_fma(steps, &sink)
+            }
+            return (0..<threads).reduce(0.0) { $0 + flops[$1] } / seconds(since: t0)
+        })
+    }
+
+    /// Flops per second of an n×n×n sgemm (OpenBLAS, its own thread count).
+    public static func sgemmRate(n: Int, repeats: Int) -> Double {
+        let a = FloatBuffer(count: n * n), c = FloatBuffer(count: n * n)
+        a.fill(0.5)
+        return median((0..<repeats).map { _ in
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            BLAS.sgemm(transB: true, m: n, n: n, k: n, a: a.pointer, lda: n, b: a.pointer, ldb: n, c: c.pointer, ldc: n)
+            return 2 * Double(n * n * n) / seconds(since: t0)
+        })
+    }
+
+    static func seconds(since t0: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 }
+}
+
+/// The middle value (the mean of the two middle ones for an even count).
+public func median(_ values: [Double]) -> Double {
+    let s = values.sorted()
+    guard !s.isEmpty else { return .nan }
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}

@@ -1,0 +1,98 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import JSON
+import Server
+import TestSupport
+import XCTest
+
+/// Request bodies are counted before they are parsed, and refused before the server builds
+/// anything per prompt.
+final class RequestLimitsTests: ServerTestCase {
+    /// VmRSS and VmHWM of this process (the server runs in it), in bytes.
+    func memory() throws -> (rss: Int, peak: Int) {
+        let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
+        func field(_ name: String) -> Int {
+            let line = status.split(separator: "\n").first { $0.hasPrefix(name + ":") } ?? ""
+            return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? -1) * 1024
+        }
+        return (field("VmRSS"), field("VmHWM"))
+    }
+
+    /// Starts a new peak-RSS measurement (Linux: "5" resets VmHWM to the current RSS).
+    func resetPeak() throws {
+        try "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+    }
+
+    /// A POST over a plain socket, sent straight from `body` (URLSession would copy it in
+    /// this very process, whose memory the test measures). Returns status and body text.
+    func rawPost(_ port: UInt16, _ path: String, body: [UInt8]) throws -> (status: Int, text: String) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw XCTSkip("no socket") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        XCTAssertEqual(connected, 0)
+        let head = Array("POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n".utf8)
+        for bytes in [head, body] {
+            var sent = 0
+            while sent < bytes.count {
+                let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
+                guard n > 0 else { break }
+                sent += n
+            }
+        }
+        var reply: [UInt8] = [], buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            reply += buffer[0..<n]
+        }
+        let text = String(decoding: reply, as: UTF8.self)
+        let status = Int(text.split(separator: " ").dropFirst().first ?? "") ?? -1
+        return (status, String(text.split(separator: "\r\n\r\n", maxSplits: 1).last ?? ""))
+    }
+
+    /// The issue's body: 1.6 M one-token prompts in 6.4 MB (and the same tree hidden in a
+    /// field nobody reads). Parsed, it took 400 MB; it must be refused with a 400 while
+    /// the server's peak memory grows by less than twice the body.
+    func testMillionsOfTinyPromptsAreRefusedBeforeTheyCostMemory() throws {
+        let (service, port) = try Self.startService()
+        defer { service.drainAndStop(grace: 1) }
+        let tree = "[" + Array(repeating: "[1]", count: 1_600_000).joined(separator: ",") + "]"
+        for (body, phrase) in [(#"{"prompt": \#(tree)}"#, "'prompt'"), (#"{"prompt": "x", "junk": \#(tree)}"#, "'junk'")] {
+            let bytes = Array(body.utf8)
+            try resetPeak()
+            let before = try memory()
+            let reply = try rawPost(port, "/v1/completions", body: bytes)
+            let after = try memory()
+            XCTAssertEqual(reply.status, 400, String(reply.text.prefix(300)))
+            XCTAssertTrue(reply.text.contains(phrase), reply.text)
+            let growth = after.peak - before.rss
+            XCTAssertLessThan(growth, 2 * bytes.count, "peak RSS grew by \(growth) bytes for a \(bytes.count)-byte body")
+        }
+        XCTAssertEqual(Self.post(port, "/v1/completions", ["prompt": "Hi", "max_tokens": 2]).status, 200)
+    }
+
+    /// prompts × n (or × best_of) beyond what the queue can take at once is a 400 naming
+    /// the limit, not a 429 that no retry can cure.
+    func testSequencesPerRequestAreBounded() throws {
+        let (service, port) = try Self.startService { $0.engine.maxQueue = 8 }
+        defer { service.drainAndStop(grace: 1) }
+        let prompts: JSONValue = .array((0..<3).map { _ in [1, 450] })
+        assertError(Self.post(port, "/v1/completions", ["prompt": prompts, "n": 3, "max_tokens": 1]), 400, mentions: "at most 8")
+        assertError(Self.post(port, "/v1/completions", ["prompt": prompts, "best_of": 3, "max_tokens": 1]), 400, mentions: "best_of")
+        let fits = Self.post(port, "/v1/completions", ["prompt": prompts, "n": 2, "max_tokens": 1])
+        XCTAssertEqual(fits.status, 200, fits.text)
+        XCTAssertEqual(fits.json["choices"]?.arrayValue?.count, 6)
+        // More prompts than the queue holds and longer than the context: refused on the census.
+        let many: JSONValue = .array((0..<600).map { _ in [1] })
+        assertError(Self.post(port, "/v1/completions", ["prompt": many]), 400, mentions: "600 entries")
+    }
+}
