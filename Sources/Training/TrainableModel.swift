@@ -1,6 +1,6 @@
 import Checkpoint
 
-/// A model the trainer can step: the dense decoder now, MoE and LoRA-wrapped ones next.
+/// A model the trainer can step: the decoder (dense or MoE), with or without LoRA adapters.
 /// Tokens and targets are B sequences of T tokens, row-major; a target of -100 is ignored.
 public protocol TrainableModel: AnyObject {
     var config: ModelConfig { get }
