@@ -51,12 +51,14 @@ public enum Architectures {
 
     /// Loads a checkpoint folder: config, shapes checked against the architecture, weights
     /// kept in their stored dtype (views on the mapped files).
-    public static func load(path: String, options: ComputeOptions = ComputeOptions()) throws -> DecoderModel {
+    /// `adapter`: a PEFT LoRA folder merged into the weights at load.
+    public static func load(path: String, options: ComputeOptions = ComputeOptions(), adapter: String? = nil) throws -> DecoderModel {
         let folder = try CheckpointFolder(path: path)
         let config = folder.config
         let arch = try of(config, path: path + "/config.json")
         let optional: Set<String> = config.tieWordEmbeddings ? ["lm_head.weight"] : []
-        let tensors = try folder.bind(arch.weights(config), optional: optional)
+        var tensors = try folder.bind(arch.weights(config), optional: optional)
+        if let adapter { tensors = try LoRAAdapterFolder(path: adapter).merged(into: tensors) }
         return try arch.build(config, tensors, options: options)
     }
 }

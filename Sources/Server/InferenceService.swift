@@ -22,6 +22,8 @@ public struct ServerOptions: Sendable {
     public var engine = EngineOptions()
     /// Threads and product paths of the model.
     public var compute = ComputeOptions()
+    /// A PEFT LoRA adapter folder merged into the model at load.
+    public var lora: String?
     public init() {}
 }
 
@@ -80,7 +82,7 @@ public final class InferenceService: @unchecked Sendable {
     public func load() throws {
         do {
             let started = Date()
-            let model = try Architectures.load(path: modelPath, options: options.compute)
+            let model = try Architectures.load(path: modelPath, options: options.compute, adapter: options.lora)
             let tokenizer = try Tokenizer(path: modelPath)
             let stops = stopTokenIds(config: model.config, generationConfig: try GenerationConfig.load(folder: modelPath),
                                      tokenizerEOS: tokenizer.eosTokenId)

@@ -19,6 +19,9 @@ struct Serve: ParsableCommand {
     @Option(help: "Checkpoint folder with config.json, weights and tokenizer.json.")
     var model = "Models/polynorm-demo"
 
+    @Option(help: "A PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors) merged into the model at load.")
+    var lora: String?
+
     @Option(help: "Address to listen on.")
     var host = "127.0.0.1"
 
@@ -76,6 +79,7 @@ struct Serve: ParsableCommand {
     func run() throws {
         var options = ServerOptions()
         options.host = host
+        options.lora = lora
         options.port = port
         options.apiKey = apiKey ?? ProcessInfo.processInfo.environment["POLYCOM_API_KEY"]
         options.servedModelName = servedModelName
