@@ -52,6 +52,15 @@ struct Serve: ParsableCommand {
     @Option(help: "Largest request body in bytes (larger: 413).")
     var maxBodyBytes = 8 << 20
 
+    @Option(help: "Open connections before the longest-idle one is closed to make room; when every one is busy, more get 503 (/health is still answered).")
+    var maxConnections = 256
+
+    @Option(help: "Seconds a client has to send a whole request, headers and body (total time, not per byte); slower connections are closed.")
+    var requestTimeout: Double = 30
+
+    @Flag(help: "Read the weights into private memory instead of mapping the files: immune to a file truncated or overwritten while serving (a mapped server refuses requests once a file changed).")
+    var noMmap = false
+
     @Option(help: "Most (context, continuation) pairs in one /v1/loglikelihood request (more: 400).")
     var maxLoglikelihoodItems = 100_000
 
@@ -65,6 +74,8 @@ struct Serve: ParsableCommand {
         guard maxBatchTokens > 0, maxSequences > 0, maxQueue > 0, maxBodyBytes > 0, maxLoglikelihoodItems > 0 else {
             throw ValidationError("--max-batch-tokens, --max-sequences, --max-queue, --max-body-bytes and --max-loglikelihood-items must be positive")
         }
+        if maxConnections <= 0 { throw ValidationError("--max-connections must be positive") }
+        if !(requestTimeout > 0) { throw ValidationError("--request-timeout must be positive") }
         if let threads, threads <= 0 { throw ValidationError("--threads must be positive") }
         if let kvCacheGib, !(kvCacheGib > 0) { throw ValidationError("--kv-cache-gib must be positive") }
         if !(prefixCacheGib >= 0) { throw ValidationError("--prefix-cache-gib must be ≥ 0") }
@@ -78,6 +89,9 @@ struct Serve: ParsableCommand {
         options.servedModelName = servedModelName
         options.maxBodyBytes = maxBodyBytes
         options.maxLoglikelihoodItems = maxLoglikelihoodItems
+        options.maxConnections = maxConnections
+        options.requestTimeoutSeconds = requestTimeout
+        options.weightLoading = noMmap ? .copied : .mapped
         options.logRequests = logRequests
         options.engine.maxBatchTokens = maxBatchTokens
         options.engine.maxSequences = maxSequences
