@@ -95,4 +95,32 @@ final class RequestLimitsTests: ServerTestCase {
         let many: JSONValue = .array((0..<600).map { _ in [1] })
         assertError(Self.post(port, "/v1/completions", ["prompt": many]), 400, mentions: "600 entries")
     }
+
+    /// The fault drill: bodies nested 200 deep (and far deeper) in every field and at the top,
+    /// on both JSON endpoints. Each gets a 400 envelope, none a crash, and the server serves on.
+    func testDeeplyNestedBodiesAreRefusedCleanly() throws {
+        let (service, port) = try Self.startService()
+        defer { service.drainAndStop(grace: 1) }
+        func nest(_ depth: Int, _ open: String, _ inner: String, _ close: String) -> String {
+            String(repeating: open, count: depth) + inner + String(repeating: close, count: depth)
+        }
+        let bodies = [
+            nest(200, "[", "1", "]"),
+            #"{"prompt": \#(nest(200, "[", "1", "]"))}"#,
+            #"{"prompt": "x", "stop": \#(nest(200, "{\"a\":", "1", "}"))}"#,
+            #"{"requests": \#(nest(200, "[", "{}", "]"))}"#,
+            #"{"prompt": \#(nest(100_000, "[", "", "]"))}"#,
+            nest(100_000, "{\"a\":", "1", "}"),
+        ]
+        for path in ["/v1/completions", "/v1/loglikelihood"] {
+            for body in bodies {
+                let reply = try rawPost(port, path, body: Array(body.utf8))
+                XCTAssertEqual(reply.status, 400, "\(path) \(body.prefix(40)): \(reply.text.prefix(300))")
+                let error = (try? JSONValue.parse(Array(reply.text.utf8)))?["error"]
+                XCTAssertEqual(error?["code"]?.intValue, 400, reply.text)
+                XCTAssertNotNil(error?["message"]?.stringValue, reply.text)
+            }
+        }
+        XCTAssertEqual(Self.post(port, "/v1/completions", ["prompt": "Hi", "max_tokens": 2]).status, 200)
+    }
 }
