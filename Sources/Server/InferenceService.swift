@@ -20,6 +20,12 @@ public struct ServerOptions: Sendable {
     /// Seconds a client has to send a whole request (headers and body), counted from the
     /// connection opening or the previous response: total time, not per byte.
     public var requestTimeoutSeconds: Double = 30
+    /// Longest prompt one completion may have, in tokens; nil: the model's context length.
+    public var maxPromptTokens: Int?
+    /// Most tokens one completion request may generate: prompts × best_of × max_tokens.
+    public var maxGeneratedTokens = 65_536
+    /// Largest `logprobs` (alternatives per position) a completion may ask for.
+    public var maxLogprobs = 20
     /// `.copied` (`--no-mmap`) reads the weights into private memory, immune to the files
     /// changing underneath; `.mapped` refuses requests once a file changed.
     public var weightLoading: WeightLoading = .mapped

@@ -58,6 +58,15 @@ struct Serve: ParsableCommand {
     @Option(help: "Seconds a client has to send a whole request, headers and body (total time, not per byte); slower connections are closed.")
     var requestTimeout: Double = 30
 
+    @Option(help: "Longest prompt of a completion, in tokens (default: the model's context length; longer: 400).")
+    var maxPromptTokens: Int?
+
+    @Option(help: "Most tokens one completion request may generate, prompts × best_of × max_tokens (more: 400).")
+    var maxGeneratedTokens = 65_536
+
+    @Option(help: "Largest 'logprobs' a completion may ask for (more: 400).")
+    var maxLogprobs = 20
+
     @Flag(help: "Read the weights into private memory instead of mapping the files: immune to a file truncated or overwritten while serving (a mapped server refuses requests once a file changed).")
     var noMmap = false
 
@@ -74,6 +83,8 @@ struct Serve: ParsableCommand {
         guard maxBatchTokens > 0, maxSequences > 0, maxQueue > 0, maxBodyBytes > 0, maxLoglikelihoodItems > 0 else {
             throw ValidationError("--max-batch-tokens, --max-sequences, --max-queue, --max-body-bytes and --max-loglikelihood-items must be positive")
         }
+        if let maxPromptTokens, maxPromptTokens <= 0 { throw ValidationError("--max-prompt-tokens must be positive") }
+        if maxGeneratedTokens <= 0 || maxLogprobs < 0 { throw ValidationError("--max-generated-tokens must be positive and --max-logprobs ≥ 0") }
         if maxConnections <= 0 { throw ValidationError("--max-connections must be positive") }
         if !(requestTimeout > 0) { throw ValidationError("--request-timeout must be positive") }
         if let threads, threads <= 0 { throw ValidationError("--threads must be positive") }
@@ -92,6 +103,9 @@ struct Serve: ParsableCommand {
         options.maxConnections = maxConnections
         options.requestTimeoutSeconds = requestTimeout
         options.weightLoading = noMmap ? .copied : .mapped
+        options.maxPromptTokens = maxPromptTokens
+        options.maxGeneratedTokens = maxGeneratedTokens
+        options.maxLogprobs = maxLogprobs
         options.logRequests = logRequests
         options.engine.maxBatchTokens = maxBatchTokens
         options.engine.maxSequences = maxSequences
