@@ -23,6 +23,9 @@ public struct ComputeOptions: Sendable, Equatable {
     /// run the AVX2 and portable kernels this way on any CPU). A family the CPU lacks is
     /// lowered to the best it has.
     public var kernels: KernelFamily
+    /// How weight matrices are held, chosen at load (`--weights`): as stored, or converted
+    /// once to f32, bf16 or q8. Norm scales and PolyCom coefficients are always f32.
+    public var weights: WeightFormat
 
     /// All online cores.
     public static let cores: Int = {
@@ -35,10 +38,12 @@ public struct ComputeOptions: Sendable, Equatable {
 
     public static let cpuHasBF16Dot = pk_has_bf16dot() != 0
 
-    public init(threads: Int = ComputeOptions.cores, bf16DotProducts: Bool = false, kernels: KernelFamily = .best) {
+    public init(threads: Int = ComputeOptions.cores, bf16DotProducts: Bool = false, kernels: KernelFamily = .best,
+                weights: WeightFormat = .auto) {
         self.threads = max(1, threads)
         self.bf16DotProducts = bf16DotProducts
         self.kernels = kernels
+        self.weights = weights
     }
 
     /// Whether bf16 products of many tokens take the AVX512-BF16 path.
@@ -63,4 +68,15 @@ public enum KernelFamily: Int32, Sendable, CaseIterable {
         default: return nil
         }
     }
+}
+
+/// How a model holds its weight matrices (`--weights`).
+public enum WeightFormat: String, Sendable, CaseIterable {
+    /// As the checkpoint stores them (a q8 folder stays q8).
+    case auto
+    case f32, bf16
+    /// Blocks of 32 int8 values with one f16 scale each (Matrix+Q8.swift).
+    case q8
+
+    public static let names = allCases.map(\.rawValue).joined(separator: ", ")
 }

@@ -6,9 +6,12 @@ import PolyKernels
 /// F32 goes straight to sgemm/sgemv. BF16 and F16 stay compressed in memory: up to
 /// `panelThreshold` tokens (decode batches) a C kernel converts weights in registers
 /// (intrinsics for 1–3 tokens, 4-row × 4-token tiles for more), rows split across cores; more tokens (prefill)
-/// convert 512-row panels to f32 and hand each panel to sgemm.
+/// convert 512-row panels to f32 and hand each panel to sgemm. q8 matrices (Matrix+Q8.swift)
+/// hold int8 values in `tensor` (I8) and their per-block scales in `scales`.
 public struct Matrix: @unchecked Sendable {
     public let tensor: Tensor
+    /// q8 only: F16 [rows, ⌈cols/32⌉], one scale per block of 32 columns.
+    public let scales: Tensor?
     public let rows: Int
     public let cols: Int
 
@@ -22,9 +25,23 @@ public struct Matrix: @unchecked Sendable {
         precondition(tensor.shape.count == 2, "a matrix needs a 2-D tensor, got \(tensor.shape)")
         precondition([.f32, .bf16, .f16].contains(tensor.dtype), "unsupported weight dtype \(tensor.dtype)")
         self.tensor = tensor
+        scales = nil
         rows = tensor.shape[0]
         cols = tensor.shape[1]
     }
+
+    /// A q8 matrix from its int8 values [rows, cols] and F16 scales [rows, ⌈cols/32⌉].
+    public init(q8 values: Tensor, scales: Tensor) {
+        precondition(values.dtype == .i8 && values.shape.count == 2, "q8 values must be a 2-D I8 tensor")
+        precondition(scales.dtype == .f16 && scales.shape == Matrix.q8ScaleShape(values.shape), "q8 scales do not match the values")
+        tensor = values
+        self.scales = scales
+        rows = values.shape[0]
+        cols = values.shape[1]
+    }
+
+    /// Bytes one pass over the matrix reads (values and scales).
+    public var byteCount: Int { tensor.bytes.count + (scales?.bytes.count ?? 0) }
 
     var f32: UnsafePointer<Float> { tensor.bytes.baseAddress!.assumingMemoryBound(to: Float.self) }
     var u16: UnsafePointer<UInt16> { tensor.bytes.baseAddress!.assumingMemoryBound(to: UInt16.self) }
@@ -35,6 +52,8 @@ public struct Matrix: @unchecked Sendable {
         let ldo = ldo ?? rows
         if T == 0 { return }
         switch tensor.dtype {
+        case .i8:
+            applyQ8(x, T: T, out: out, ldo: ldo, options: options)
         case .f32:
             if T == 1 {
                 BLAS.sgemv(m: rows, n: cols, a: f32, lda: cols, x: x, y: out)
@@ -124,6 +143,7 @@ public struct Matrix: @unchecked Sendable {
     /// Row `r` as f32 (embedding lookup).
     public func copyRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
         switch tensor.dtype {
+        case .i8: dequantiseQ8(rows: r..<r + 1, into: out)
         case .f32: out.update(from: f32 + r * cols, count: cols)
         case .bf16: pk_bf16_to_f32(out, u16 + r * cols, cols)
         default: pk_f16_to_f32(out, u16 + r * cols, cols)

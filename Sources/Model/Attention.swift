@@ -27,8 +27,8 @@ public struct Attention: Sendable {
 
     /// Weights under `prefix` (`model.layers.{i}.self_attn.`).
     func parameters(_ prefix: String) -> [Parameter] {
-        var out = [Parameter(prefix + "q_proj.weight", q.tensor), Parameter(prefix + "k_proj.weight", k.tensor),
-                   Parameter(prefix + "v_proj.weight", v.tensor), Parameter(prefix + "o_proj.weight", o.tensor)]
+        var out = [Parameter(prefix + "q_proj.weight", q), Parameter(prefix + "k_proj.weight", k),
+                   Parameter(prefix + "v_proj.weight", v), Parameter(prefix + "o_proj.weight", o)]
         if let qNorm { out.append(Parameter(prefix + "q_norm.weight", qNorm)) }
         if let kNorm { out.append(Parameter(prefix + "k_norm.weight", kNorm)) }
         return out

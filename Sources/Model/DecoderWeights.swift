@@ -56,26 +56,41 @@ enum DecoderWeights {
 
     static func model(_ c: ModelConfig, _ w: BoundWeights, layers: [DecoderLayer], options: ComputeOptions,
                       routerStats: RouterStats? = nil) throws -> DecoderModel {
-        let embedding = try w.matrix("model.embed_tokens.weight")
+        // An untied table is read one row per token: q8 would save memory, not time, and cost accuracy.
+        let embedding = try w.matrix("model.embed_tokens.weight", quantisable: c.tieWordEmbeddings)
         return DecoderModel(config: c, embedding: embedding, layers: layers, finalNorm: try w.vector("model.norm.weight"),
                             lmHead: c.tieWordEmbeddings ? embedding : try w.matrix("lm_head.weight"),
                             options: options, routerStats: routerStats)
     }
 }
 
-/// Bound checkpoint tensors, as the blocks take them.
+/// Bound checkpoint tensors, as the blocks take them, matrices held as `format` asks.
+/// A q8 matrix is bound as its I8 values under the weight's name plus its scales under
+/// `<name>.q8_scale` (`CheckpointFolder.bind`).
 struct BoundWeights {
     let tensors: [String: Tensor]
+    var format: WeightFormat = .auto
 
     private func tensor(_ name: String) throws -> Tensor {
         guard let t = tensors[name] else { throw CheckpointError.missingTensor(name: name) }
         return t
     }
 
-    /// A weight matrix in its stored dtype (no copy).
-    func matrix(_ name: String) throws -> Matrix { Matrix(try tensor(name)) }
+    /// A weight matrix in its stored dtype (no copy), unless `format` converts it.
+    /// `quantisable: false` (MoE routers) keeps a matrix out of q8, as llama.cpp keeps its
+    /// expert-gating tensors: a rounding error there flips an expert choice, and with it a
+    /// token's whole feed-forward output, for a matrix of a few kilobytes.
+    func matrix(_ name: String, quantisable: Bool = true) throws -> Matrix {
+        let t = try tensor(name)
+        let stored = t.dtype == .i8 ? Matrix(q8: t, scales: try tensor(name + SafeTensorsQ8.scaleSuffix)) : Matrix(t)
+        return stored.held(as: format == .q8 && !quantisable ? .auto : format)
+    }
 
     /// Norm scales and PolyCom coefficients as F32: the stored tensor when F32, else
     /// converted once here.
-    func vector(_ name: String) throws -> Tensor { try tensor(name).converted(to: .f32) }
+    func vector(_ name: String) throws -> Tensor {
+        let t = try tensor(name)
+        guard t.dtype != .i8 else { throw CheckpointError.unsupported("\(name) is q8; only matrices may be") }
+        return t.converted(to: .f32)
+    }
 }

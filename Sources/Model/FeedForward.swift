@@ -20,8 +20,8 @@ public struct DenseMLP: FeedForward {
     }
 
     public func parameters(_ prefix: String) -> [Parameter] {
-        var out = [Parameter(prefix + "up_proj.weight", up.tensor), Parameter(prefix + "down_proj.weight", down.tensor)]
-        if let gate { out.append(Parameter(prefix + "gate_proj.weight", gate.tensor)) }
+        var out = [Parameter(prefix + "up_proj.weight", up), Parameter(prefix + "down_proj.weight", down)]
+        if let gate { out.append(Parameter(prefix + "gate_proj.weight", gate)) }
         return out + activation.parameters(prefix)
     }
 

@@ -26,7 +26,7 @@ public enum Llama: Architecture {
     }
 
     static func build(_ c: ModelConfig, _ tensors: [String: Tensor], gated: Bool, options: ComputeOptions) throws -> DecoderModel {
-        let w = BoundWeights(tensors: tensors)
+        let w = BoundWeights(tensors: tensors, format: options.weights)
         let layers = try (0..<c.numHiddenLayers).map { i -> DecoderLayer in
             let p = "model.layers.\(i)."
             let mlp = DenseMLP(up: try w.matrix(p + "mlp.up_proj.weight"), down: try w.matrix(p + "mlp.down_proj.weight"),

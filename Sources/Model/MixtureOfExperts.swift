@@ -34,12 +34,12 @@ public struct MixtureOfExperts: FeedForward {
     }
 
     public func parameters(_ prefix: String) -> [Parameter] {
-        var out = [Parameter(prefix + "gate.weight", router.gate.tensor)]
+        var out = [Parameter(prefix + "gate.weight", router.gate)]
         for (e, expert) in experts.enumerated() {
             let x = prefix + "experts.\(e)."
-            out += [Parameter(x + "up_proj.weight", expert.up.tensor, access: .routed),
-                    Parameter(x + "down_proj.weight", expert.down.tensor, access: .routed)]
-            if let gate = expert.gate { out.append(Parameter(x + "gate_proj.weight", gate.tensor, access: .routed)) }
+            out += [Parameter(x + "up_proj.weight", expert.up, access: .routed),
+                    Parameter(x + "down_proj.weight", expert.down, access: .routed)]
+            if let gate = expert.gate { out.append(Parameter(x + "gate_proj.weight", gate, access: .routed)) }
         }
         return out + activation.parameters(prefix)
     }

@@ -48,7 +48,7 @@ public enum OLMoE: Architecture {
         guard let E = c.numExperts, let K = c.numExpertsPerTok, K <= E else {
             throw CheckpointError.unsupported("olmoe needs num_experts ≥ num_experts_per_tok")
         }
-        let w = BoundWeights(tensors: tensors), gated = isGated(c)
+        let w = BoundWeights(tensors: tensors, format: options.weights), gated = isGated(c)
         let stats = RouterStats(layers: c.numHiddenLayers, experts: E)
         let layers = try (0..<c.numHiddenLayers).map { i -> DecoderLayer in
             let p = "model.layers.\(i)."
@@ -57,7 +57,7 @@ public enum OLMoE: Architecture {
                 return Expert(up: try w.matrix(x + "up_proj.weight"), down: try w.matrix(x + "down_proj.weight"),
                               gate: gated ? try w.matrix(x + "gate_proj.weight") : nil)
             }
-            let router = Router(gate: try w.matrix(p + "mlp.gate.weight"), topK: K, normalizeTopK: c.normTopkProb)
+            let router = Router(gate: try w.matrix(p + "mlp.gate.weight", quantisable: false), topK: K, normalizeTopK: c.normTopkProb)
             let moe = MixtureOfExperts(router: router, experts: experts, activation: try DecoderWeights.activation(c, w, p),
                                        layer: i, stats: stats)
             return try DecoderWeights.layer(c, w, p, qkNorm: true, feedForward: moe)

@@ -16,12 +16,21 @@ public enum ParameterAccess: Sendable, Equatable {
 /// coefficients as F32, converted once at load when stored otherwise).
 public struct Parameter: Sendable {
     public let name: String
+    /// A q8 matrix's int8 values (I8), with its per-block scales in `q8Scales`.
     public let tensor: Tensor
+    public let q8Scales: Tensor?
     public let access: ParameterAccess
 
     public init(_ name: String, _ tensor: Tensor, access: ParameterAccess = .whole) {
-        (self.name, self.tensor, self.access) = (name, tensor, access)
+        (self.name, self.tensor, self.q8Scales, self.access) = (name, tensor, nil, access)
     }
+
+    public init(_ name: String, _ matrix: Matrix, access: ParameterAccess = .whole) {
+        (self.name, self.tensor, self.q8Scales, self.access) = (name, matrix.tensor, matrix.scales, access)
+    }
+
+    /// Bytes a pass over the parameter reads (a q8 matrix's scales included).
+    public var byteCount: Int { tensor.bytes.count + (q8Scales?.bytes.count ?? 0) }
 }
 
 /// Parameters of a model or a config.
@@ -47,10 +56,10 @@ extension DecoderModel {
     /// Every weight under its checkpoint name, in the order of the architecture's tensor
     /// table: embeddings, each layer's blocks, final norm, LM head (absent when tied).
     public func parameters() -> [Parameter] {
-        var out = [Parameter("model.embed_tokens.weight", embedding.tensor, access: config.tieWordEmbeddings ? .whole : .row)]
+        var out = [Parameter("model.embed_tokens.weight", embedding, access: config.tieWordEmbeddings ? .whole : .row)]
         for (i, layer) in layers.enumerated() { out += layer.parameters("model.layers.\(i).") }
         out.append(Parameter("model.norm.weight", finalNorm))
-        if !config.tieWordEmbeddings { out.append(Parameter("lm_head.weight", lmHead.tensor)) }
+        if !config.tieWordEmbeddings { out.append(Parameter("lm_head.weight", lmHead)) }
         return out
     }
 
@@ -62,8 +71,8 @@ extension DecoderModel {
         let k = Double(config.numExpertsPerTok ?? 1) / Double(config.numExperts ?? 1)
         return Int(parameters().reduce(0.0) { sum, p in
             switch p.access {
-            case .whole: return sum + Double(p.tensor.bytes.count)
-            case .routed: return sum + Double(p.tensor.bytes.count) * k
+            case .whole: return sum + Double(p.byteCount)
+            case .routed: return sum + Double(p.byteCount) * k
             case .row: return sum
             }
         })

@@ -3,32 +3,6 @@
 
 static inline float relu(float v) { return v > 0.0f ? v : 0.0f; }
 
-void pk_polynorm(float *out, const float *x, size_t rows, size_t n,
-                 float w0, float w1, float w2, float b, float eps) {
-    for (size_t r = 0; r < rows; r++) {
-        const float *xr = x + r * n;
-        float *o = out + r * n;
-        // mean of x², x⁴ and x⁶: the squares of x, x² and x³.
-        double s2 = 0, s4 = 0, s6 = 0;
-        for (size_t i = 0; i < n; i++) {
-            double v = xr[i];
-            double v2 = v * v;
-            s2 += v2;
-            s4 += v2 * v2;
-            s6 += v2 * v2 * v2;
-        }
-        float inv1 = 1.0f / sqrtf((float)(s2 / (double)n) + eps);
-        float inv2 = 1.0f / sqrtf((float)(s4 / (double)n) + eps);
-        float inv3 = 1.0f / sqrtf((float)(s6 / (double)n) + eps);
-        float a3 = w0 * inv3, a2 = w1 * inv2, a1 = w2 * inv1;
-        for (size_t i = 0; i < n; i++) {
-            float v = xr[i];
-            float v2 = v * v;
-            o[i] = a3 * (v2 * v) + a2 * v2 + a1 * v + b;
-        }
-    }
-}
-
 void pk_polyrelu(float *out, const float *x, size_t n,
                  float w0, float w1, float w2, float b) {
     for (size_t i = 0; i < n; i++) {

@@ -36,6 +36,8 @@ public struct ServerOptions: Sendable {
     public var engine = EngineOptions()
     /// Threads and product paths of the model.
     public var compute = ComputeOptions()
+    /// A PEFT LoRA adapter folder merged into the model at load.
+    public var lora: String?
     public init() {}
 }
 
@@ -103,7 +105,7 @@ public final class InferenceService: @unchecked Sendable {
             let started = Date()
             let folder = try CheckpointFolder(path: modelPath, loading: options.weightLoading)
             let watch = WeightsWatch(folder.files.map(\.snapshot), loading: options.weightLoading, log: log)
-            let model = try Architectures.load(folder, options: options.compute)
+            let model = try Architectures.load(folder, options: options.compute, adapter: options.lora)
             let tokenizer = try Tokenizer(path: modelPath)
             let stops = stopTokenIds(config: model.config, generationConfig: try GenerationConfig.load(folder: modelPath),
                                      tokenizerEOS: tokenizer.eosTokenId)

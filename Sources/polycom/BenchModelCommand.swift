@@ -49,6 +49,9 @@ struct BenchModel: ParsableCommand {
     @Option(help: "Kernel family: auto, avx512, avx2 or portable (a family the CPU lacks is lowered).")
     var kernels = "auto"
 
+    @Option(help: WeightFormat.help)
+    var weights: WeightFormat = .auto
+
     @Flag(inversion: .prefixedNo, help: "Measure the machine's limits in the same run.")
     var roofline = true
 
@@ -66,7 +69,7 @@ struct BenchModel: ParsableCommand {
         // OpenBLAS's thread count is process-wide: set once, here, next to our kernels' count.
         if let threads { BLAS.threads = threads }
         let options = ComputeOptions(threads: threads ?? ComputeOptions.cores, bf16DotProducts: bf16Prefill,
-                                     kernels: KernelFamily(name: kernels)!)
+                                     kernels: KernelFamily(name: kernels)!, weights: weights)
         var t0 = Date()
         let m = try Architectures.load(path: model, options: options)
         let loadSeconds = Date().timeIntervalSince(t0)
@@ -121,6 +124,7 @@ struct BenchModel: ParsableCommand {
             var o: [(String, JSONValue)] = [
                 ("model", .string(model)), ("decode_tokens", .int(decodeTokens)), ("weight_bytes", .int(weightBytes)),
                 ("threads", .int(m.options.threads)), ("blas", .string(BLASCore.name)), ("kernels", .string("\(options.kernels)")),
+                ("weights", .string(weights.rawValue)),
                 ("load_s", .double(loadSeconds)), ("peak_rss_bytes", .int(peakRSS)),
                 ("prompt_tokens", .int(prefills[0].tokens)), ("prefill_tokens_per_s", .double(prefills[0].rate)),
                 ("batch", .int(decodes[0].batch)), ("decode_tokens_per_s", .double(decodes[0].rate)),
@@ -137,8 +141,9 @@ struct BenchModel: ParsableCommand {
             return
         }
         print(BLASCore.summary)
-        print(String(format: "load     %8.2f s; peak RSS %.2f GB; kernels %@; %d threads", loadSeconds, Double(peakRSS) / 1e9,
-                     "\(options.kernels)", m.options.threads))
+        print(String(format: "load     %8.2f s; peak RSS %.2f GB; kernels %@; weights %@ (%.2f GB read per token); %d threads",
+                     loadSeconds, Double(peakRSS) / 1e9, "\(options.kernels)", weights.rawValue, Double(weightBytes) / 1e9,
+                     m.options.threads))
         if let limits {
             print(String(format: "limits   read %.1f GB/s (all threads), FMA %.0f GFLOP/s, OpenBLAS sgemm %.0f GFLOP/s",
                          limits.readGBPerS, limits.fmaGFLOPPerS, limits.sgemmGFLOPPerS))

@@ -21,8 +21,11 @@ struct Forward: ParsableCommand {
     @Flag(help: "Multiply bf16 weights with AVX512-BF16 dot products (activations rounded to bf16).")
     var bf16Prefill = false
 
+    @Option(help: WeightFormat.help)
+    var weights: WeightFormat = .auto
+
     func run() throws {
-        let m = try Architectures.load(path: model, options: ComputeOptions(bf16DotProducts: bf16Prefill))
+        let m = try Architectures.load(path: model, options: ComputeOptions(bf16DotProducts: bf16Prefill, weights: weights))
         let logits = try m.logits(for: tokens.ids)
         let tensor = Tensor(logits.buffer.array, shape: [logits.rows, logits.vocab])
         try SafeTensorsWriter.write(["logits": tensor], to: out)

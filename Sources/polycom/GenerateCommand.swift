@@ -1,6 +1,7 @@
 import ArgumentParser
 import Checkpoint
 import Foundation
+import Kernels
 import JSON
 import Engine
 import Model
@@ -41,6 +42,9 @@ struct Generate: ParsableCommand {
     @Flag(help: "Print {\"tokens\": [...]} instead of one id per line.")
     var json = false
 
+    @Option(help: WeightFormat.help)
+    var weights: WeightFormat = .auto
+
     func validate() throws {
         guard (tokens == nil) != (prompt == nil) else { throw ValidationError("give exactly one of --tokens and --prompt") }
         guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be ≥ 0") }
@@ -50,7 +54,7 @@ struct Generate: ParsableCommand {
     /// Runs on the server's engine: the same sampler, end-of-sequence ids and stop strings,
     /// so `generate` and `/v1/completions` cannot disagree.
     func run() throws {
-        let m = try Architectures.load(path: model)
+        let m = try Architectures.load(path: model, options: ComputeOptions(weights: weights))
         // The tokenizer's EOS ends generation too, so it is read even for --tokens.
         let hasTokenizer = FileManager.default.fileExists(atPath: model + "/tokenizer.json")
         let tokenizer = prompt != nil || hasTokenizer ? try Tokenizer(path: model) : nil

@@ -17,8 +17,9 @@ struct Polycom: ParsableCommand {
               polycom forward --model Models/polynorm-demo --tokens 1,415,5565 --out logits.safetensors
               echo '{"text": "Hello"}' | polycom tokenize --tokenizer Models/polynorm-demo --jsonl
               polycom bench model --model Models/polynorm-demo
+              polycom convert --to q8 Models/polynorm-demo Models/polynorm-demo-q8
             """,
-        subcommands: [Serve.self, Generate.self, Forward.self, Inspect.self, Tokenize.self, Detokenize.self, Bench.self, Train.self, Eval.self])
+        subcommands: [Serve.self, Generate.self, Forward.self, Inspect.self, Tokenize.self, Detokenize.self, Bench.self, Convert.self, Train.self, Eval.self])
 
     static func main() {
         // Before any thread starts: OpenBLAS chose its kernels when it loaded.

@@ -19,6 +19,9 @@ struct Serve: ParsableCommand {
     @Option(help: "Checkpoint folder with config.json, weights and tokenizer.json.")
     var model = "Models/polynorm-demo"
 
+    @Option(help: "A PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors) merged into the model at load.")
+    var lora: String?
+
     @Option(help: "Address to listen on.")
     var host = "127.0.0.1"
 
@@ -79,6 +82,9 @@ struct Serve: ParsableCommand {
     @Flag(help: "Prefill and scoring of bf16 weights with AVX512-BF16 dot products (activations rounded to bf16, as in a bf16 PyTorch run; 2-3x faster). Default: exact f32 math.")
     var bf16Prefill = false
 
+    @Option(help: WeightFormat.help)
+    var weights: WeightFormat = .auto
+
     func validate() throws {
         guard maxBatchTokens > 0, maxSequences > 0, maxQueue > 0, maxBodyBytes > 0, maxLoglikelihoodItems > 0 else {
             throw ValidationError("--max-batch-tokens, --max-sequences, --max-queue, --max-body-bytes and --max-loglikelihood-items must be positive")
@@ -95,6 +101,7 @@ struct Serve: ParsableCommand {
     func run() throws {
         var options = ServerOptions()
         options.host = host
+        options.lora = lora
         options.port = port
         options.apiKey = apiKey ?? ProcessInfo.processInfo.environment["POLYCOM_API_KEY"]
         options.servedModelName = servedModelName
@@ -114,7 +121,7 @@ struct Serve: ParsableCommand {
         options.engine.prefixCacheBytes = Int(prefixCacheGib * Double(1 << 30))
         // OpenBLAS's thread count is process-wide: set once, here, next to our kernels' count.
         if let threads { BLAS.threads = threads }
-        options.compute = ComputeOptions(threads: threads ?? ComputeOptions.cores, bf16DotProducts: bf16Prefill)
+        options.compute = ComputeOptions(threads: threads ?? ComputeOptions.cores, bf16DotProducts: bf16Prefill, weights: weights)
         if bf16Prefill && !ComputeOptions.cpuHasBF16Dot { FileHandle.standardError.write("note: this CPU has no AVX512-BF16; --bf16-prefill is ignored\n".data(using: .utf8)!) }
 
         let service = InferenceService(modelPath: model, options: options)

@@ -42,14 +42,6 @@ enum Demo {
     }
 }
 
-/// A value shared between test threads.
-final class Shared<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var _value: Value
-    init(_ value: Value) { _value = value }
-    var value: Value { lock.withLock { _value } }
-    func update(_ change: (inout Value) -> Void) { lock.withLock { change(&_value) } }
-}
 
 /// Samples agree: same documents, strings and per-document metrics; log-likelihoods within
 /// `tolerance` (batches of different shapes round differently, ~1e-6).

@@ -7,22 +7,7 @@ import XCTest
 
 /// The text of a choice over HTTP: top_logprobs keys decoded in context (the demo model has
 /// a SentencePiece tokenizer), stop strings reported and optionally kept.
-final class ChoiceTextTests: ServerTestCase {
-    static var service: InferenceService!
-    static var port: UInt16 = 0
-    static var tokenizer: Tokenizer!
-
-    override class func setUp() {
-        super.setUp()
-        (service, port) = try! startService()
-        tokenizer = try! Tokenizer(path: modelPath)
-    }
-
-    override class func tearDown() {
-        service.drainAndStop(grace: 1)
-        super.tearDown()
-    }
-
+final class ChoiceTextTests: DemoServerTestCase {
     func post(_ json: JSONValue) -> Reply { Self.post(Self.port, "/v1/completions", json) }
     func ids(_ list: [Int]) -> JSONValue { .array(list.map { .int($0) }) }
 

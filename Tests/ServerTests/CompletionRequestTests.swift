@@ -7,22 +7,7 @@ import XCTest
 
 /// Fields of a completion request that must take effect (logit_bias, best_of, the stop
 /// fields) or be refused, through HTTP on the demo model.
-final class CompletionRequestTests: ServerTestCase {
-    static var service: InferenceService!
-    static var port: UInt16 = 0
-    static var tokenizer: Tokenizer!
-
-    override class func setUp() {
-        super.setUp()
-        (service, port) = try! startService()
-        tokenizer = try! Tokenizer(path: modelPath)
-    }
-
-    override class func tearDown() {
-        service.drainAndStop(grace: 1)
-        super.tearDown()
-    }
-
+final class CompletionRequestTests: DemoServerTestCase {
     func post(_ json: JSONValue) -> Reply { Self.post(Self.port, "/v1/completions", json) }
     func ids(_ list: [Int]) -> JSONValue { .array(list.map { .int($0) }) }
     func choice(_ r: Reply, _ i: Int = 0) -> JSONValue? { r.json["choices"]?[i] }

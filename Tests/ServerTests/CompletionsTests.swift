@@ -7,22 +7,7 @@ import Tokenizer
 import XCTest
 
 /// /v1/completions against the demo model and its PyTorch reference.
-final class CompletionsTests: ServerTestCase {
-    static var service: InferenceService!
-    static var port: UInt16 = 0
-    static var tokenizer: Tokenizer!
-
-    override class func setUp() {
-        super.setUp()
-        (service, port) = try! startService()
-        tokenizer = try! Tokenizer(path: modelPath)
-    }
-
-    override class func tearDown() {
-        service.drainAndStop(grace: 1)
-        super.tearDown()
-    }
-
+final class CompletionsTests: DemoServerTestCase {
     var port: UInt16 { Self.port }
     func post(_ json: JSONValue) -> Reply { Self.post(port, "/v1/completions", json) }
     func ids(_ name: String) throws -> [Int] { try reference("polynorm-demo").tensor(name).ints() }

@@ -5,6 +5,7 @@ import FoundationNetworking
 import JSON
 import Server
 import TestSupport
+import Tokenizer
 import XCTest
 
 /// A real `polycom serve` service on an ephemeral loopback port, talked to over HTTP.
@@ -76,6 +77,25 @@ class ServerTestCase: XCTestCase {
     }
 }
 
+/// One demo-model service per test class, started before its first test and drained after
+/// its last (classes run one after another, so they can share the statics).
+class DemoServerTestCase: ServerTestCase {
+    static var service: InferenceService!
+    static var port: UInt16 = 0
+    static var tokenizer: Tokenizer!
+
+    override class func setUp() {
+        super.setUp()
+        (service, port) = try! startService()
+        tokenizer = try! Tokenizer(path: modelPath)
+    }
+
+    override class func tearDown() {
+        service.drainAndStop(grace: 1)
+        super.tearDown()
+    }
+}
+
 /// log-softmax of one reference row, in double precision.
 func logSoftmax(_ row: ArraySlice<Float>) -> [Double] {
     let m = Double(row.max()!)
@@ -83,11 +103,3 @@ func logSoftmax(_ row: ArraySlice<Float>) -> [Double] {
     return row.map { Double($0) - lse }
 }
 
-/// A value shared between test threads.
-final class Shared<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var _value: Value
-    init(_ value: Value) { _value = value }
-    var value: Value { lock.withLock { _value } }
-    func update(_ change: (inout Value) -> Void) { lock.withLock { change(&_value) } }
-}

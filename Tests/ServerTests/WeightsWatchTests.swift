@@ -2,6 +2,7 @@ import Checkpoint
 import Foundation
 import JSON
 import Server
+import TestSupport
 import XCTest
 
 /// Fault drills on the weights file while serving: truncated (which, read through the

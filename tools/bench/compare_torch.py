@@ -113,7 +113,8 @@ def main():
         return ours["prefill_tokens_per_s"], ours["decode_tokens_per_s"]
 
     rows = [("polycom (bf16 weights, f32 math)", *bench()),
-            ("polycom --bf16-prefill", *bench("--bf16-prefill"))]
+            ("polycom --bf16-prefill", *bench("--bf16-prefill")),
+            ("polycom --weights q8", *bench("--weights", "q8"))]
     rows.append(("torch bf16", *time_torch(model, args.prompt_tokens, args.decode_tokens, args.repeats)))
     rows.append(("torch f32", *time_torch(model.float(), args.prompt_tokens, args.decode_tokens, args.repeats)))
 
@@ -122,13 +123,15 @@ def main():
     print(f"model: PolyNorm_1B shapes, {args.layers} layers, {weights_gb:.2f} GB of bf16 weights read per decode step")
     print(f"{'':34s} {'prefill tok/s':>14s} {'decode tok/s':>13s} {'decode GB/s':>12s}")
     for name, p, d in rows:
-        scale = 2 if "f32" in name and "polycom" not in name else 1
+        # torch f32 reads 4 bytes a weight, q8 1 + 2/32 (its f16 block scales).
+        scale = 2 if "f32" in name and "polycom" not in name else 17 / 32 if "q8" in name else 1
         print(f"{name:34s} {p:14.1f} {d:13.2f} {d * weights_gb * scale:12.2f}")
     bandwidth = limits["read"]
-    ours, fast, tbf16, tf32 = rows
+    ours, fast, q8, tbf16, tf32 = rows
     print(f"polycom / torch f32 (same precision): prefill {ours[1] / tf32[1]:.2f}x, decode {ours[2] / tf32[2]:.2f}x")
     print(f"polycom / torch bf16:                 prefill {ours[1] / tbf16[1]:.2f}x, decode {ours[2] / tbf16[2]:.2f}x")
     print(f"polycom --bf16-prefill / torch bf16:  prefill {fast[1] / tbf16[1]:.2f}x")
+    print(f"polycom q8 decode: {q8[2] / (bandwidth / (weights_gb * 17 / 32)):.0%} of its roofline, {q8[2] / ours[2]:.2f}x bf16")
     print(f"decode roofline (bf16 weights at {bandwidth:.1f} GB/s): {bandwidth / weights_gb:.1f} tok/s; "
           f"prefill roofline (sgemm peak): {sgemm * 1e9 / (2 * weights_gb / 2 * 1e9):.0f} tok/s")
 

@@ -41,6 +41,21 @@ void pk_matmul_bf16_portable(float *out, size_t ldo, const float *x, const uint1
 void pk_matmul_f16_portable(float *out, size_t ldo, const float *x, const uint16_t *w,
                             size_t T, size_t rows, size_t C);
 
+// ---- int8 weights, q8 (matmul_q8.c) ---------------------------------------------------
+/// q8: each row of w[rows, C] in blocks of PK_Q8_BLOCK columns (the last may be shorter),
+/// int8 values in [-127, 127] q[rows, C] and one f16 scale per block scales[rows, ⌈C/32⌉]:
+/// w ≈ scale · q.
+enum { PK_Q8_BLOCK = 32 };
+void pk_quantize_q8(int8_t *q, uint16_t *scales, const float *x, size_t rows, size_t C);
+void pk_dequantize_q8(float *out, const int8_t *q, const uint16_t *scales, size_t rows, size_t C);
+/// The family pk_matmul_q8_isa runs for a requested one: AVX512 needs VNNI (else AVX2).
+int pk_q8_isa(int isa);
+/// out[T, rows] (row stride ldo) = x · wᵀ with x quantised per block of 32 (f32 scales)
+/// and integer dot products per block: VNNI, AVX2, or portable C (the reference).
+/// Returns 0, or -1 with out untouched when the activations' buffer cannot be allocated.
+int pk_matmul_q8_isa(int isa, float *out, size_t ldo, const float *x, const int8_t *q,
+                     const uint16_t *scales, size_t T, size_t rows, size_t C);
+
 /// 1 when the CPU has AVX512-BF16 dot products.
 int pk_has_bf16dot(void);
 /// out[T, rows] = xb · wᵀ with bf16 inputs and f32 accumulation (vdpbf16ps). xb is the
@@ -50,15 +65,15 @@ int pk_has_bf16dot(void);
 int pk_gemm_bf16dot(float *out, size_t ldo, const uint16_t *xb, const uint16_t *w,
                     size_t T, size_t rows, size_t K);
 
-// ---- normalisation (norm.c) -----------------------------------------------------------
+// ---- normalisation (norm.c; their training forms and backwards below) ----------------
 /// out[r] = x[r] * rsqrt(mean(x[r]^2) + eps) * weight   (weight may be NULL: no scale)
 void pk_rmsnorm(float *out, const float *x, const float *weight,
                 size_t rows, size_t n, float eps);
-
-// ---- activations (activations.c), in place or out != x --------------------------------
 /// PolyNorm over the last dim: w0·norm(x³) + w1·norm(x²) + w2·norm(x) + b.
 void pk_polynorm(float *out, const float *x, size_t rows, size_t n,
                  float w0, float w1, float w2, float b, float eps);
+
+// ---- activations (activations.c), in place or out != x --------------------------------
 /// PolyReLU: w0·relu(x)³ + w1·relu(x)² + w2·relu(x) + b.
 void pk_polyrelu(float *out, const float *x, size_t n,
                  float w0, float w1, float w2, float b);
@@ -114,13 +129,13 @@ void pk_scale_add(float *out, const float *x, float scale, size_t n); // out += 
 /// Targets equal to this are ignored by the cross-entropy (PyTorch's ignore_index).
 enum { PK_IGNORE_INDEX = -100 };
 
-/// pk_rmsnorm with a weight, saving rstd[rows] = 1/sqrt(mean(x²) + eps).
+/// pk_rmsnorm saving rstd[rows] = 1/sqrt(mean(x²) + eps) (rstd may be NULL: not saved).
 void pk_rmsnorm_forward(float *out, float *rstd, const float *x, const float *weight,
                         size_t rows, size_t n, float eps);
 /// dx += ∂/∂x, dweight += ∂/∂w (dweight may be NULL: frozen).
 void pk_rmsnorm_backward(float *dx, float *dweight, const float *dout, const float *x,
                          const float *weight, const float *rstd, size_t rows, size_t n);
-/// pk_polynorm saving inv[rows, 3]: the inverse norms of x, x², x³.
+/// pk_polynorm saving inv[rows, 3]: the inverse norms of x, x², x³ (inv may be NULL).
 void pk_polynorm_forward(float *out, float *inv, const float *x, size_t rows, size_t n,
                          float w0, float w1, float w2, float b, float eps);
 /// dx = ∂/∂x (overwritten); dcoef[4] += (dw0, dw1, dw2, db).

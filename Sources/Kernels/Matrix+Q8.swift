@@ -1,0 +1,108 @@
+import Dispatch
+import PolyKernels
+
+/// q8 weights: blocks of 32 int8 values along a row, one f16 scale per block (llama.cpp's
+/// Q8_0 layout, values and scales in two arrays). Decode batches (below
+/// `panelThreshold` tokens) quantise the activations per block too and take integer dot
+/// products (VNNI, AVX2 or portable C, pk_matmul_q8_isa); prefill dequantises 512-row
+/// panels to f32 and hands them to sgemm, so its activations stay f32.
+extension Matrix {
+    /// The scales' shape for values of `shape` [rows, cols]: [rows, ⌈cols/32⌉].
+    public static func q8ScaleShape(_ shape: [Int]) -> [Int] {
+        [shape[0], (shape[1] + Int(PK_Q8_BLOCK) - 1) / Int(PK_Q8_BLOCK)]
+    }
+
+    public var isQ8: Bool { tensor.dtype == .i8 }
+
+    private var q8Values: UnsafePointer<Int8> { tensor.bytes.baseAddress!.assumingMemoryBound(to: Int8.self) }
+    private var q8Scales: UnsafePointer<UInt16> { scales!.bytes.baseAddress!.assumingMemoryBound(to: UInt16.self) }
+
+    /// This matrix held as `format` (converted once; `.auto` keeps it as it is).
+    public func held(as format: WeightFormat) -> Matrix {
+        switch format {
+        case .auto: return self
+        case .q8: return isQ8 ? self : quantisedQ8()
+        case .f32, .bf16:
+            let target: DType = format == .f32 ? .f32 : .bf16
+            if !isQ8 { return Matrix(tensor.converted(to: target)) }
+            let values = FloatBuffer(count: rows * cols)
+            dequantiseQ8(rows: 0..<rows, into: values.pointer)
+            let f32 = Tensor(dtype: .f32, shape: [rows, cols],
+                             copying: UnsafeRawBufferPointer(start: values.pointer, count: rows * cols * 4))
+            return Matrix(f32.converted(to: target))
+        }
+    }
+
+    /// Quantised in 256-row panels (each widened to f32, then quantised), panels split
+    /// across cores, so a large matrix never has a whole f32 copy.
+    public func quantisedQ8(threads: Int = ComputeOptions.cores) -> Matrix {
+        let scaleShape = Matrix.q8ScaleShape([rows, cols]), nb = scaleShape[1]
+        let values = ByteStorage(count: rows * cols), scaleBytes = ByteStorage(count: rows * nb * 2)
+        let q = UnsafeMutableSendablePointer(values.pointer.assumingMemoryBound(to: Int8.self))
+        let s = UnsafeMutableSendablePointer(scaleBytes.pointer.assumingMemoryBound(to: UInt16.self))
+        let panel = 256, panels = (rows + panel - 1) / panel, source = self, cols = cols, rows = rows
+        DispatchQueue.concurrentPerform(iterations: min(max(1, threads), max(1, panels))) { worker in
+            let f = FloatBuffer(count: panel * cols)
+            for p in stride(from: worker, to: panels, by: min(max(1, threads), max(1, panels))) {
+                let r0 = p * panel, n = min(panel, rows - r0)
+                source.floatRows(r0..<r0 + n, into: f.pointer)
+                pk_quantize_q8(q.pointer + r0 * cols, s.pointer + r0 * nb, f.pointer, n, cols)
+            }
+        }
+        return Matrix(q8: Tensor(dtype: .i8, shape: [rows, cols], bytes: UnsafeRawBufferPointer(start: values.pointer, count: rows * cols),
+                                 storage: values),
+                      scales: Tensor(dtype: .f16, shape: scaleShape,
+                                     bytes: UnsafeRawBufferPointer(start: scaleBytes.pointer, count: rows * nb * 2), storage: scaleBytes))
+    }
+
+    /// Rows of a float (not q8) matrix as f32.
+    private func floatRows(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        let base = tensor.bytes.baseAddress!, n = range.count * cols, start = range.lowerBound * cols
+        switch tensor.dtype {
+        case .f32: out.update(from: base.assumingMemoryBound(to: Float.self) + start, count: n)
+        case .bf16: pk_bf16_to_f32(out, base.assumingMemoryBound(to: UInt16.self) + start, n)
+        default: pk_f16_to_f32(out, base.assumingMemoryBound(to: UInt16.self) + start, n)
+        }
+    }
+
+    /// Rows of a q8 matrix as f32 (scale · value).
+    func dequantiseQ8(rows range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        let nb = scales!.shape[1]
+        pk_dequantize_q8(out, q8Values + range.lowerBound * cols, q8Scales + range.lowerBound * nb, range.count, cols)
+    }
+
+    func applyQ8(_ x: UnsafePointer<Float>, T: Int, out: UnsafeMutablePointer<Float>, ldo: Int, options: ComputeOptions) {
+        if T < Matrix.panelThreshold {
+            let workers = Matrix.workers(for: rows * cols, threads: options.threads)
+            let chunk = (rows + workers - 1) / workers, nb = scales!.shape[1]
+            let q = q8Values, s = q8Scales, cols = cols, rows = rows, isa = options.kernels.rawValue
+            let o = UnsafeMutableSendablePointer(out), xs = UnsafeSendablePointer(x)
+            let refused = UnsafeMutablePointer<Bool>.allocate(capacity: workers)
+            defer { refused.deallocate() }
+            refused.initialize(repeating: false, count: workers)
+            let refusals = UnsafeMutableSendablePointer(refused)
+            DispatchQueue.concurrentPerform(iterations: workers) { part in
+                let r0 = part * chunk, n = min(chunk, rows - r0)
+                guard n > 0 else { return }
+                refusals.pointer[part] = pk_matmul_q8_isa(isa, o.pointer + r0, ldo, xs.pointer, q + r0 * cols, s + r0 * nb, T, n, cols) != 0
+            }
+            // A share the kernel refused (no memory for the quantised activations) goes through the panels.
+            for part in 0..<workers where refused[part] {
+                q8Panels(x, T: T, out: out, ldo: ldo, rows: part * chunk..<min(part * chunk + chunk, rows))
+            }
+        } else {
+            q8Panels(x, T: T, out: out, ldo: ldo, rows: 0..<rows)
+        }
+    }
+
+    private func q8Panels(_ x: UnsafePointer<Float>, T: Int, out: UnsafeMutablePointer<Float>, ldo: Int, rows: Range<Int>) {
+        let panel = FloatBuffer(count: Matrix.panelRows * cols)
+        var r0 = rows.lowerBound
+        while r0 < rows.upperBound {
+            let n = min(Matrix.panelRows, rows.upperBound - r0)
+            dequantiseQ8(rows: r0..<r0 + n, into: panel.pointer)
+            BLAS.sgemm(transB: true, m: T, n: n, k: cols, a: x, lda: cols, b: panel.pointer, ldb: cols, c: out + r0, ldc: ldo)
+            r0 += n
+        }
+    }
+}

@@ -1,0 +1,125 @@
+import Kernels
+import Model
+import PolyKernels
+import TestSupport
+import XCTest
+
+/// matmul_q8.c and Matrix+Q8.swift: quantisation against the block rule done here, each
+/// kernel family against `naiveProduct` of the values it multiplies (weights and
+/// activations quantised and dequantised here in Swift, not by our C code).
+final class MatmulQ8KernelTests: XCTestCase {
+    let families = KernelFamily.allCases.filter { $0.rawValue <= KernelFamily.best.rawValue }
+
+    /// Swift's block rule: d = amax / 127 (f16-rounded for weights), q = round(v / d).
+    func quantised(_ v: [Float], rows: Int, cols C: Int, f16Scales: Bool) -> (q: [Int8], d: [Float]) {
+        let nb = (C + 31) / 32
+        var q = [Int8](repeating: 0, count: rows * C), d = [Float](repeating: 0, count: rows * nb)
+        for r in 0..<rows {
+            for b in 0..<nb {
+                let range = (r * C + b * 32)..<(r * C + min(C, b * 32 + 32))
+                let amax = v[range].map(abs).max()!
+                let scale = f16Scales ? Float(Float16(amax / 127)) : amax / 127
+                d[r * nb + b] = scale
+                let inverse: Float = scale > 0 ? 1 / scale : 0
+                for i in range { q[i] = Int8(max(-127, min(127, (v[i] * inverse).rounded(.toNearestOrEven)))) }
+            }
+        }
+        return (q, d)
+    }
+
+    func dequantised(_ q: [Int8], _ d: [Float], rows: Int, cols C: Int) -> [Float] {
+        let nb = (C + 31) / 32
+        return (0..<rows * C).map { i in d[i / C * nb + i % C / 32] * Float(q[i]) }
+    }
+
+    func testQuantizeMatchesBlockRuleAndDequantizeInverts() {
+        var rng = SplitMix64(seed: 81)
+        for C in [1, 5, 31, 32, 33, 48, 100, 257] {
+            let rows = 3
+            var w = rng.floats(rows * C, in: -2...2)
+            w[0] = 0 // a zero in a block; a zero block below
+            if C >= 64 { for i in 32..<64 { w[i] = 0 } }
+            let q = Matrix(Tensor(w, shape: [rows, C])).quantisedQ8(threads: 2)
+            let expected = quantised(w, rows: rows, cols: C, f16Scales: true)
+            XCTAssertEqual(q.tensor.ints().map { Int8($0) }, expected.q, "values C=\(C)")
+            XCTAssertEqual(q.scales!.floats(), expected.d, "scales C=\(C)")
+            XCTAssertEqual(q.scales!.shape, [rows, (C + 31) / 32])
+            let out = FloatBuffer(count: rows * C)
+            for r in 0..<rows { q.copyRow(r, into: out.pointer + r * C) }
+            XCTAssertEqual(out.array, dequantised(expected.q, expected.d, rows: rows, cols: C), "dequantised C=\(C)")
+            // Within half a step of the original.
+            for i in 0..<rows * C { XCTAssertLessThanOrEqual(abs(out[i] - w[i]), expected.d[i / C * ((C + 31) / 32) + i % C / 32] * 0.5001 + 1e-6) }
+        }
+    }
+
+    /// Every family, odd widths around the 32-column blocks and the 2-block unrolled loop,
+    /// odd rows and tokens, unaligned activations, out rows with a stride.
+    func testQ8KernelsMatchNaiveProductOfQuantisedValues() {
+        var rng = SplitMix64(seed: 82)
+        for family in families {
+            for C in [1, 7, 31, 32, 33, 48, 64, 65, 100, 176, 257] {
+                for rows in [1, 3, 7] {
+                    for T in [1, 2, 3, 5, 9] {
+                        let w = rng.floats(rows * C, in: -1...1), x = rng.floats(T * C + 1, in: -3...3)
+                        let m = Matrix(Tensor(w, shape: [rows, C])).quantisedQ8()
+                        let qw = quantised(w, rows: rows, cols: C, f16Scales: true)
+                        let qx = quantised(Array(x[1...]), rows: T, cols: C, f16Scales: false)
+                        let wd = dequantised(qw.q, qw.d, rows: rows, cols: C), xd = dequantised(qx.q, qx.d, rows: T, cols: C)
+                        let expected = naiveProduct(xd, wd, tokens: T, rows: rows, cols: C)
+                        let magnitude = naiveProduct(xd.map(abs), wd.map(abs), tokens: T, rows: rows, cols: C)
+                        let ldo = rows + 2
+                        let out = FloatBuffer(count: T * ldo)
+                        out.fill(.nan)
+                        let rc = x.withUnsafeBufferPointer { xs in
+                            m.tensor.bytes.withMemoryRebound(to: Int8.self) { q in
+                                m.scales!.bytes.withMemoryRebound(to: UInt16.self) { s in
+                                    pk_matmul_q8_isa(family.rawValue, out.pointer, ldo, xs.baseAddress! + 1, q.baseAddress!, s.baseAddress!, T, rows, C)
+                                }
+                            }
+                        }
+                        XCTAssertEqual(rc, 0)
+                        let got = (0..<T * rows).map { out[$0 / rows * ldo + $0 % rows] }
+                        let bounds = magnitude.map { gamma(C + 3) * Double($0) + 1e-30 }
+                        assertWithin(got, expected.map(Double.init), bounds: bounds, "q8 \(family) C=\(C) rows=\(rows) T=\(T)")
+                        XCTAssertTrue((0..<T * ldo).filter { $0 % ldo >= rows }.allSatisfy { out[$0].isNaN }, "wrote outside out")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Through Matrix.apply: decode tokens (the integer kernels, rows split over threads) and
+    /// prefill (dequantised panels + sgemm, activations exact) both stay within the
+    /// quantisation error of the f32 product.
+    func testQ8MatrixApplyIsCloseToF32Product() {
+        var rng = SplitMix64(seed: 83)
+        let rows = 600, C = 176 // more than one 512-row panel, rows split over threads, a 16-column tail block
+        let w = rng.floats(rows * C, in: -1...1)
+        let f32 = Matrix(Tensor(w, shape: [rows, C])), q8 = f32.held(as: .q8)
+        XCTAssertTrue(q8.isQ8)
+        XCTAssertEqual(q8.byteCount, rows * C + rows * 6 * 2)
+        for T in [1, 4, Matrix.panelThreshold + 3] {
+            let x = rng.floats(T * C, in: -1...1)
+            let exact = FloatBuffer(count: T * rows), got = FloatBuffer(count: T * rows)
+            x.withUnsafeBufferPointer {
+                f32.apply($0.baseAddress!, tokens: T, into: exact.pointer, options: ComputeOptions(threads: 2))
+                q8.apply($0.baseAddress!, tokens: T, into: got.pointer, options: ComputeOptions(threads: 2))
+            }
+            // Each product's error: Σ |x| · step/2 (weights) + Σ |w| · step/2 (activations); about 0.1 here.
+            let d = maxAbsDiff(got.array, exact.array)
+            XCTAssertLessThan(d, 0.15, "T=\(T)")
+            XCTAssertGreaterThan(d, 1e-4, "T=\(T): quantisation should show")
+        }
+    }
+
+    /// --weights f32 / bf16 on a q8 matrix gives its dequantised values.
+    func testQ8HeldAsFloatIsDequantised() {
+        var rng = SplitMix64(seed: 84)
+        let w = rng.floats(5 * 40, in: -1...1)
+        let q8 = Matrix(Tensor(w, shape: [5, 40])).quantisedQ8()
+        let qw = quantised(w, rows: 5, cols: 40, f16Scales: true)
+        XCTAssertEqual(q8.held(as: .f32).tensor.floats(), dequantised(qw.q, qw.d, rows: 5, cols: 40))
+        XCTAssertEqual(q8.held(as: .bf16).tensor.dtype, .bf16)
+        XCTAssertTrue(q8.held(as: .auto).isQ8)
+    }
+}
