@@ -94,11 +94,6 @@ final class ConnectionTable: @unchecked Sendable {
         update(connection) { $0.phase = .handling }
     }
 
-    /// A body is still arriving: the request's clock keeps running.
-    func awaitingBody(_ connection: OpaquePointer) {
-        update(connection) { $0.phase = .awaiting }
-    }
-
     /// A response finished; the next request's clock starts now.
     func requestFinished(_ connection: OpaquePointer) {
         update(connection) {

@@ -1,6 +1,15 @@
 import CMicroHTTPD
 import Foundation
 
+/// Counters of the connection rules, for metrics and tests.
+public struct HTTPConnectionStats: Sendable, Equatable {
+    public var open: Int
+    /// Sent no complete request within `requestTimeoutSeconds`.
+    public var closedForRequestTimeout: Int
+    /// Waited longest for a request when a connection past `maxConnections` arrived.
+    public var closedToMakeRoom: Int
+}
+
 /// An HTTP/1.1 server on libmicrohttpd. It listens from `init` until `stop()` / `close()`
 /// (or deinit). Keep-alive is on; accepted sockets get TCP_NODELAY.
 ///
@@ -25,15 +34,6 @@ import Foundation
 ///
 /// Never fatal on input: malformed requests get MHD's 4xx, oversize bodies 413, a handler
 /// response MHD rejects becomes a 500, and invalid UTF-8 is repaired, not trapped on.
-/// Counters of the connection rules, for metrics and tests.
-public struct HTTPConnectionStats: Sendable, Equatable {
-    public var open: Int
-    /// Sent no complete request within `requestTimeoutSeconds`.
-    public var closedForRequestTimeout: Int
-    /// Waited longest for a request when a connection past `maxConnections` arrived.
-    public var closedToMakeRoom: Int
-}
-
 public final class HTTPServer: @unchecked Sendable {
     public let configuration: HTTPServerConfiguration
     /// The bound port (the kernel's choice when `configuration.port` was 0).
