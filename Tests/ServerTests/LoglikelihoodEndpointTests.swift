@@ -118,15 +118,18 @@ final class LoglikelihoodEndpointTests: ServerTestCase {
         }
         defer { service.drainAndStop(grace: 5) }
         let done = DispatchGroup()
-        for _ in 0..<2 {  // one runs, one waits
+        for prompt in ["Hi", "Once upon a time"] {  // one runs, one waits
             DispatchQueue.global().async(group: done) {
-                _ = Self.post(port, "/v1/completions", ["prompt": "Hi", "max_tokens": 200, "ignore_eos": true])
+                _ = Self.post(port, "/v1/completions", ["prompt": .string(prompt), "max_tokens": 500, "ignore_eos": true])
             }
         }
         let deadline = Date(timeIntervalSinceNow: 30)
-        while !Self.request(port, "GET", "/metrics").text.contains("polycom_sequences_waiting 1\n") && Date() < deadline {
+        var metrics = ""
+        repeat {
             Thread.sleep(forTimeInterval: 0.02)
-        }
+            metrics = Self.request(port, "GET", "/metrics").text
+        } while !metrics.contains("polycom_sequences_waiting 1\n") && Date() < deadline
+        XCTAssertTrue(metrics.contains("polycom_sequences_waiting 1\n"), "no request ever waited:\n\(metrics)")
         assertError(Self.post(port, "/v1/loglikelihood", ["requests": .array(pairs(3))]), 429, mentions: "too many requests waiting")
         done.wait()
         XCTAssertEqual(Self.post(port, "/v1/loglikelihood", ["requests": .array(pairs(3))]).status, 200)
