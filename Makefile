@@ -2,6 +2,7 @@
 #   make serve   set up, build (release) and serve the default model in Models/
 #   make test    set up and run the test suite
 #   make eval    score the default model on the committed HellaSwag / ARC / SciQ subsets
+#   make fuzz    build the libFuzzer targets (tools/fuzz) and run each for FUZZ_SECONDS
 #   make demo-model  re-train the default model from scratch (corpus, tokenizer, polycom train)
 SHELL := /bin/bash
 APT_PACKAGES := libopenblas-dev libmicrohttpd-dev libjansson-dev zlib1g-dev pkg-config
@@ -9,7 +10,7 @@ MODEL ?= Models/polynorm-kjv
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: setup build serve test eval clean demo-model
+.PHONY: setup build serve test eval fuzz clean demo-model
 
 # Installs the system libraries when any is missing (needs root or sudo). A package removed
 # with its config files kept still answers `dpkg -s`: the status says whether it is installed.
@@ -78,3 +79,16 @@ test-browser:
 		|| python3 -m pip install -q --break-system-packages $$m; done
 	swift build --product polycom
 	python3 -m pytest -q -p no:cacheprovider Tests/Browser
+
+# libFuzzer targets, under ASan, in their own build path (POLYCOM_FUZZ=1 adds them to the
+# manifest). Seeds: the fixtures' safetensors files; the corpus grows in .build-fuzz/corpus.
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	POLYCOM_FUZZ=1 swift build --build-path .build-fuzz --product fuzz-safetensors \
+		-Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address
+	mkdir -p .build-fuzz/corpus/safetensors
+	for f in $$(find Tests/Fixtures -name '*.safetensors' -size -300k); do \
+		cp "$$f" ".build-fuzz/corpus/safetensors/$$(echo "$$f" | tr / _)"; done
+	.build-fuzz/debug/fuzz-safetensors -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+		-artifact_prefix=.build-fuzz/ .build-fuzz/corpus/safetensors
+

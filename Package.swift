@@ -59,3 +59,11 @@ let package = Package(
         .testTarget(name: "polycomTests", dependencies: ["polycom", "Training", "Model", "Checkpoint", "Kernels", "JSON", "Server", "Tokenizer", "TestSupport"]),
     ]
 )
+
+// `make fuzz` only (POLYCOM_FUZZ=1, its own build path): libFuzzer targets, built with
+// -sanitize=fuzzer,address. Absent from ordinary builds, which have no libFuzzer main.
+if Context.environment["POLYCOM_FUZZ"] != nil {
+    package.targets.append(.executableTarget(name: "fuzz-safetensors", dependencies: ["Checkpoint", "Kernels"],
+                                             path: "tools/fuzz/safetensors",
+                                             swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
+}

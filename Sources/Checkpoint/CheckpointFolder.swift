@@ -13,7 +13,7 @@ public final class CheckpointFolder: @unchecked Sendable {
 
     /// Opens the folder. With `requireWeights: false` a folder with only config.json is
     /// accepted (enough for `polycom inspect`).
-    public init(path: String, requireWeights: Bool = true) throws {
+    public init(path: String, requireWeights: Bool = true, loading: WeightLoading = .mapped) throws {
         self.path = path
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
@@ -23,7 +23,7 @@ public final class CheckpointFolder: @unchecked Sendable {
         config = try ModelConfig.load(path: path + "/config.json")
         let shardPaths = try Self.weightFiles(in: path)
         if shardPaths.isEmpty && requireWeights { throw CheckpointError.noWeights(folder: path) }
-        files = try shardPaths.map { try SafeTensorsFile(path: $0) }
+        files = try shardPaths.map { try SafeTensorsFile(path: $0, loading: loading) }
         var fileOf: [String: SafeTensorsFile] = [:]
         for file in files {
             for name in file.names {

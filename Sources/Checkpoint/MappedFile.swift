@@ -5,34 +5,76 @@ import Glibc
 import Darwin
 #endif
 
-/// A whole file mapped read-only into memory; unmapped when the last tensor view goes.
+/// How weight files are brought into memory.
+public enum WeightLoading: Sendable, Equatable {
+    /// Mapped read-only: loads at once and shares the page cache, but the mapping follows
+    /// the file, so a file truncated underneath turns the next read of a lost page into
+    /// SIGBUS, and one overwritten in place changes the weights. Servers check the files
+    /// before each request (`FileSnapshot`) and refuse work once one changed.
+    case mapped
+    /// Read into private memory: slower to load and not shared, but immune to whatever
+    /// happens to the file afterwards.
+    case copied
+}
+
+/// A whole file in memory, mapped or copied; released when the last tensor view goes.
 public final class MappedFile: TensorStorage, @unchecked Sendable {
     public let path: String
     public let bytes: UnsafeRawBufferPointer
+    public let loading: WeightLoading
+    /// The file as it was opened, to tell later whether it changed.
+    public let snapshot: FileSnapshot
 
-    public init(path: String) throws {
+    public init(path: String, loading: WeightLoading = .mapped) throws {
         self.path = path
+        self.loading = loading
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw CheckpointError.io(path: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw CheckpointError.io(path: path, reason: String(cString: strerror(errno))) }
         guard (info.st_mode & S_IFMT) == S_IFREG else { throw CheckpointError.io(path: path, reason: "not a regular file") }
+        snapshot = FileSnapshot(path: path, info)
         let size = Int(info.st_size)
         if size == 0 {
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)
             return
         }
-        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
-            throw CheckpointError.io(path: path, reason: "mmap failed: " + String(cString: strerror(errno)))
+        switch loading {
+        case .mapped:
+            guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
+                throw CheckpointError.io(path: path, reason: "mmap failed: " + String(cString: strerror(errno)))
+            }
+            bytes = UnsafeRawBufferPointer(start: base, count: size)
+            // The weights will all be read by the first forward pass: let the kernel start
+            // reading them in now, in the background, instead of page by page on first use.
+            _ = madvise(base, size, MADV_WILLNEED)
+        case .copied:
+            // 64-byte aligned like a mapping's start, so tensor views keep their alignment.
+            var raw: UnsafeMutableRawPointer?
+            guard posix_memalign(&raw, 64, size) == 0, let base = raw else {
+                throw CheckpointError.io(path: path, reason: "cannot allocate \(size) bytes to copy the file")
+            }
+            var done = 0
+            while done < size {
+                let n = read(fd, base + done, size - done)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else {
+                    let reason = n == 0 ? "file shrank while being read (\(done) of \(size) bytes)" : String(cString: strerror(errno))
+                    free(base)
+                    throw CheckpointError.io(path: path, reason: reason)
+                }
+                done += n
+            }
+            bytes = UnsafeRawBufferPointer(start: base, count: size)
         }
-        bytes = UnsafeRawBufferPointer(start: base, count: size)
-        // The weights will all be read by the first forward pass: let the kernel start
-        // reading them in now, in the background, instead of page by page on first use.
-        _ = madvise(base, size, MADV_WILLNEED)
     }
 
     deinit {
-        if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
+        guard let base = bytes.baseAddress else { return }
+        switch loading {
+        case .mapped: munmap(UnsafeMutableRawPointer(mutating: base), bytes.count)
+        case .copied: free(UnsafeMutableRawPointer(mutating: base))
+        }
     }
 }

@@ -6,11 +6,14 @@ public final class SafeTensorsFile: @unchecked Sendable {
     public let header: SafeTensorsHeader
     private let mapping: MappedFile
 
-    public init(path: String) throws {
+    public init(path: String, loading: WeightLoading = .mapped) throws {
         self.path = path
-        mapping = try MappedFile(path: path)
+        mapping = try MappedFile(path: path, loading: loading)
         header = try SafeTensorsHeader(file: mapping.bytes, path: path)
     }
+
+    /// The file as it was opened.
+    public var snapshot: FileSnapshot { mapping.snapshot }
 
     public var names: [String] { header.entries.keys.sorted() }
     public var metadata: [String: String] { header.metadata }

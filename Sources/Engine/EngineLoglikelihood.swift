@@ -38,7 +38,8 @@ extension Engine {
     /// (plus the context's last, whose logits score the first continuation token).
     ///
     /// Lists of any length: the list enters the queue as one request (its first sequence
-    /// waits for room like any other and is counted against `maxQueue`); the rest go in
+    /// is counted against `maxQueue`: with `waitForRoom` it waits while the queue is full,
+    /// otherwise it is refused with `EngineError.queueFull` as any request); the rest go in
     /// uncounted, at most `maxInFlight` sequences at a time (default: eight per running
     /// slot, as continuations of one context take turns), each finished one making room
     /// for the next. So a batch of 100,000 never fills the queue for other clients, and a
@@ -48,7 +49,7 @@ extension Engine {
     /// the work before it). Returns false when `shouldStop` turned true first (what was in
     /// flight is cancelled and not reported).
     @discardableResult
-    public func loglikelihood(_ pairs: [ScoringPair], maxInFlight: Int? = nil,
+    public func loglikelihood(_ pairs: [ScoringPair], maxInFlight: Int? = nil, waitForRoom: Bool = true,
                               shouldStop: () -> Bool = { false },
                               onResult: (Int, ScoredContinuation) throws -> Void) throws -> Bool {
         let window = max(2, maxInFlight ?? 8 * options.maxSequences)
@@ -104,7 +105,7 @@ extension Engine {
                     submitted += 1
                     inFlight[h.id] = (pair, h)
                     return
-                } catch EngineError.queueFull {
+                } catch EngineError.queueFull where waitForRoom || submitted > 0 {
                     // Others' requests filled the queue before ours entered it: wait for them.
                     if !(try drainOne()) && inFlight.isEmpty { Thread.sleep(forTimeInterval: 0.01) }
                 } catch EngineError.promptTooLong(let tokens, let limit) {

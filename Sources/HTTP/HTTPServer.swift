@@ -1,6 +1,15 @@
 import CMicroHTTPD
 import Foundation
 
+/// Counters of the connection rules, for metrics and tests.
+public struct HTTPConnectionStats: Sendable, Equatable {
+    public var open: Int
+    /// Sent no complete request within `requestTimeoutSeconds`.
+    public var closedForRequestTimeout: Int
+    /// Waited longest for a request when a connection past `maxConnections` arrived.
+    public var closedToMakeRoom: Int
+}
+
 /// An HTTP/1.1 server on libmicrohttpd. It listens from `init` until `stop()` / `close()`
 /// (or deinit). Keep-alive is on; accepted sockets get TCP_NODELAY.
 ///
@@ -62,12 +71,20 @@ public final class HTTPServer: @unchecked Sendable {
         daemon = started
         port = polycom_mhd_bind_port(started)
         core.startDisconnectTicker()
+        core.connections.start()
     }
 
     deinit { close() }
 
     /// Requests received and not yet finished (includes streams still being sent).
     public var activeRequests: Int { core.inFlightCount }
+
+    /// Open connections and how many were closed by the connection rules (`ConnectionTable`).
+    public var connectionStats: HTTPConnectionStats {
+        let closed = core.connections.closedCounts
+        return HTTPConnectionStats(open: core.connections.liveCount, closedForRequestTimeout: closed.timeout,
+                                   closedToMakeRoom: closed.room)
+    }
 
     /// Graceful stop: stop accepting connections at once, let in-flight requests finish
     /// (responses sent from now on carry `Connection: close`), and after `grace` seconds
@@ -107,6 +124,7 @@ public final class HTTPServer: @unchecked Sendable {
         // a suspended connection.
         core.beginClosing()
         core.stopDisconnectTicker()
+        core.connections.stop()
         core.cancelAllStreams()
         MHD_stop_daemon(daemon)
         // No callback can run after MHD_stop_daemon returns: the daemon's retain can go.
@@ -140,7 +158,7 @@ public final class HTTPServer: @unchecked Sendable {
             if threads > 1 { option(.THREAD_POOL_SIZE, threads) }
         }
         option(.SOCK_ADDR, 0, UnsafeMutableRawPointer(mutating: address))
-        option(.CONNECTION_LIMIT, configuration.maxConnections)
+        option(.CONNECTION_LIMIT, configuration.maxConnections + configuration.overflowConnections)
         option(.CONNECTION_MEMORY_LIMIT, configuration.maxHeaderBytes)
         option(.CONNECTION_TIMEOUT, configuration.idleTimeoutSeconds)
         option(.NOTIFY_COMPLETED, function(requestCompletedThunk), cls)

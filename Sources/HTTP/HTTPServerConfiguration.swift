@@ -15,8 +15,21 @@ public struct HTTPServerConfiguration: Sendable {
     /// 0 asks the kernel for a free port; `HTTPServer.port` reports the one bound.
     public var port: UInt16 = 0
     public var threading: HTTPThreading = .threadPerConnection
-    /// Open connections beyond this are refused at accept time.
+    /// Open connections beyond this first close the oldest connection still waiting for a
+    /// request; if none is, requests get `overloadedResponse` (503). See `ConnectionTable`.
     public var maxConnections: Int = 256
+    /// Connections MHD still accepts past `maxConnections`, to answer them 503 rather than
+    /// reset them; beyond both it resets.
+    public var overflowConnections: Int = 64
+    /// A whole request (headers and body) must arrive within this many seconds of the
+    /// connection opening or of its previous response finishing, or the connection is
+    /// closed: total time, so a client trickling a byte at a time cannot hold it open.
+    public var requestTimeoutSeconds: Double = 30
+    /// Served even beyond `maxConnections` (a load balancer's probe must not see 503s
+    /// because clients hog the server).
+    public var alwaysServedPaths: Set<String> = ["/health"]
+    /// The answer beyond `maxConnections`; nil: a plain-text 503.
+    public var overloadedResponse: (@Sendable () -> HTTPResponse)? = nil
     /// Larger request bodies are answered with 413 and never buffered.
     public var maxBodyBytes: Int = 16 << 20
     /// Request line plus headers must fit here; MHD answers larger ones itself (431/414).
@@ -47,6 +60,8 @@ public struct HTTPServerConfiguration: Sendable {
         func bad(_ why: String) -> HTTPServerError { .invalidConfiguration(why) }
         if case .pool(let threads) = threading, threads < 1 { throw bad("pool needs at least 1 thread") }
         if maxConnections < 1 { throw bad("maxConnections must be positive") }
+        if overflowConnections < 0 { throw bad("overflowConnections must not be negative") }
+        if !(requestTimeoutSeconds > 0) { throw bad("requestTimeoutSeconds must be positive") }
         if maxBodyBytes < 0 { throw bad("maxBodyBytes must not be negative") }
         if maxHeaderBytes < 4096 { throw bad("maxHeaderBytes below 4096 cannot hold ordinary requests") }
         if idleTimeoutSeconds < 0 { throw bad("idleTimeoutSeconds must not be negative") }

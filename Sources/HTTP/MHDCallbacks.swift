@@ -15,18 +15,29 @@ let accessHandlerThunk: MHD_AccessHandlerCallback = {
                        requestSlot: requestSlot)
 }
 
-let requestCompletedThunk: MHD_RequestCompletedCallback = { cls, _, requestSlot, code in
+let requestCompletedThunk: MHD_RequestCompletedCallback = { cls, connection, requestSlot, code in
     guard let cls, let requestSlot, let raw = requestSlot.pointee else { return }
     requestSlot.pointee = nil
     let core = Unmanaged<ServerCore>.fromOpaque(cls).takeUnretainedValue()
+    if let connection { core.connections.requestFinished(connection) }
     // Balances the passRetained in `ServerCore.access`.
     let context = Unmanaged<RequestContext>.fromOpaque(raw).takeRetainedValue()
     core.completed(context, code: code)
 }
 
-let notifyConnectionThunk: MHD_NotifyConnectionCallback = { _, connection, _, code in
-    guard code == .CONNECTION_NOTIFY_STARTED, let connection else { return }
-    Socket.setNoDelay(polycom_mhd_connection_fd(connection))
+let notifyConnectionThunk: MHD_NotifyConnectionCallback = { cls, connection, _, code in
+    guard let cls, let connection else { return }
+    let core = Unmanaged<ServerCore>.fromOpaque(cls).takeUnretainedValue()
+    switch code {
+    case .CONNECTION_NOTIFY_STARTED:
+        let fd = polycom_mhd_connection_fd(connection)
+        Socket.setNoDelay(fd)
+        core.connections.opened(connection, fd: fd)
+    case .CONNECTION_NOTIFY_CLOSED:
+        core.connections.closed(connection)
+    @unknown default:
+        break
+    }
 }
 
 let loggerThunk: MHD_LogCallback = { cls, format, arguments in

@@ -14,6 +14,8 @@ final class ServerCore: @unchecked Sendable {
     /// Pool threads are shared, so a stream waiting for its producer suspends its
     /// connection instead of holding the thread.
     let parksStreams: Bool
+    /// Open connections, their request clocks and the connection limit.
+    let connections: ConnectionTable
 
     private let state = NSCondition()
     private var ticker: DisconnectTicker?
@@ -29,6 +31,9 @@ final class ServerCore: @unchecked Sendable {
         self.handler = handler
         self.observer = observer
         if case .pool = configuration.threading { parksStreams = true } else { parksStreams = false }
+        connections = ConnectionTable(maxConnections: configuration.maxConnections,
+                                      requestTimeoutSeconds: configuration.requestTimeoutSeconds,
+                                      log: configuration.log)
     }
 
     // MARK: - Request lifecycle (MHD threads)
@@ -43,6 +48,10 @@ final class ServerCore: @unchecked Sendable {
                                          version: Self.text(version))
             requestSlot.pointee = Unmanaged.passRetained(context).toOpaque()
             register(context)
+            if connections.liveCount > configuration.maxConnections,
+               !configuration.alwaysServedPaths.contains(context.path) {
+                return respond(context, connection, overloaded())
+            }
             if let declared = Self.contentLength(connection) {
                 // Refuse before reading a byte of it; MHD closes the connection after.
                 if declared > UInt64(configuration.maxBodyBytes) { return respond(context, connection, tooLarge()) }
@@ -75,6 +84,7 @@ final class ServerCore: @unchecked Sendable {
         context.body = []
         let probe = ConnectionProbe(fd: polycom_mhd_connection_fd(connection))
         request.connectionProbe = probe
+        connections.handling(connection)
         let response = handler(request)
         probe.deactivate()
         return respond(context, connection, response)
@@ -103,6 +113,7 @@ final class ServerCore: @unchecked Sendable {
 
     private func respond(_ context: RequestContext, _ connection: OpaquePointer,
                          _ response: HTTPResponse) -> MHD_Result {
+        connections.handling(connection)
         let closeAfter = isDraining
         do {
             try MHDResponse.queue(response, on: connection, context: context, core: self,
@@ -236,6 +247,14 @@ final class ServerCore: @unchecked Sendable {
     private func tooLarge() -> HTTPResponse {
         configuration.bodyTooLargeResponse?(configuration.maxBodyBytes)
             ?? .plain(413, "request body exceeds \(configuration.maxBodyBytes) bytes")
+    }
+
+    /// Closes the connection after answering: it is one too many.
+    private func overloaded() -> HTTPResponse {
+        var response = configuration.overloadedResponse?()
+            ?? .plain(503, "the server has \(configuration.maxConnections) connections open; retry later")
+        response.headers.add("Connection", "close")
+        return response
     }
 
     private static func text(_ pointer: UnsafePointer<CChar>?) -> String {

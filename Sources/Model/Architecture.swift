@@ -50,13 +50,21 @@ public enum Architectures {
     }
 
     /// Loads a checkpoint folder: config, shapes checked against the architecture, weights
-    /// kept in their stored dtype (views on the mapped files).
-    public static func load(path: String, options: ComputeOptions = ComputeOptions()) throws -> DecoderModel {
-        let folder = try CheckpointFolder(path: path)
+    /// kept in their stored dtype (views on the mapped or copied files).
+    /// `adapter`: a PEFT LoRA folder merged into the weights at load.
+    public static func load(path: String, options: ComputeOptions = ComputeOptions(), adapter: String? = nil) throws -> DecoderModel {
+        try load(CheckpointFolder(path: path), options: options, adapter: adapter)
+    }
+
+    /// The same for a folder already opened (whose files' snapshots the caller keeps).
+    public static func load(_ folder: CheckpointFolder, options: ComputeOptions = ComputeOptions(),
+                            adapter: String? = nil) throws -> DecoderModel {
+        let path = folder.path
         let config = folder.config
         let arch = try of(config, path: path + "/config.json")
         let optional: Set<String> = config.tieWordEmbeddings ? ["lm_head.weight"] : []
-        let tensors = try folder.bind(arch.weights(config), optional: optional)
+        var tensors = try folder.bind(arch.weights(config), optional: optional)
+        if let adapter { tensors = try LoRAAdapterFolder(path: adapter).merged(into: tensors) }
         return try arch.build(config, tensors, options: options)
     }
 }

@@ -27,6 +27,10 @@ struct CompletionRequest {
         var maxSequences: Int
         var maxModelLength: Int
         var vocabSize: Int
+        /// The server's own bounds (`ServerOptions`), tighter than the model's if set so.
+        var maxPromptTokens: Int? = nil
+        var maxGeneratedTokens = Int.max
+        var maxLogprobs = 20
     }
 
     /// Checked on the body's census, before it is parsed: a body of 1.6 M one-token prompts
@@ -89,7 +93,10 @@ struct CompletionRequest {
             guard let b = $0.boolValue else { throw APIError.badRequest("'stream_options.include_usage' must be a boolean") }
             return b
         } ?? false
-        logprobs = try f.int("logprobs", in: 0...20)
+        logprobs = try f.int("logprobs", in: 0...Int.max)
+        if let logprobs, logprobs > limits.maxLogprobs {
+            throw APIError.badRequest("'logprobs' is \(logprobs); the server returns at most \(limits.maxLogprobs) (--max-logprobs)", param: "logprobs")
+        }
         stops = try f.strings("stop")
         if stops.count > 16 { throw APIError.badRequest("at most 16 stop strings", param: "stop") }
         includeStopString = try f.bool("include_stop_str_in_output", default: false)
@@ -117,6 +124,9 @@ struct CompletionRequest {
         p.logprobs = logprobs ?? (bestOf > n ? 0 : nil)
         if requestedMax == 0 && !echo { throw APIError.badRequest("'max_tokens' must be at least 1 unless 'echo' is set", param: "max_tokens") }
         let longest = prompts.map(\.count).max() ?? 0
+        if let most = limits.maxPromptTokens, longest > most, most < maxModelLength {
+            throw APIError.badRequest("the prompt has \(longest) tokens; the server accepts at most \(most) (--max-prompt-tokens)", param: "prompt")
+        }
         if longest > maxModelLength {
             throw APIError.badRequest("this model's maximum context length is \(maxModelLength) tokens, but the prompt has \(longest) tokens", param: "prompt")
         }
@@ -127,6 +137,12 @@ struct CompletionRequest {
         p.maxTokens = min(p.maxTokens, maxModelLength - longest)
         if p.maxTokens == 0 && !echo {
             throw APIError.badRequest("the prompt fills the model's whole context (\(maxModelLength) tokens); nothing can be generated", param: "prompt")
+        }
+        let generated = prompts.count * bestOf * p.maxTokens
+        if generated > limits.maxGeneratedTokens {
+            throw APIError.badRequest("the request may generate \(generated) tokens (\(prompts.count) prompts × \(bestOf == n ? "n" : "best_of") "
+                                      + "\(bestOf) × max_tokens \(p.maxTokens)); the server allows at most \(limits.maxGeneratedTokens) "
+                                      + "in one request (--max-generated-tokens)", param: "max_tokens")
         }
         params = p
     }

@@ -31,8 +31,10 @@ struct CompletionsEndpoint {
 
     func handle(_ request: HTTPRequest) throws -> HTTPResponse {
         let engine = try service.readyEngine()
+        let options = service.options
         let limits = CompletionRequest.Limits(maxSequences: engine.options.maxQueue, maxModelLength: engine.maxModelLength,
-                                              vocabSize: engine.model.vocabSize)
+                                              vocabSize: engine.model.vocabSize, maxPromptTokens: options.maxPromptTokens,
+                                              maxGeneratedTokens: options.maxGeneratedTokens, maxLogprobs: options.maxLogprobs)
         let body = try CompletionRequest(try RequestFields(request.body, limits: CompletionRequest.bodyLimits(limits)),
                                          tokenizer: service.tokenizer, servedModel: service.modelId, limits: limits)
         let events = EventQueue()

@@ -14,7 +14,21 @@ public struct ServerOptions: Sendable {
     public var apiKey: String?
     public var servedModelName: String?
     public var maxBodyBytes = 8 << 20
+    /// Open connections before idle ones are closed to make room, then 503 (see HTTP's
+    /// `ConnectionTable`); /health is served regardless.
     public var maxConnections = 256
+    /// Seconds a client has to send a whole request (headers and body), counted from the
+    /// connection opening or the previous response: total time, not per byte.
+    public var requestTimeoutSeconds: Double = 30
+    /// Longest prompt one completion may have, in tokens; nil: the model's context length.
+    public var maxPromptTokens: Int?
+    /// Most tokens one completion request may generate: prompts × best_of × max_tokens.
+    public var maxGeneratedTokens = 65_536
+    /// Largest `logprobs` (alternatives per position) a completion may ask for.
+    public var maxLogprobs = 20
+    /// `.copied` (`--no-mmap`) reads the weights into private memory, immune to the files
+    /// changing underneath; `.mapped` refuses requests once a file changed.
+    public var weightLoading: WeightLoading = .mapped
     /// Most (context, continuation) pairs in one /v1/loglikelihood body.
     public var maxLoglikelihoodItems = 100_000
     /// One line per finished request on the log: method, path, status, milliseconds.
@@ -22,6 +36,8 @@ public struct ServerOptions: Sendable {
     public var engine = EngineOptions()
     /// Threads and product paths of the model.
     public var compute = ComputeOptions()
+    /// A PEFT LoRA adapter folder merged into the model at load.
+    public var lora: String?
     public init() {}
 }
 
@@ -34,6 +50,7 @@ public final class InferenceService: @unchecked Sendable {
     let metrics = Metrics()
     private let lock = NSLock()
     private var engine: Engine?
+    private var weights: WeightsWatch?
     private var loadError: String?
     private var draining = false
     private var _tokenizer: Tokenizer?
@@ -58,6 +75,12 @@ public final class InferenceService: @unchecked Sendable {
         config.port = options.port
         config.maxBodyBytes = options.maxBodyBytes
         config.maxConnections = options.maxConnections
+        config.overflowConnections = max(16, options.maxConnections / 4)
+        config.requestTimeoutSeconds = options.requestTimeoutSeconds
+        config.alwaysServedPaths = ["/health"]
+        config.overloadedResponse = { [maxConnections = options.maxConnections] in
+            APIError.unavailable("the server has \(maxConnections) connections open (--max-connections); retry later").response
+        }
         config.bodyTooLargeResponse = { limit in
             APIError(status: 413, type: "invalid_request_error", message: "the request body exceeds \(limit) bytes").response
         }
@@ -80,7 +103,9 @@ public final class InferenceService: @unchecked Sendable {
     public func load() throws {
         do {
             let started = Date()
-            let model = try Architectures.load(path: modelPath, options: options.compute)
+            let folder = try CheckpointFolder(path: modelPath, loading: options.weightLoading)
+            let watch = WeightsWatch(folder.files.map(\.snapshot), loading: options.weightLoading, log: log)
+            let model = try Architectures.load(folder, options: options.compute, adapter: options.lora)
             let tokenizer = try Tokenizer(path: modelPath)
             let stops = stopTokenIds(config: model.config, generationConfig: try GenerationConfig.load(folder: modelPath),
                                      tokenizerEOS: tokenizer.eosTokenId)
@@ -95,6 +120,7 @@ public final class InferenceService: @unchecked Sendable {
             }
             lock.withLock {
                 _tokenizer = tokenizer
+                weights = watch
                 self.engine = engine
             }
             log(String(format: "loaded %@ (%@, %d layers, vocab %d) in %.2f s", modelId, model.config.modelType,
@@ -118,12 +144,14 @@ public final class InferenceService: @unchecked Sendable {
     }
 
     func readyEngine() throws -> Engine {
-        try lock.withLock {
+        let (ready, watch) = try lock.withLock { () throws -> (Engine, WeightsWatch?) in
             if draining { throw APIError.unavailable("the server is shutting down") }
             if let loadError { throw APIError.unavailable("the model failed to load: \(loadError)") }
             guard let engine else { throw APIError.unavailable("the model is still loading") }
-            return engine
+            return (engine, weights)
         }
+        if let refusal = watch?.refusal() { throw refusal }
+        return ready
     }
 
     func apiError(_ error: Error) -> APIError {
@@ -182,9 +210,11 @@ public final class InferenceService: @unchecked Sendable {
         }
     }
 
+    /// 200 while requests are served; a change of copied weights on disk is reported in it.
     private func health() throws -> HTTPResponse {
         _ = try readyEngine()
-        return jsonResponse(["status": "ok"])
+        guard let change = lock.withLock({ weights })?.change() else { return jsonResponse(["status": "ok"]) }
+        return jsonResponse(["status": "ok", "weights": .string("changed on disk since loaded (\(change)); serving the copy loaded at start")])
     }
 
     private func models() throws -> HTTPResponse {

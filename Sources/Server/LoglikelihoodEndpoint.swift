@@ -32,7 +32,7 @@ struct LoglikelihoodEndpoint {
         var scores = [ScoredContinuation?](repeating: nil, count: pairs.count)
         let finished: Bool
         do {
-            finished = try engine.loglikelihood(pairs, shouldStop: { request.isClientDisconnected }) { i, r in scores[i] = r }
+            finished = try engine.loglikelihood(pairs, waitForRoom: false, shouldStop: { request.isClientDisconnected }) { i, r in scores[i] = r }
         } catch let e as LoglikelihoodError {
             if case .interrupted = e { throw APIError.internalError("requests[\(e.index)]: \(e)") }
             throw APIError.badRequest("requests[\(e.index)]: \(e)", param: "requests[\(e.index)]")

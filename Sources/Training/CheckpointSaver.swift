@@ -37,7 +37,26 @@ public struct CheckpointSaver {
         }
     }
 
+    /// A full fine-tuning checkpoint: the store's tensors are the model and the optimized ones.
     public func save(_ store: ParameterStore, _ contents: Contents) throws {
+        try save(contents, optimized: store, masters: dtype != .f32) { tmp in
+            try writeConfig(to: tmp + "/config.json")
+            try writeWeights(store.tensors(), names: store.names, to: tmp)
+        }
+    }
+
+    /// A LoRA checkpoint: `adapter/` in the PEFT format and, when `merge`, the merged model
+    /// W + (α/r)·B·A as a full checkpoint (the optimizer state is the adapters').
+    public func save(_ lora: LoRAAdapters, base: ParameterStore, merge: Bool, baseModel: String, _ contents: Contents) throws {
+        try save(contents, optimized: lora.store, masters: false) { tmp in
+            try lora.write(to: tmp + "/adapter", baseModel: baseModel)
+            guard merge else { return }
+            try writeConfig(to: tmp + "/config.json")
+            try writeWeights(lora.merged(into: base), names: base.names, to: tmp)
+        }
+    }
+
+    private func save(_ contents: Contents, optimized store: ParameterStore, masters: Bool, weights: (String) throws -> Void) throws {
         let url = URL(fileURLWithPath: out).standardizedFileURL
         let parent = url.deletingLastPathComponent().path, name = url.lastPathComponent
         let fm = FileManager.default
@@ -49,13 +68,12 @@ public struct CheckpointSaver {
         let tmp = parent + "/.\(name).saving-\(getpid())"
         try fm.createDirectory(atPath: tmp, withIntermediateDirectories: false)
         do {
-            try writeConfig(to: tmp + "/config.json")
             for file in Self.copiedFiles where fm.fileExists(atPath: source + "/" + file) {
                 try fm.copyItem(atPath: source + "/" + file, toPath: tmp + "/" + file)
             }
-            try writeWeights(store, to: tmp)
+            try weights(tmp)
             FaultInjection.check(.duringSave, step: contents.state.step)
-            try writeOptimizer(store, step: contents.state.step, to: tmp + "/optimizer.safetensors")
+            try writeOptimizer(store, step: contents.state.step, masters: masters, to: tmp + "/optimizer.safetensors")
             try write(contents.state.json.serialized(pretty: true) + "\n", to: tmp + "/trainer_state.json")
             try write(contents.trainingArgs.serialized(pretty: true) + "\n", to: tmp + "/training_args.json")
             try write(contents.metrics.map { $0.serialized() + "\n" }.joined(), to: tmp + "/metrics.jsonl")
@@ -82,20 +100,20 @@ public struct CheckpointSaver {
         try write(JSONValue.object(config).serialized(pretty: true) + "\n", to: path)
     }
 
-    /// model.safetensors, or shards of at most `shardBytes` with model.safetensors.index.json.
-    func writeWeights(_ store: ParameterStore, to folder: String) throws {
-        let tensors = store.tensors()
-        let size = { (n: String) in store.slot(n)!.count * self.dtype.byteSize }
-        let total = store.slots.reduce(0) { $0 + size($1.name) }
+    /// model.safetensors, or shards of at most `shardBytes` (tensors in `names` order) with
+    /// model.safetensors.index.json.
+    func writeWeights(_ tensors: [String: Tensor], names: [String], to folder: String) throws {
+        let size = { (n: String) in tensors[n]!.count * self.dtype.byteSize }
+        let total = names.reduce(0) { $0 + size($1) }
         if total <= shardBytes {
             try SafeTensorsWriter.write(tensors, to: folder + "/model.safetensors", dtype: dtype)
             return
         }
         var shards: [[String]] = [[]], bytes = 0
-        for slot in store.slots {
-            if bytes + size(slot.name) > shardBytes && !shards[shards.count - 1].isEmpty { shards.append([]); bytes = 0 }
-            shards[shards.count - 1].append(slot.name)
-            bytes += size(slot.name)
+        for name in names {
+            if bytes + size(name) > shardBytes && !shards[shards.count - 1].isEmpty { shards.append([]); bytes = 0 }
+            shards[shards.count - 1].append(name)
+            bytes += size(name)
         }
         var map = JSONObject()
         for (i, names) in shards.enumerated() {
@@ -108,15 +126,15 @@ public struct CheckpointSaver {
         try write(index.serialized(pretty: true) + "\n", to: folder + "/model.safetensors.index.json")
     }
 
-    /// AdamW's moments of the trainable tensors (and the f32 master weights when the model
-    /// file is stored in a narrower type), so a resumed run continues exactly.
-    func writeOptimizer(_ store: ParameterStore, step: Int, to path: String) throws {
+    /// AdamW's moments of the trainable tensors (and, with `masters`, the f32 master weights
+    /// when the model file is stored in a narrower type), so a resumed run continues exactly.
+    func writeOptimizer(_ store: ParameterStore, step: Int, masters: Bool, to path: String) throws {
         var tensors: [String: Tensor] = [:]
         for name in store.names where store.isTrainable(name) {
             tensors["exp_avg." + name] = store.tensor(name, in: store.m)
             tensors["exp_avg_sq." + name] = store.tensor(name, in: store.v)
         }
-        if dtype != .f32 { for name in store.names { tensors["master." + name] = store.tensor(name) } }
+        if masters { for name in store.names { tensors["master." + name] = store.tensor(name) } }
         try SafeTensorsWriter.write(tensors, to: path, metadata: ["format": "pt", "step": String(step)])
     }
 

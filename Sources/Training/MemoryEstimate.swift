@@ -11,14 +11,26 @@ public struct MemoryEstimate: Sendable {
     public let checkpoint: Int
     public var total: Int { weights + gradients + optimizer + activations + checkpoint }
 
-    /// f32 master weights, gradients and two AdamW moments (the store allocates all four for
-    /// every tensor), plus one pass of activations.
-    public init(config: ModelConfig, parameters: Int, checkpointBytes: Int, seqLen: Int, batchSize: Int, recompute: Bool) throws {
+    /// f32 weights; gradients and two AdamW moments of the trainable tensors (all of the
+    /// model's, or a LoRA run's adapters); one pass of activations (with the adapters' own).
+    public init(config: ModelConfig, parameters: Int, checkpointBytes: Int, seqLen: Int, batchSize: Int, recompute: Bool,
+                lora: LoRAConfig? = nil, specs: [WeightSpec] = []) throws {
         checkpoint = checkpointBytes
-        weights = parameters * 4
-        gradients = parameters * 4
-        optimizer = parameters * 8
-        activations = try DenseTrainingModel.activationBytes(config, seqLen: seqLen, sequences: batchSize, recompute: recompute)
+        var trainable = parameters, adapterActivations = 0
+        if let lora {
+            // Adapted projections: A [r, in] and B [out, r]; u and its gradient [N, r]
+            // (and the dropout mask and scratch [N, in]) per pass.
+            let adapted = specs.filter { s in s.shape.count == 2 && s.name.hasPrefix("model.layers.")
+                && lora.targets.contains { s.name.hasSuffix("." + $0 + ".weight") } }
+            trainable = adapted.reduce(0) { $0 + lora.rank * ($1.shape[0] + $1.shape[1]) }
+            let N = seqLen * batchSize
+            adapterActivations = 4 * adapted.reduce(0) { $0 + N * 2 * lora.rank + (lora.dropout > 0 ? 2 * N * $1.shape[1] : 0) }
+        }
+        weights = (parameters + (lora == nil ? 0 : trainable)) * 4
+        gradients = trainable * 4
+        optimizer = trainable * 8
+        activations = try DecoderTrainingModel.activationBytes(config, seqLen: seqLen, sequences: batchSize, recompute: recompute)
+            + adapterActivations
     }
 
     public var summary: String {

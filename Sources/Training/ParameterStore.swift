@@ -27,8 +27,9 @@ public final class ParameterStore: TensorStorage, @unchecked Sendable {
     /// Frozen tensors get no gradient and no update.
     public private(set) var trainable: [Bool]
 
-    /// Zeroed buffers for `specs`; each tensor starts on a 64-byte boundary.
-    public init(_ specs: [WeightSpec]) {
+    /// Zeroed buffers for `specs`; each tensor starts on a 64-byte boundary. A `frozen`
+    /// store (a LoRA run's base weights) holds no gradients or optimizer moments.
+    public init(_ specs: [WeightSpec], frozen: Bool = false) {
         var slots: [ParameterSlot] = [], offset = 0
         for spec in specs {
             slots.append(ParameterSlot(name: spec.name, shape: spec.shape, offset: offset, count: spec.count))
@@ -38,15 +39,16 @@ public final class ParameterStore: TensorStorage, @unchecked Sendable {
         index = Dictionary(uniqueKeysWithValues: slots.enumerated().map { ($1.name, $0) })
         totalCount = offset
         params = FloatBuffer(count: offset)
-        grads = FloatBuffer(count: offset)
-        m = FloatBuffer(count: offset)
-        v = FloatBuffer(count: offset)
-        trainable = Array(repeating: true, count: slots.count)
+        let state = frozen ? 0 : offset
+        grads = FloatBuffer(count: state)
+        m = FloatBuffer(count: state)
+        v = FloatBuffer(count: state)
+        trainable = Array(repeating: !frozen, count: slots.count)
     }
 
     /// The store for `specs` with values converted to f32 from bound checkpoint tensors.
-    public convenience init(_ specs: [WeightSpec], values: [String: Tensor]) throws {
-        self.init(specs)
+    public convenience init(_ specs: [WeightSpec], values: [String: Tensor], frozen: Bool = false) throws {
+        self.init(specs, frozen: frozen)
         for slot in slots {
             guard let t = values[slot.name], t.count == slot.count else {
                 throw TrainingError.invalidModel("tensor \(slot.name) is missing or mis-shaped")

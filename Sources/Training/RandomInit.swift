@@ -61,8 +61,8 @@ public enum RandomInit {
         guard let data = fm.contents(atPath: configPath) else { throw TrainingError.io("cannot read --init \(configPath)") }
         let c = try ModelConfig.decode(data, path: configPath)
         let arch = try Architectures.of(c, path: configPath)
-        guard DenseTrainingModel.architectures.contains(where: { ObjectIdentifier($0) == ObjectIdentifier(arch) }) else {
-            throw TrainingError.invalidModel("\(configPath): model_type \(c.modelType) is not trainable yet (dense models: polyllama, llama)")
+        guard DecoderTrainingModel.trains(arch) else {
+            throw TrainingError.invalidModel("\(configPath): model_type \(c.modelType) is not trainable (polyllama, llama, olmoe)")
         }
         let json = try JSONValue.parse(String(decoding: data, as: UTF8.self))
         let range = json["initializer_range"]?.doubleValue ?? defaultRange

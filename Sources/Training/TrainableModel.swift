@@ -1,6 +1,6 @@
 import Checkpoint
 
-/// A model the trainer can step: the dense decoder now, MoE and LoRA-wrapped ones next.
+/// A model the trainer can step: the decoder (dense or MoE), with or without LoRA adapters.
 /// Tokens and targets are B sequences of T tokens, row-major; a target of -100 is ignored.
 public protocol TrainableModel: AnyObject {
     var config: ModelConfig { get }
@@ -9,20 +9,51 @@ public protocol TrainableModel: AnyObject {
     /// The longest sequence and the most sequences one pass takes.
     var seqLen: Int { get }
     var maxSequences: Int { get }
-    /// Forward and backward of one micro-batch: gradients += ∂(lossScale · Σ CE)/∂θ.
-    /// Returns the summed token cross-entropy of the micro-batch.
-    func accumulateGradients(tokens: [Int32], targets: [Int32], lossScale: Float) throws -> Double
+    /// Forward and backward of one micro-batch:
+    /// gradients += ∂(lossScale · Σ CE + routerScale · (aux·lb + z·z-loss))/∂θ.
+    func accumulateGradients(tokens: [Int32], targets: [Int32], lossScale: Float, routerScale: Float) throws -> PassLoss
     /// Summed token cross-entropy, forward only.
     func loss(tokens: [Int32], targets: [Int32]) throws -> Double
+    /// Tokens routed to each expert of each MoE layer ([layer][expert]) since the last
+    /// call, counted over training passes; nil for dense models.
+    func takeRouterCounts() -> [[Int]]?
 }
 
-/// A parameter and its gradient (nil when frozen).
+/// The terms of one micro-batch's objective.
+public struct PassLoss: Sendable, Equatable {
+    /// Summed token cross-entropy.
+    public var ce: Double
+    /// Load-balancing and z-loss of the micro-batch's router logits (0 for dense models).
+    public var aux: Double = 0
+    public var z: Double = 0
+    /// aux·coef_aux + z·coef_z: what the router losses add to the objective.
+    public var weighted: Double = 0
+}
+
+/// A parameter and its gradient (nil when frozen), and the LoRA adapter of a projection.
 struct Param {
     let w: UnsafeMutablePointer<Float>
     let g: UnsafeMutablePointer<Float>?
+    let lora: LoRAAdapter?
+    let loraState: LoRAState?
 
-    init(_ store: ParameterStore, _ name: String) {
+    init(_ store: ParameterStore, _ name: String, adapters: LoRAAdapters? = nil) {
         w = store.param(name)
         g = store.grad(name)
+        lora = adapters?.byBase[name]
+        loraState = adapters?.state
+    }
+
+    /// y[N, O] = x[N, I] · wᵀ (+ the adapter's s · B A x).
+    func forward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, N: Int, I: Int, O: Int) {
+        Linear.forward(y, x, w, N: N, I: I, O: O)
+        lora?.forward(y, x, N: N, state: loraState!)
+    }
+
+    /// Linear.backward through the projection and its adapter.
+    func backward(dx: UnsafeMutablePointer<Float>?, _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
+                  N: Int, I: Int, O: Int, accumulate: Bool = false) {
+        Linear.backward(dx: dx, dw: g, dy, x, w, N: N, I: I, O: O, accumulate: accumulate)
+        lora?.backward(dx: dx, dy, x, N: N, state: loraState!)
     }
 }

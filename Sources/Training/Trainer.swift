@@ -20,8 +20,14 @@ public struct TrainingRecipe: Sendable, Equatable {
 public struct StepResult: Sendable, Equatable {
     /// 1-based number of the step.
     public let step: Int
-    /// Summed token cross-entropy over the step's micro-batches / the step's target tokens.
+    /// The objective: summed token cross-entropy over the step's micro-batches / the step's
+    /// target tokens, plus Σ_g (aux·lb_g + z·z_g) / G for MoE models.
     public let loss: Double
+    /// The cross-entropy part of the objective.
+    public let ceLoss: Double
+    /// Mean over micro-batches of the load-balancing and z losses (unweighted; 0 for dense).
+    public let auxLoss: Double
+    public let zLoss: Double
     /// The learning rate this step used.
     public let lr: Double
     /// Global L2 norm of the gradients before clipping.
@@ -66,11 +72,12 @@ public final class Trainer {
         let targets = micro.reduce(0) { $0 + $1.reduce(0) { $0 + examples[$1].targetCount } }
         guard targets > 0 else { throw TrainingError.invalidData("step \(s + 1) has no target tokens") }
         store.zeroGrads()
-        var total = 0.0
-        let scale = Float(1.0 / Double(targets))
+        var total = PassLoss(ce: 0)
+        let scale = Float(1.0 / Double(targets)), G = Double(micro.count)
         for indices in micro {
             let tokens = indices.flatMap { examples[$0].tokens }, ys = indices.flatMap { examples[$0].targets }
-            total += try model.accumulateGradients(tokens: tokens, targets: ys, lossScale: scale)
+            let pass = try model.accumulateGradients(tokens: tokens, targets: ys, lossScale: scale, routerScale: Float(1 / G))
+            total.ce += pass.ce; total.aux += pass.aux; total.z += pass.z; total.weighted += pass.weighted
         }
         try gradients?(store)
         let norm = store.gradientNorm()
@@ -80,7 +87,9 @@ public final class Trainer {
         let lr = recipe.schedule.rate(step: s)
         recipe.optimizer.step(store, lr: lr, t: s + 1)
         completedSteps += 1
-        return StepResult(step: s + 1, loss: total / Double(targets), lr: lr, gradNorm: norm,
+        let ce = total.ce / Double(targets)
+        return StepResult(step: s + 1, loss: ce + total.weighted / G, ceLoss: ce, auxLoss: total.aux / G, zLoss: total.z / G,
+                          lr: lr, gradNorm: norm,
                           tokens: micro.count * recipe.batchSize * model.seqLen)
     }
 

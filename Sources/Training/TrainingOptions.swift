@@ -33,6 +33,17 @@ public struct TrainingOptions: Sendable {
     public var resume: String?
     public var dumpGradients: String?
     public var recompute = false
+    /// LoRA: a new adapter of this rank (or the PEFT adapter folder `loraAdapter` continued).
+    public var loraRank: Int?
+    public var loraAlpha = 8.0
+    public var loraTargets = LoRAConfig.defaultTargets
+    public var loraDropout = 0.0
+    public var loraAdapter: String?
+    /// LoRA: also write the merged model W + (α/r)·B·A as a full checkpoint.
+    public var merge = true
+    /// MoE router losses' weights in the objective.
+    public var routerAuxLossCoef = 0.01
+    public var routerZLossCoef = 0.001
 
     public init(model: String?, data: String, out: String) { (self.model, self.data, self.out) = (model, data, out) }
 
@@ -54,6 +65,23 @@ public struct TrainingOptions: Sendable {
         if !(0..<1).contains(valFraction) { throw fail("--val-fraction must be in [0, 1)") }
         if !["bf16", "f32", "f16", "same"].contains(saveDType) { throw fail("--save-dtype must be bf16, f32, f16 or same") }
         if let t = threads, t < 1 { throw fail("--threads must be at least 1") }
+        if !(routerAuxLossCoef >= 0) || !(routerZLossCoef >= 0) { throw fail("--router-aux-loss-coef and --router-z-loss-coef must not be negative") }
+    }
+
+    /// The adapter settings of a LoRA run (nil for full fine-tuning): the flags, or the
+    /// config of `--lora-adapter`.
+    func loraConfig() throws -> LoRAConfig? {
+        if let dir = loraAdapter {
+            let config = try LoRAConfig(adapterFolder: dir)
+            if let r = loraRank, r != config.rank {
+                throw TrainingError.invalidArgument("--lora-rank \(r) differs from the rank \(config.rank) of --lora-adapter \(dir)")
+            }
+            return config
+        }
+        guard let r = loraRank else { return nil }
+        let config = LoRAConfig(rank: r, alpha: loraAlpha, targets: loraTargets, dropout: loraDropout)
+        try config.validate()
+        return config
     }
 
     /// The tensors `--freeze` names: `embeddings`, `lm_head`, `norm` (the final norm),
@@ -93,6 +121,10 @@ public struct TrainingOptions: Sendable {
                 "seed": .string(String(seed)), "shuffle": .bool(shuffle), "val_fraction": .double(valFraction),
                 "val_data": opt(valData), "eval_every": .int(evalEvery), "save_every": .int(saveEvery),
                 "save_dtype": .string(saveDType), "freeze": .array(freeze.map { .string($0) }),
-                "threads": threads.map { .int($0) } ?? .null, "resume": opt(resume), "recompute": .bool(recompute)]
+                "threads": threads.map { .int($0) } ?? .null, "resume": opt(resume), "recompute": .bool(recompute),
+                "router_aux_loss_coef": .double(routerAuxLossCoef), "router_z_loss_coef": .double(routerZLossCoef),
+                "lora_rank": loraRank.map { .int($0) } ?? .null, "lora_alpha": .double(loraAlpha),
+                "lora_targets": .array(loraTargets.map { .string($0) }), "lora_dropout": .double(loraDropout),
+                "lora_adapter": opt(loraAdapter), "merge": .bool(merge)]
     }
 }

@@ -24,8 +24,15 @@ public final class TrainingRun {
         self.log = log
     }
 
-    /// Where a run starts: the model folder, or the checkpoint it resumes.
-    var source: String { options.resume ?? options.model! }
+    /// Where a run's weights come from: the model folder, or the checkpoint it resumes —
+    /// except with LoRA, whose base is always the model folder (a resumed LoRA run's
+    /// training_args.json names it).
+    var source: String {
+        let lora = options.loraRank != nil || options.loraAdapter != nil
+        guard lora, options.model == nil, let resume = options.resume else { return options.resume ?? options.model! }
+        let args = FileManager.default.contents(atPath: resume + "/training_args.json").flatMap { try? JSONValue.parse([UInt8]($0)) }
+        return args?["model"]?.stringValue ?? resume
+    }
 
     public func run() throws {
         let o = options
@@ -35,8 +42,8 @@ public final class TrainingRun {
 
         let c = try CheckpointFolder(path: source, requireWeights: false).config
         let arch = try Architectures.of(c, path: source + "/config.json")
-        guard DenseTrainingModel.architectures.contains(where: { ObjectIdentifier($0) == ObjectIdentifier(arch) }) else {
-            throw TrainingError.invalidModel("\(source): model_type \(c.modelType) is not trainable yet (dense models: polyllama, llama)")
+        guard DecoderTrainingModel.trains(arch) else {
+            throw TrainingError.invalidModel("\(source): model_type \(c.modelType) is not trainable (polyllama, llama, olmoe)")
         }
         guard o.seqLen <= c.maxPositionEmbeddings else {
             throw TrainingError.invalidArgument("--seq-len \(o.seqLen) is above the model's context (max_position_embeddings \(c.maxPositionEmbeddings))")
@@ -61,11 +68,17 @@ public final class TrainingRun {
         }
 
         let specs = arch.weights(c)
+        let loraConfig = try o.loraConfig()
+        if loraConfig != nil && !o.freeze.isEmpty { throw TrainingError.invalidArgument("--freeze does not apply to LoRA (the base is frozen)") }
         let frozen = try TrainingOptions.frozenTensors(o.freeze, config: c, names: specs.map(\.name))
-        let (store, storedDType) = try loadStore(config: c, specs: specs)
-        store.freeze(frozen)
+        let (base, storedDType) = try loadStore(config: c, specs: specs, lora: loraConfig)
+        base.freeze(frozen)
         let saveDType: DType = o.saveDType == "same" ? storedDType : o.saveDType == "bf16" ? .bf16 : o.saveDType == "f16" ? .f16 : .f32
-        let model = try DenseTrainingModel(config: c, store: store, seqLen: o.seqLen, maxSequences: o.batchSize, recompute: o.recompute)
+        let lora = try loraConfig.map { try LoRAAdapters(config: $0, baseSpecs: specs, rows: o.seqLen * o.batchSize, seed: o.seed) }
+        if let lora, let dir = o.resume.map({ $0 + "/adapter" }) ?? o.loraAdapter { try lora.load(folder: dir) }
+        let model = try DecoderTrainingModel(config: c, store: base, seqLen: o.seqLen, maxSequences: o.batchSize, recompute: o.recompute,
+                                             routerAux: Float(o.routerAuxLossCoef), routerZ: Float(o.routerZLossCoef), lora: lora)
+        let store = model.store
         let order = BatchOrder(examples: examples.count, batchSize: o.batchSize, gradAccum: o.gradAccum, shuffle: o.shuffle, seed: o.seed)
         let totalSteps = o.steps ?? order.steps(epochs: o.epochs ?? 1)
         let recipe = TrainingRecipe(
@@ -90,7 +103,7 @@ public final class TrainingRun {
         interruptRequested = 0
         let previous = signal(SIGINT) { _ in interruptRequested = 1 }
         defer { signal(SIGINT, previous) }
-        log("training \(store.trainableCount) of \(store.parameterCount) parameters on \(examples.count) examples of \(o.seqLen) tokens"
+        log("training \(store.trainableCount) \(lora == nil ? "of" : "adapter parameters beside") \(base.parameterCount) parameters on \(examples.count) examples of \(o.seqLen) tokens"
             + " (\(validation.count) for validation), \(totalSteps) steps of \(o.batchSize)×\(o.gradAccum) sequences")
         let saver = CheckpointSaver(out: o.out, source: source, dtype: saveDType)
         let start = Date()
@@ -98,7 +111,12 @@ public final class TrainingRun {
             let state = TrainerState(step: trainer.completedSteps, seed: o.seed, examples: examples.count, seqLen: o.seqLen,
                                      batchSize: o.batchSize, gradAccum: o.gradAccum, tokens: tokens,
                                      elapsed: elapsedBefore + Date().timeIntervalSince(start))
-            try saver.save(store, .init(state: state, trainingArgs: o.json, metrics: metrics))
+            let contents = CheckpointSaver.Contents(state: state, trainingArgs: o.json, metrics: metrics)
+            if let lora {
+                try saver.save(lora, base: base, merge: o.merge, baseModel: source, contents)
+            } else {
+                try saver.save(store, contents)
+            }
         }
         let progress = ProgressBar(totalSteps: totalSteps, log: log)
 
@@ -117,14 +135,25 @@ public final class TrainingRun {
             var line = JSONObject()
             line["step"] = .int(result.step)
             line["loss"] = .double(result.loss)
+            if model.routerLosses != nil {
+                line["ce_loss"] = .double(result.ceLoss)
+                line["aux_loss"] = .double(result.auxLoss)
+                line["z_loss"] = .double(result.zLoss)
+            }
             line["lr"] = .double(result.lr)
             line["grad_norm"] = .double(result.gradNorm)
             line["tokens"] = .int(tokens)
             line["tokens_per_s"] = .double(rate)
             line["elapsed_s"] = .double(elapsed)
             let last = result.step == totalSteps
-            if !validation.isEmpty && ((o.evalEvery > 0 && result.step % o.evalEvery == 0) || last) {
+            let evaluates = (o.evalEvery > 0 && result.step % o.evalEvery == 0) || last
+            if !validation.isEmpty && evaluates {
                 line["val_loss"] = .double(try trainer.evaluate(validation))
+            }
+            // Training tokens routed to each expert per layer since the last report, so a
+            // collapsing router shows.
+            if evaluates, let counts = model.takeRouterCounts() {
+                line["router_tokens_per_expert"] = .array(counts.map { .array($0.map { .int($0) }) })
             }
             metrics.append(.object(line))
             progress.update(result, valLoss: line["val_loss"]?.doubleValue, tokensPerSecond: rate)
@@ -142,19 +171,19 @@ public final class TrainingRun {
 
     /// The checkpoint's weights as f32 parameters, after printing the memory estimate and
     /// refusing a run that does not fit. The mapped file is released on return.
-    func loadStore(config c: ModelConfig, specs: [WeightSpec]) throws -> (ParameterStore, DType) {
+    func loadStore(config c: ModelConfig, specs: [WeightSpec], lora: LoRAConfig?) throws -> (ParameterStore, DType) {
         let o = options
         let bound = try CheckpointFolder(path: source).bind(specs, optional: c.tieWordEmbeddings ? ["lm_head.weight"] : [])
         let estimate = try MemoryEstimate(config: c, parameters: specs.reduce(0) { $0 + $1.count },
                                           checkpointBytes: bound.values.reduce(0) { $0 + $1.bytes.count }, seqLen: o.seqLen,
-                                          batchSize: o.batchSize, recompute: o.recompute)
+                                          batchSize: o.batchSize, recompute: o.recompute, lora: lora, specs: specs)
         log(estimate.summary)
         let machine = MemoryEstimate.machineBytes
         guard estimate.total <= machine else {
             throw TrainingError.outOfMemory("\(estimate.summary) exceeds this machine's \(String(format: "%.2f GiB", Double(machine) / Double(1 << 30)))"
                 + (o.recompute ? "" : "; --recompute cuts activation memory") + "; or lower --batch-size / --seq-len")
         }
-        return (try ParameterStore(specs, values: bound), bound["model.embed_tokens.weight"]?.dtype ?? .f32)
+        return (try ParameterStore(specs, values: bound, frozen: lora != nil), bound["model.embed_tokens.weight"]?.dtype ?? .f32)
     }
 
     /// Refuses an --out that already holds something other than the checkpoint being resumed.

@@ -27,6 +27,9 @@ struct Eval: ParsableCommand {
     @Option(help: "Checkpoint folder (with --server: only its tokenizer.json and config.json are read).")
     var model: String
 
+    @Option(help: "A PEFT LoRA adapter folder merged into the model at load (not with --server: give it to that server's serve --lora).")
+    var lora: String?
+
     @Option(help: "Tasks, comma-separated: hellaswag, arc_easy, arc_challenge, sciq (or all).")
     var task: String
 
@@ -127,12 +130,13 @@ struct Eval: ParsableCommand {
         let scorer: Scorer, contextLength: Int
         var engine: Engine?
         if let server {
+            if lora != nil { throw ValidationError("--lora applies to the model loaded here: with --server, start the servers with serve --lora") }
             contextLength = try CheckpointFolder(path: model, requireWeights: false).config.maxPositionEmbeddings
             let urls = server.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             guard !urls.isEmpty else { throw ValidationError("--server needs at least one URL") }
             scorer = ServerPool(urls: urls, timeout: serverTimeout, log: { warn($0) })
         } else {
-            let m = try Architectures.load(path: model)
+            let m = try Architectures.load(path: model, adapter: lora)
             contextLength = m.config.maxPositionEmbeddings
             var options = EngineOptions()
             options.maxBatchTokens = maxBatchTokens

@@ -19,6 +19,9 @@ struct Serve: ParsableCommand {
     @Option(help: "Checkpoint folder with config.json, weights and tokenizer.json.")
     var model = "Models/polynorm-kjv"
 
+    @Option(help: "A PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors) merged into the model at load.")
+    var lora: String?
+
     @Option(help: "Address to listen on.")
     var host = "127.0.0.1"
 
@@ -52,6 +55,24 @@ struct Serve: ParsableCommand {
     @Option(help: "Largest request body in bytes (larger: 413).")
     var maxBodyBytes = 8 << 20
 
+    @Option(help: "Open connections before the longest-idle one is closed to make room; when every one is busy, more get 503 (/health is still answered).")
+    var maxConnections = 256
+
+    @Option(help: "Seconds a client has to send a whole request, headers and body (total time, not per byte); slower connections are closed.")
+    var requestTimeout: Double = 30
+
+    @Option(help: "Longest prompt of a completion, in tokens (default: the model's context length; longer: 400).")
+    var maxPromptTokens: Int?
+
+    @Option(help: "Most tokens one completion request may generate, prompts × best_of × max_tokens (more: 400).")
+    var maxGeneratedTokens = 65_536
+
+    @Option(help: "Largest 'logprobs' a completion may ask for (more: 400).")
+    var maxLogprobs = 20
+
+    @Flag(help: "Read the weights into private memory instead of mapping the files: immune to a file truncated or overwritten while serving (a mapped server refuses requests once a file changed).")
+    var noMmap = false
+
     @Option(help: "Most (context, continuation) pairs in one /v1/loglikelihood request (more: 400).")
     var maxLoglikelihoodItems = 100_000
 
@@ -68,6 +89,10 @@ struct Serve: ParsableCommand {
         guard maxBatchTokens > 0, maxSequences > 0, maxQueue > 0, maxBodyBytes > 0, maxLoglikelihoodItems > 0 else {
             throw ValidationError("--max-batch-tokens, --max-sequences, --max-queue, --max-body-bytes and --max-loglikelihood-items must be positive")
         }
+        if let maxPromptTokens, maxPromptTokens <= 0 { throw ValidationError("--max-prompt-tokens must be positive") }
+        if maxGeneratedTokens <= 0 || maxLogprobs < 0 { throw ValidationError("--max-generated-tokens must be positive and --max-logprobs ≥ 0") }
+        if maxConnections <= 0 { throw ValidationError("--max-connections must be positive") }
+        if !(requestTimeout > 0) { throw ValidationError("--request-timeout must be positive") }
         if let threads, threads <= 0 { throw ValidationError("--threads must be positive") }
         if let kvCacheGib, !(kvCacheGib > 0) { throw ValidationError("--kv-cache-gib must be positive") }
         if !(prefixCacheGib >= 0) { throw ValidationError("--prefix-cache-gib must be ≥ 0") }
@@ -76,11 +101,18 @@ struct Serve: ParsableCommand {
     func run() throws {
         var options = ServerOptions()
         options.host = host
+        options.lora = lora
         options.port = port
         options.apiKey = apiKey ?? ProcessInfo.processInfo.environment["POLYCOM_API_KEY"]
         options.servedModelName = servedModelName
         options.maxBodyBytes = maxBodyBytes
         options.maxLoglikelihoodItems = maxLoglikelihoodItems
+        options.maxConnections = maxConnections
+        options.requestTimeoutSeconds = requestTimeout
+        options.weightLoading = noMmap ? .copied : .mapped
+        options.maxPromptTokens = maxPromptTokens
+        options.maxGeneratedTokens = maxGeneratedTokens
+        options.maxLogprobs = maxLogprobs
         options.logRequests = logRequests
         options.engine.maxBatchTokens = maxBatchTokens
         options.engine.maxSequences = maxSequences
@@ -99,6 +131,7 @@ struct Serve: ParsableCommand {
         // SIGINT / SIGTERM: stop accepting, finish in-flight requests, exit 0. The handler
         // only writes a byte to a pipe (async-signal-safe); a thread of ours does the work.
         let signalled = StopSignal.install()
+        if !noMmap { MappedWeightsFault.install() }
         Thread.detachNewThread {
             let number = signalled.wait()
             service.log("received signal \(number): draining in-flight requests")
@@ -141,5 +174,22 @@ enum StopSignal {
             }
         }
         return Waiter(fd: pipeFDs[0])
+    }
+}
+
+/// The last resort for mapped weights: a file truncated while a forward pass reads it
+/// faults (SIGBUS) before the per-request check can see it. A fault cannot be turned back
+/// into a Swift error, so the process still ends, but with a message that says why.
+enum MappedWeightsFault {
+    nonisolated(unsafe) private static var message: [UInt8] = Array(
+        "polycom serve: SIGBUS — a memory-mapped weights file was truncated while it was being read; restart the server, or serve with --no-mmap to keep a private copy\n".utf8)
+
+    static func install() {
+        signal(SIGBUS) { number in
+            // Only async-signal-safe calls here: write(2), then the default action.
+            MappedWeightsFault.message.withUnsafeBytes { _ = write(2, $0.baseAddress, $0.count) }
+            signal(number, SIG_DFL)
+            raise(number)
+        }
     }
 }

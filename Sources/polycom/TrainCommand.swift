@@ -5,13 +5,15 @@ import Training
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Fine-tune a dense checkpoint (full fine-tuning, f32 master weights, AdamW).",
+        abstract: "Fine-tune a dense or MoE checkpoint (f32 master weights, AdamW).",
         discussion: """
             Data is JSON lines: {"text": ...} lines are concatenated and cut into blocks of --seq-len \
             tokens; {"prompt": ..., "completion": ...} lines are one sequence each with loss on the \
             completion. Writes a checkpoint folder (config.json, model.safetensors, tokenizer files, \
             training_args.json, metrics.jsonl, loss.svg, optimizer.safetensors, trainer_state.json) \
-            that polycom and transformers load; --resume continues it. Ctrl-C saves and stops.
+            that polycom and transformers load; --resume continues it. Ctrl-C saves and stops. \
+            With --lora-rank (or --lora-adapter) only a LoRA adapter trains: OUT/adapter holds it in \
+            the PEFT format, and OUT the merged model unless --no-merge.
 
             Example:
               polycom train --model Models/polynorm-demo --data train.jsonl --out runs/demo --seq-len 128 --steps 200
@@ -50,6 +52,14 @@ struct Train: ParsableCommand {
     @Option(help: "Continue a checkpoint this command wrote.") var resume: String?
     @Option(help: "Write the first step's gradients (before clipping) as F32 safetensors.") var dumpGradients: String?
     @Flag(help: "Recompute layer activations in the backward pass (less memory, ~1/3 more compute).") var recompute = false
+    @Option(help: "LoRA: train a new adapter of this rank (the base stays frozen).") var loraRank: Int?
+    @Option(help: "LoRA: alpha (the update is scaled by alpha / rank).") var loraAlpha = 8.0
+    @Option(help: "LoRA: projections to adapt, from q_proj,k_proj,v_proj,o_proj,up_proj,down_proj,gate_proj.") var loraTargets = "q_proj,v_proj"
+    @Option(help: "LoRA: dropout on the adapter's input.") var loraDropout = 0.0
+    @Option(help: "LoRA: continue training this PEFT adapter folder.") var loraAdapter: String?
+    @Flag(help: "LoRA: write only OUT/adapter, not the merged model.") var noMerge = false
+    @Option(help: "MoE: weight of the router load-balancing loss (0 turns it off).") var routerAuxLossCoef = 0.01
+    @Option(help: "MoE: weight of the router z-loss (0 turns it off).") var routerZLossCoef = 0.001
 
     func run() throws {
         guard let kind = LearningRateSchedule.Kind(rawValue: schedule) else {
@@ -63,6 +73,9 @@ struct Train: ParsableCommand {
         (o.beta1, o.beta2, o.eps, o.clip, o.seed, o.shuffle) = (beta1, beta2, eps, clip, seed, !noShuffle)
         (o.valFraction, o.valData, o.evalEvery, o.saveEvery, o.saveDType) = (valFraction, valData, evalEvery, saveEvery, saveDtype)
         (o.freeze, o.threads, o.resume, o.dumpGradients, o.recompute) = (freeze.map { [$0] } ?? [], threads, resume, dumpGradients, recompute)
+        (o.routerAuxLossCoef, o.routerZLossCoef) = (routerAuxLossCoef, routerZLossCoef)
+        (o.loraRank, o.loraAlpha, o.loraDropout, o.loraAdapter, o.merge) = (loraRank, loraAlpha, loraDropout, loraAdapter, !noMerge)
+        o.loraTargets = loraTargets.split(separator: ",").map { String($0.trimmingCharacters(in: .whitespaces)) }.filter { !$0.isEmpty }
         try TrainingRun(o) { FileHandle.standardError.write(($0 + "\n").data(using: .utf8)!) }.run()
         if scratch != nil { try recordInit() }
     }

@@ -4,6 +4,7 @@ width; every request the page makes goes to the server that served it.
 
 Run: make test-browser   (or: python3 -m pytest Tests/Browser)"""
 import math
+import threading
 import time
 
 import pytest
@@ -314,9 +315,9 @@ def test_api_errors_are_readable(browser, server):
 
 
 def test_busy_and_shutting_down_server_errors(browser, server, request):
-    """A server with room for one sequence: scoring four endings while a generation runs
-    is refused with 429; a draining server (SIGTERM) answers 503 or refuses the
-    connection, and the page says so."""
+    """A server with room for one running sequence and one waiting request: with a
+    generation running and another client's request waiting, scoring is refused with 429;
+    a draining server (SIGTERM) answers 503 or refuses the connection, and the page says so."""
     busy = Server("busy-server", "--max-sequences", "1", "--max-queue", "1")
     request.node.other_origin = busy.origin
     try:
@@ -325,6 +326,12 @@ def test_busy_and_shutting_down_server_errors(browser, server, request):
         fill_sampling(browser, max_tokens=400)
         by_id(browser, "generate").click()
         wait_for(lambda: gen_count(browser) >= 3, what="tokens streaming")
+        # Another client's request takes the one waiting place (a batch of pairs counts as
+        # one waiting request, so the page's scoring alone would only wait).
+        waiting = threading.Thread(target=lambda: busy.get("/v1/completions", {"prompt": "Hi", "max_tokens": 4},
+                                                           key=None).read(), daemon=True)
+        waiting.start()
+        wait_for(lambda: busy.metrics().get("polycom_sequences_waiting") == 1, what="a waiting request")
         by_id(browser, "tab-compare").click()
         by_id(browser, "score").click()
         banner = by_id(browser, "error")

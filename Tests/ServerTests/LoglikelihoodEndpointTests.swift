@@ -108,4 +108,30 @@ final class LoglikelihoodEndpointTests: ServerTestCase {
         bad[150] = ["context": [1, 5], "continuation": [32_000]]
         assertError(Self.post(port, "/v1/loglikelihood", ["requests": .array(bad)]), 400, mentions: "requests[150]")
     }
+
+    /// A batch waits for no one: when other clients' requests fill the queue it is refused
+    /// with 429 like any request (lm-eval retries), instead of holding its connection open.
+    func testBatchIsRefusedWith429WhenTheQueueIsFull() throws {
+        let (service, port) = try Self.startService {
+            $0.engine.maxQueue = 1
+            $0.engine.maxSequences = 1
+        }
+        defer { service.drainAndStop(grace: 5) }
+        let done = DispatchGroup()
+        for prompt in ["Hi", "Once upon a time"] {  // one runs, one waits
+            DispatchQueue.global().async(group: done) {
+                _ = Self.post(port, "/v1/completions", ["prompt": .string(prompt), "max_tokens": 500, "ignore_eos": true])
+            }
+        }
+        let deadline = Date(timeIntervalSinceNow: 30)
+        var metrics = ""
+        repeat {
+            Thread.sleep(forTimeInterval: 0.02)
+            metrics = Self.request(port, "GET", "/metrics").text
+        } while !metrics.contains("polycom_sequences_waiting 1\n") && Date() < deadline
+        XCTAssertTrue(metrics.contains("polycom_sequences_waiting 1\n"), "no request ever waited:\n\(metrics)")
+        assertError(Self.post(port, "/v1/loglikelihood", ["requests": .array(pairs(3))]), 429, mentions: "too many requests waiting")
+        done.wait()
+        XCTAssertEqual(Self.post(port, "/v1/loglikelihood", ["requests": .array(pairs(3))]).status, 200)
+    }
 }

@@ -95,4 +95,55 @@ final class RequestLimitsTests: ServerTestCase {
         let many: JSONValue = .array((0..<600).map { _ in [1] })
         assertError(Self.post(port, "/v1/completions", ["prompt": many]), 400, mentions: "600 entries")
     }
+
+    /// The fault drill: bodies nested 200 deep (and far deeper) in every field and at the top,
+    /// on both JSON endpoints. Each gets a 400 envelope, none a crash, and the server serves on.
+    func testDeeplyNestedBodiesAreRefusedCleanly() throws {
+        let (service, port) = try Self.startService()
+        defer { service.drainAndStop(grace: 1) }
+        func nest(_ depth: Int, _ open: String, _ inner: String, _ close: String) -> String {
+            String(repeating: open, count: depth) + inner + String(repeating: close, count: depth)
+        }
+        let bodies = [
+            nest(200, "[", "1", "]"),
+            #"{"prompt": \#(nest(200, "[", "1", "]"))}"#,
+            #"{"prompt": "x", "stop": \#(nest(200, "{\"a\":", "1", "}"))}"#,
+            #"{"requests": \#(nest(200, "[", "{}", "]"))}"#,
+            #"{"prompt": \#(nest(100_000, "[", "", "]"))}"#,
+            nest(100_000, "{\"a\":", "1", "}"),
+        ]
+        for path in ["/v1/completions", "/v1/loglikelihood"] {
+            for body in bodies {
+                let reply = try rawPost(port, path, body: Array(body.utf8))
+                XCTAssertEqual(reply.status, 400, "\(path) \(body.prefix(40)): \(reply.text.prefix(300))")
+                let error = (try? JSONValue.parse(Array(reply.text.utf8)))?["error"]
+                XCTAssertEqual(error?["code"]?.intValue, 400, reply.text)
+                XCTAssertNotNil(error?["message"]?.stringValue, reply.text)
+            }
+        }
+        XCTAssertEqual(Self.post(port, "/v1/completions", ["prompt": "Hi", "max_tokens": 2]).status, 200)
+    }
+
+    /// --max-prompt-tokens, --max-generated-tokens and --max-logprobs: past each, a 400 that
+    /// names the flag; at each, the request is served.
+    func testPromptGenerationAndLogprobLimitsAreFlags() throws {
+        let (service, port) = try Self.startService {
+            $0.maxPromptTokens = 8
+            $0.maxGeneratedTokens = 12
+            $0.maxLogprobs = 3
+        }
+        defer { service.drainAndStop(grace: 1) }
+        func prompt(_ count: Int) -> JSONValue { .array([1] + Array(repeating: 450, count: count - 1)) }
+        assertError(Self.post(port, "/v1/completions", ["prompt": prompt(9), "max_tokens": 1]), 400, mentions: "--max-prompt-tokens")
+        XCTAssertEqual(Self.post(port, "/v1/completions", ["prompt": prompt(8), "max_tokens": 1]).status, 200)
+        assertError(Self.post(port, "/v1/completions", ["prompt": [prompt(2), prompt(2)], "n": 2, "max_tokens": 4]), 400,
+                    mentions: "--max-generated-tokens")
+        let fits = Self.post(port, "/v1/completions", ["prompt": [prompt(2), prompt(2)], "n": 2, "max_tokens": 3, "temperature": 0, "ignore_eos": true])
+        XCTAssertEqual(fits.status, 200, fits.text)
+        XCTAssertEqual(fits.json["usage"]?["completion_tokens"]?.intValue, 12)
+        assertError(Self.post(port, "/v1/completions", ["prompt": prompt(2), "max_tokens": 1, "logprobs": 4]), 400, mentions: "--max-logprobs")
+        // Greedy, so the chosen token is among the top 3 and adds no fourth entry.
+        let three = Self.post(port, "/v1/completions", ["prompt": prompt(2), "max_tokens": 1, "logprobs": 3, "temperature": 0])
+        XCTAssertEqual(three.json["choices"]?[0]?["logprobs"]?["top_logprobs"]?[0]?.objectValue?.entries.count, 3, three.text)
+    }
 }

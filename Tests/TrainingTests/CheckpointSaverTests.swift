@@ -9,7 +9,7 @@ final class CheckpointSaverTests: XCTestCase {
     /// Past the shard limit the weights go to shards with an index the loader reads back
     /// exactly; a second save replaces the first in place.
     func testShardedSaveLoadsBackAndReplacesThePreviousSave() throws {
-        let model = try DenseTrainingModel.load(path: fixtureModel("polynorm-f32"), seqLen: 4, maxSequences: 1)
+        let model = try DecoderTrainingModel.load(path: fixtureModel("polynorm-f32"), seqLen: 4, maxSequences: 1)
         let out = temporaryDirectory() + "/out"
         var saver = CheckpointSaver(out: out, source: fixtureModel("polynorm-f32"), dtype: .f32)
         saver.shardBytes = 200_000
@@ -30,7 +30,7 @@ final class CheckpointSaverTests: XCTestCase {
     }
 
     func testBF16SaveRoundsAndKeepsF32MasterWeightsForResume() throws {
-        let model = try DenseTrainingModel.load(path: fixtureModel("polyrelu-tied"), seqLen: 4, maxSequences: 1)
+        let model = try DecoderTrainingModel.load(path: fixtureModel("polyrelu-tied"), seqLen: 4, maxSequences: 1)
         let out = temporaryDirectory() + "/out"
         let state = TrainerState(step: 3, seed: 0, examples: 1, seqLen: 4, batchSize: 1, gradAccum: 1, tokens: 4, elapsed: 0)
         try CheckpointSaver(out: out, source: fixtureModel("polyrelu-tied"), dtype: .bf16)

@@ -183,4 +183,112 @@ extension TrainCommandTests {
         XCTAssertEqual(step, try metrics(out).count)
         XCTAssertLessThan(step ?? .max, 100000)
     }
+
+    /// Same as tools/reference/make_lora_checkpoint_reference.py's ARGS.
+    var loraArguments: [String] {
+        ["--seq-len", "32", "--batch-size", "2", "--steps", "3", "--lr", "1e-2", "--no-shuffle", "--val-fraction", "0.2",
+         "--threads", "1", "--lora-rank", "4", "--lora-alpha", "16",
+         "--lora-targets", "q_proj,k_proj,v_proj,o_proj,up_proj,down_proj", "--save-dtype", "f32"]
+    }
+
+    /// The adapter polycom writes is PEFT's format (PEFT loaded this same run's adapter in
+    /// the fixture script), and the merged model gives PEFT's logits.
+    func testLoRARunWritesAPEFTAdapterAndTheMergedModel() throws {
+        let out = temporaryDirectory() + "/run"
+        let r = try train(["--model", demo] + loraArguments, out: out)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let config = try JSONValue.parse([UInt8](XCTUnwrap(FileManager.default.contents(atPath: out + "/adapter/adapter_config.json"))))
+        XCTAssertEqual(config["peft_type"]?.stringValue, "LORA")
+        XCTAssertEqual(config["r"]?.intValue, 4)
+        XCTAssertEqual(config["lora_alpha"]?.doubleValue, 16)
+        XCTAssertEqual(Set(config["target_modules"]?.arrayValue?.compactMap(\.stringValue) ?? []),
+                       ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"])
+        let adapter = try SafeTensorsFile(path: out + "/adapter/adapter_model.safetensors")
+        XCTAssertEqual(adapter.names.count, 4 * 6 * 2)
+        XCTAssertEqual(try adapter.tensor("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight").shape, [4, 128])
+        XCTAssertEqual(try adapter.tensor("base_model.model.model.layers.3.mlp.down_proj.lora_B.weight").shape, [128, 4])
+        let ref = try reference("lora-trained-polynorm-demo")
+        let model = try Architectures.load(path: out)
+        let logits = try model.logits(for: try ref.tensor("tokens").ints())
+        assertClose(logits.buffer.array, try ref.tensor("logits").floats(), tolerance: 1e-4, "merged model vs PEFT on the adapter")
+        // The adapter applied at load (what serve --lora does) on the untouched base.
+        let adapted = try Architectures.load(path: demo, adapter: out + "/adapter")
+        assertClose(try adapted.logits(for: try ref.tensor("tokens").ints()).buffer.array, try ref.tensor("logits").floats(),
+                    tolerance: 1e-4, "base + adapter at load vs PEFT")
+        // eval --lora scores as the merged model does, and not as the base does.
+        func loglikelihoods(_ args: [String]) throws -> [Double] {
+            let file = temporaryDirectory() + "/samples.jsonl"
+            let e = try polycom(["eval", "--task", "arc_easy", "--data-dir", fixturesDirectory + "/eval", "--limit", "3",
+                                 "--log-samples", file] + args)
+            XCTAssertEqual(e.status, 0, e.stderr)
+            return try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").flatMap {
+                try JSONValue.parse(String($0))["loglikelihoods"]!.arrayValue!.map { $0.doubleValue! }
+            }
+        }
+        let withAdapter = try loglikelihoods(["--model", demo, "--lora", out + "/adapter"])
+        let merged = try loglikelihoods(["--model", out]), base = try loglikelihoods(["--model", demo])
+        XCTAssertEqual(withAdapter.count, merged.count)
+        for (a, b) in zip(withAdapter, merged) { XCTAssertEqual(a, b, accuracy: 1e-4 * abs(b)) }
+        XCTAssertGreaterThan(zip(withAdapter, base).map { abs($0 - $1) }.max()!, 0.1, "the adapter changes the scores")
+    }
+
+    /// --no-merge writes only the adapter; gradients and optimizer state go under PEFT's
+    /// names; a resumed LoRA run continues exactly.
+    func testLoRANoMergeDumpAndResume() throws {
+        let whole = temporaryDirectory() + "/whole", cut = temporaryDirectory() + "/cut", dump = temporaryDirectory() + "/g.safetensors"
+        let args = ["--seq-len", "32", "--batch-size", "2", "--lr", "1e-2", "--seed", "3", "--val-fraction", "0.1", "--threads", "1",
+                    "--lora-rank", "2", "--no-merge"]
+        XCTAssertEqual(try train(["--model", demo, "--steps", "4", "--dump-gradients", dump] + args, out: whole).status, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: whole + "/model.safetensors"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: whole + "/adapter/adapter_model.safetensors"))
+        let grads = try SafeTensorsFile(path: dump).names
+        XCTAssertEqual(grads.count, 4 * 2 * 2, "q_proj and v_proj of 4 layers, A and B")
+        XCTAssertTrue(grads.allSatisfy { $0.hasPrefix("base_model.model.model.layers.") && $0.hasSuffix(".weight") }, "\(grads)")
+        let optimizer = try SafeTensorsFile(path: whole + "/optimizer.safetensors").names
+        XCTAssertEqual(Set(optimizer), Set(grads.flatMap { ["exp_avg." + $0, "exp_avg_sq." + $0] }))
+
+        let first = try train(["--model", demo, "--steps", "4", "--save-every", "2"] + args, out: cut,
+                              environment: ["POLYCOM_TRAIN_FAULT": "after-save:2"])
+        XCTAssertNotEqual(first.status, 0)
+        let resumed = try train(["--resume", cut, "--steps", "4"] + args, out: cut)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(try metrics(whole).map { $0["loss"]!.doubleValue! }, try metrics(cut).map { $0["loss"]!.doubleValue! })
+        XCTAssertEqual(FileManager.default.contents(atPath: whole + "/adapter/adapter_model.safetensors"),
+                       FileManager.default.contents(atPath: cut + "/adapter/adapter_model.safetensors"))
+    }
+
+    /// A tiny MoE fixture with a byte-level tokenizer (ids below its 320-token vocabulary).
+    func moeModel() throws -> String {
+        let dir = temporaryDirectory() + "/moe", fm = FileManager.default
+        try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        for file in ["config.json", "model.safetensors"] {
+            try fm.copyItem(atPath: fixtureModel("olmoe-polynorm-e8k2") + "/" + file, toPath: dir + "/" + file)
+        }
+        try fm.copyItem(atPath: fixturesDirectory + "/training/byte-tokenizer/tokenizer.json", toPath: dir + "/tokenizer.json")
+        return dir
+    }
+
+    /// MoE metrics: the objective and its parts, and tokens per expert per layer on
+    /// evaluation steps; the MoE checkpoint loads back.
+    func testMoERunReportsRouterLossesAndCounts() throws {
+        let out = temporaryDirectory() + "/run"
+        let r = try train(["--model", try moeModel(), "--seq-len", "16", "--batch-size", "2", "--steps", "3", "--eval-every", "2",
+                           "--val-fraction", "0.2", "--lr", "1e-3", "--router-aux-loss-coef", "0.05", "--threads", "1"], out: out)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = try metrics(out)
+        XCTAssertEqual(lines.count, 3)
+        for line in lines {
+            let ce = line["ce_loss"]!.doubleValue!, aux = line["aux_loss"]!.doubleValue!, z = line["z_loss"]!.doubleValue!
+            XCTAssertGreaterThan(aux, 0)
+            XCTAssertEqual(line["loss"]!.doubleValue!, ce + 0.05 * aux + 0.001 * z, accuracy: 1e-9 * ce)
+        }
+        XCTAssertNil(lines[0]["router_tokens_per_expert"])
+        // Tokens × k routed per layer since the last report: steps 1–2, then step 3.
+        for (line, steps) in [(lines[1], 2), (lines[2], 1)] {
+            let counts = try XCTUnwrap(line["router_tokens_per_expert"]?.arrayValue).map { $0.arrayValue!.map { $0.intValue! } }
+            XCTAssertEqual(counts.count, 2)
+            for layer in counts { XCTAssertEqual(layer.count, 8); XCTAssertEqual(layer.reduce(0, +), steps * 2 * 16 * 2) }
+        }
+        XCTAssertNoThrow(try Architectures.load(path: out))
+    }
 }

@@ -1,0 +1,161 @@
+import Foundation
+
+/// Every open connection and where it is in its request, so that idle and trickling
+/// clients cannot lock everyone else out.
+///
+/// The rules:
+/// - A connection must deliver a whole request (headers and body) within
+///   `requestTimeoutSeconds` of opening or of its previous response finishing. MHD's own
+///   timeout restarts at every byte, so a client sending one byte every few seconds would
+///   otherwise hold its connection (and, per connection, a thread) for ever.
+/// - Beyond `maxConnections` open connections, a new one closes the oldest connection that
+///   is waiting for a request (never one whose request is being handled or answered).
+/// - If none can be closed, requests beyond the limit are answered 503 at once
+///   (`HTTPServerConfiguration.overloadedResponse`) instead of being reset; paths in
+///   `alwaysServedPaths` (/health) are still served. MHD itself resets only past
+///   `maxConnections + overflowConnections`.
+///
+/// Connections are closed from here with `shutdown(2)` on a `dup` of their socket: MHD's
+/// thread then sees end of file and closes as for any client, and the duplicate keeps the
+/// descriptor number ours, so a socket number MHD reuses can never be hit by mistake.
+final class ConnectionTable: @unchecked Sendable {
+    private enum Phase {
+        /// Waiting for (the rest of) a request's headers or body.
+        case awaiting
+        /// The handler runs or the response is being sent: never closed from here.
+        case handling
+    }
+
+    private struct Entry {
+        let fd: Int32
+        var phase: Phase
+        var since: ContinuousClock.Instant
+        var closing = false
+    }
+
+    private let maxConnections: Int
+    private let timeout: Duration
+    private let reapInterval: Double
+    private let log: (@Sendable (String) -> Void)?
+    private let condition = NSCondition()
+    private var entries: [OpaquePointer: Entry] = [:]
+    private var running = false
+    private let finished = DispatchSemaphore(value: 0)
+    private var closedForTimeout = 0
+    private var closedForRoom = 0
+
+    init(maxConnections: Int, requestTimeoutSeconds: Double, log: (@Sendable (String) -> Void)?) {
+        self.maxConnections = maxConnections
+        timeout = .milliseconds(Int64(requestTimeoutSeconds * 1000))
+        reapInterval = min(1.0, max(0.05, requestTimeoutSeconds / 4))
+        self.log = log
+    }
+
+    /// Open connections not already being closed from here.
+    var liveCount: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return entries.values.count(where: { !$0.closing })
+    }
+
+    /// (closed for taking too long to send a request, closed to make room), for tests and logs.
+    var closedCounts: (timeout: Int, room: Int) {
+        condition.lock()
+        defer { condition.unlock() }
+        return (closedForTimeout, closedForRoom)
+    }
+
+    // MARK: - MHD callbacks
+
+    func opened(_ connection: OpaquePointer, fd: Int32) {
+        let copy = fd >= 0 ? dup(fd) : -1
+        condition.lock()
+        defer { condition.unlock() }
+        entries[connection] = Entry(fd: copy, phase: .awaiting, since: .now)
+        guard entries.values.count(where: { !$0.closing }) > maxConnections else { return }
+        // Make room: the connection that has waited longest for a request goes.
+        let oldest = entries.filter { $0.key != connection && !$0.value.closing && $0.value.phase == .awaiting && $0.value.fd >= 0 }
+            .min { $0.value.since < $1.value.since }
+        if let oldest {
+            close(oldest.key)
+            closedForRoom += 1
+        }
+    }
+
+    func closed(_ connection: OpaquePointer) {
+        condition.lock()
+        let entry = entries.removeValue(forKey: connection)
+        condition.unlock()
+        if let entry, entry.fd >= 0 { Socket.close(entry.fd) }
+    }
+
+    /// The headers are in and the handler is about to see the request (or a refusal is queued).
+    func handling(_ connection: OpaquePointer) {
+        update(connection) { $0.phase = .handling }
+    }
+
+    /// A response finished; the next request's clock starts now.
+    func requestFinished(_ connection: OpaquePointer) {
+        update(connection) {
+            $0.phase = .awaiting
+            $0.since = .now
+        }
+    }
+
+    private func update(_ connection: OpaquePointer, _ change: (inout Entry) -> Void) {
+        condition.lock()
+        if var entry = entries[connection] {
+            change(&entry)
+            entries[connection] = entry
+        }
+        condition.unlock()
+    }
+
+    /// Caller holds the lock.
+    private func close(_ connection: OpaquePointer) {
+        guard var entry = entries[connection], entry.fd >= 0 else { return }
+        entry.closing = true
+        entries[connection] = entry
+        _ = shutdown(entry.fd, Int32(SHUT_RDWR))
+    }
+
+    // MARK: - The reaper thread
+
+    func start() {
+        condition.lock()
+        running = true
+        condition.unlock()
+        let interval = reapInterval
+        Thread.detachNewThread { [self] in
+            while true {
+                condition.lock()
+                if running { _ = condition.wait(until: Date(timeIntervalSinceNow: interval)) }
+                guard running else {
+                    condition.unlock()
+                    break
+                }
+                let now = ContinuousClock.now
+                var reaped = 0
+                for (connection, entry) in entries
+                where !entry.closing && entry.phase == .awaiting && now - entry.since > timeout {
+                    close(connection)
+                    reaped += 1
+                }
+                closedForTimeout += reaped
+                condition.unlock()
+                if reaped > 0 { log?("polycom HTTP: closed \(reaped) connection(s) that sent no complete request in time") }
+            }
+            finished.signal()
+        }
+    }
+
+    /// Returns once the reaper has stopped; idempotent.
+    func stop() {
+        condition.lock()
+        let wasRunning = running
+        running = false
+        condition.broadcast()
+        condition.unlock()
+        if wasRunning { finished.wait() }
+    }
+}
