@@ -39,8 +39,7 @@ final class ConnectionTable: @unchecked Sendable {
     private let log: (@Sendable (String) -> Void)?
     private let condition = NSCondition()
     private var entries: [OpaquePointer: Entry] = [:]
-    private var running = false
-    private let finished = DispatchSemaphore(value: 0)
+    private var reaper: PeriodicTask?
     private var closedForTimeout = 0
     private var closedForRoom = 0
 
@@ -123,39 +122,31 @@ final class ConnectionTable: @unchecked Sendable {
 
     func start() {
         condition.lock()
-        running = true
-        condition.unlock()
-        let interval = reapInterval
-        Thread.detachNewThread { [self] in
-            while true {
-                condition.lock()
-                if running { _ = condition.wait(until: Date(timeIntervalSinceNow: interval)) }
-                guard running else {
-                    condition.unlock()
-                    break
-                }
-                let now = ContinuousClock.now
-                var reaped = 0
-                for (connection, entry) in entries
-                where !entry.closing && entry.phase == .awaiting && now - entry.since > timeout {
-                    close(connection)
-                    reaped += 1
-                }
-                closedForTimeout += reaped
-                condition.unlock()
-                if reaped > 0 { log?("polycom HTTP: closed \(reaped) connection(s) that sent no complete request in time") }
-            }
-            finished.signal()
-        }
+        defer { condition.unlock() }
+        guard reaper == nil else { return }
+        reaper = PeriodicTask(interval: reapInterval) { [self] in reap() }
     }
 
     /// Returns once the reaper has stopped; idempotent.
     func stop() {
         condition.lock()
-        let wasRunning = running
-        running = false
-        condition.broadcast()
+        let task = reaper
+        reaper = nil
         condition.unlock()
-        if wasRunning { finished.wait() }
+        task?.stop()
+    }
+
+    private func reap() {
+        condition.lock()
+        let now = ContinuousClock.now
+        var reaped = 0
+        for (connection, entry) in entries
+        where !entry.closing && entry.phase == .awaiting && now - entry.since > timeout {
+            close(connection)
+            reaped += 1
+        }
+        closedForTimeout += reaped
+        condition.unlock()
+        if reaped > 0 { log?("polycom HTTP: closed \(reaped) connection(s) that sent no complete request in time") }
     }
 }

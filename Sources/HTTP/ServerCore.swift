@@ -18,7 +18,7 @@ final class ServerCore: @unchecked Sendable {
     let connections: ConnectionTable
 
     private let state = NSCondition()
-    private var ticker: DisconnectTicker?
+    private var ticker: PeriodicTask?
     /// In-flight requests and the stream each is sending, if any. Guarded by `state`:
     /// `stop()` reads it from another thread, so the contexts themselves are not shared.
     private var inFlight: [ObjectIdentifier: HTTPStream?] = [:]
@@ -201,8 +201,8 @@ final class ServerCore: @unchecked Sendable {
     /// `disconnectPollSeconds` to look for themselves (and park again if the client is there).
     func startDisconnectTicker() {
         guard parksStreams else { return }
-        ticker = DisconnectTicker(interval: configuration.disconnectPollSeconds) { [weak self] in
-            self?.openStreams() ?? []
+        ticker = PeriodicTask(interval: configuration.disconnectPollSeconds) { [weak self] in
+            for stream in self?.openStreams() ?? [] { stream.nudge() }
         }
     }
 

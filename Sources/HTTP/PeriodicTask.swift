@@ -1,14 +1,14 @@
 import Foundation
 
-/// A thread that nudges parked streams at a fixed interval. A suspended connection is
-/// invisible to MHD, so without this a client that leaves while its stream waits for the
-/// producer would go unnoticed until the producer's next write.
-final class DisconnectTicker: @unchecked Sendable {
+/// A thread that runs `tick` every `interval` seconds until `stop()`: the disconnect
+/// ticker (a suspended connection is invisible to MHD, so parked streams are nudged to look
+/// for a client that left) and the connection table's reaper.
+final class PeriodicTask: @unchecked Sendable {
     private let condition = NSCondition()
     private var running = true
     private let finished = DispatchSemaphore(value: 0)
 
-    init(interval: Double, streams: @escaping @Sendable () -> [HTTPStream]) {
+    init(interval: Double, tick: @escaping @Sendable () -> Void) {
         Thread.detachNewThread { [self] in
             while true {
                 condition.lock()
@@ -16,13 +16,13 @@ final class DisconnectTicker: @unchecked Sendable {
                 let keepGoing = running
                 condition.unlock()
                 guard keepGoing else { break }
-                for stream in streams() { stream.nudge() }
+                tick()
             }
             finished.signal()
         }
     }
 
-    /// Returns once the thread has made its last nudge.
+    /// Returns once the thread has run its last tick; idempotent.
     func stop() {
         condition.lock()
         let wasRunning = running
