@@ -118,18 +118,20 @@ final class LoglikelihoodEndpointTests: ServerTestCase {
         }
         defer { service.drainAndStop(grace: 5) }
         let done = DispatchGroup()
-        for prompt in ["Hi", "Once upon a time"] {  // one runs, one waits
+        let deadline = Date(timeIntervalSinceNow: 30)
+        var metrics = ""
+        // One runs, then one waits. The second is sent only once the first runs: sent
+        // together, both can find the one queue place taken and one is refused instead.
+        for (prompt, gauge) in [("Hi", "polycom_sequences_running 1\n"), ("Once upon a time", "polycom_sequences_waiting 1\n")] {
             DispatchQueue.global().async(group: done) {
                 _ = Self.post(port, "/v1/completions", ["prompt": .string(prompt), "max_tokens": 500, "ignore_eos": true])
             }
+            repeat {
+                Thread.sleep(forTimeInterval: 0.02)
+                metrics = Self.request(port, "GET", "/metrics").text
+            } while !metrics.contains(gauge) && Date() < deadline
+            XCTAssertTrue(metrics.contains(gauge), "never saw \(gauge):\n\(metrics)")
         }
-        let deadline = Date(timeIntervalSinceNow: 30)
-        var metrics = ""
-        repeat {
-            Thread.sleep(forTimeInterval: 0.02)
-            metrics = Self.request(port, "GET", "/metrics").text
-        } while !metrics.contains("polycom_sequences_waiting 1\n") && Date() < deadline
-        XCTAssertTrue(metrics.contains("polycom_sequences_waiting 1\n"), "no request ever waited:\n\(metrics)")
         assertError(Self.post(port, "/v1/loglikelihood", ["requests": .array(pairs(3))]), 429, mentions: "too many requests waiting")
         done.wait()
         XCTAssertEqual(Self.post(port, "/v1/loglikelihood", ["requests": .array(pairs(3))]).status, 200)
