@@ -12,8 +12,7 @@ import Kernels
 ///
 /// Streams: the header, then each tensor straight from its memory (converted one tensor at
 /// a time when `dtype` asks for another float type), so writing a model never holds a
-/// second copy of it. The file appears under its name only when complete (written beside
-/// it, flushed to disk, renamed).
+/// second copy of it. The file appears under its name only when complete (`DurableFile`).
 public enum SafeTensorsWriter {
     public static func write(_ tensors: [String: Tensor], to path: String,
                              metadata: [String: String] = ["format": "pt"], dtype: DType? = nil) throws {
@@ -41,27 +40,14 @@ public enum SafeTensorsWriter {
         var headerBytes = Array(JSONValue.object(header).serialized().utf8)
         while headerBytes.count % 8 != 0 { headerBytes.append(UInt8(ascii: " ")) }
 
-        let partial = path + ".partial"
-        guard let file = fopen(partial, "wb") else {
-            throw CheckpointError.io(path: path, reason: "cannot write: \(String(cString: strerror(errno)))")
-        }
-        var ok = true
-        func put(_ bytes: UnsafeRawBufferPointer) {
-            if ok && bytes.count > 0 { ok = fwrite(bytes.baseAddress!, 1, bytes.count, file) == bytes.count }
-        }
-        withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { put($0) }
-        headerBytes.withUnsafeBytes { put($0) }
-        for name in names {
-            let t = tensors[name]!
-            let bytes = t.converted(to: stored(t))
-            withExtendedLifetime(bytes) { put(bytes.bytes) }
-        }
-        ok = ok && fflush(file) == 0 && fsync(fileno(file)) == 0
-        let reason = String(cString: strerror(errno))
-        fclose(file)
-        guard ok, rename(partial, path) == 0 else {
-            unlink(partial)
-            throw CheckpointError.io(path: path, reason: "cannot write: \(reason)")
+        try DurableFile.write(to: path) { put in
+            guard withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian, { put($0) }),
+                  headerBytes.withUnsafeBytes({ put($0) }) else { return }
+            for name in names {
+                let t = tensors[name]!
+                let bytes = t.converted(to: stored(t))
+                guard withExtendedLifetime(bytes, { put(bytes.bytes) }) else { return }
+            }
         }
     }
 }

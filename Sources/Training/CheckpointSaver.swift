@@ -8,9 +8,11 @@ import Foundation
 import JSON
 import Kernels
 
-/// Writes the trainer's output folder. Every save is built in a hidden sibling folder and
-/// swapped into place in one rename, so a kill at any moment leaves either the previous
-/// complete checkpoint or the new one under `out`, never a mix.
+/// Writes the trainer's output folder. Every save is built in a hidden sibling folder (same
+/// file system), every file fsynced (`DurableFile`), then swapped into place in one rename and
+/// the parent folder fsynced, so a kill, a power cut or a full disk at any moment leaves either
+/// the previous complete checkpoint or the new one under `out`, never a mix. The previous one
+/// is deleted only after the new one is in place.
 public struct CheckpointSaver {
     public let out: String
     /// The folder the run started from: its config.json and tokenizer files are copied.
@@ -66,10 +68,10 @@ public struct CheckpointSaver {
             try? fm.removeItem(atPath: parent + "/" + stale)
         }
         let tmp = parent + "/.\(name).saving-\(getpid())"
-        try fm.createDirectory(atPath: tmp, withIntermediateDirectories: false)
         do {
+            try fm.createDirectory(atPath: tmp, withIntermediateDirectories: false)
             for file in Self.copiedFiles where fm.fileExists(atPath: source + "/" + file) {
-                try fm.copyItem(atPath: source + "/" + file, toPath: tmp + "/" + file)
+                try DurableFile.copy(source + "/" + file, to: tmp + "/" + file)
             }
             try weights(tmp)
             FaultInjection.check(.duringSave, step: contents.state.step)
@@ -78,11 +80,14 @@ public struct CheckpointSaver {
             try write(contents.trainingArgs.serialized(pretty: true) + "\n", to: tmp + "/training_args.json")
             try write(contents.metrics.map { $0.serialized() + "\n" }.joined(), to: tmp + "/metrics.jsonl")
             try write(LossPlot.svg(contents.metrics), to: tmp + "/loss.svg")
+            try swapIntoPlace(tmp, out: url.path)
         } catch {
+            // A full disk most often: what the failed save wrote goes, so the space is back.
             try? fm.removeItem(atPath: tmp)
-            throw error
+            let kept = fm.fileExists(atPath: url.path + "/trainer_state.json") ? "; \(url.path) still holds the previous checkpoint" : ""
+            throw TrainingError.io("cannot save the step-\(contents.state.step) checkpoint to \(url.path): \(error)\(kept)")
         }
-        try swapIntoPlace(tmp, out: url.path)
+        try DurableFile.syncDirectory(parent)
         FaultInjection.check(.afterSave, step: contents.state.step)
     }
 
@@ -138,11 +143,7 @@ public struct CheckpointSaver {
         try SafeTensorsWriter.write(tensors, to: path, metadata: ["format": "pt", "step": String(step)])
     }
 
-    func write(_ text: String, to path: String) throws {
-        do { try text.write(toFile: path, atomically: false, encoding: .utf8) } catch {
-            throw TrainingError.io("cannot write \(path): \(error.localizedDescription)")
-        }
-    }
+    func write(_ text: String, to path: String) throws { try DurableFile.write(text, to: path) }
 
     /// Replaces `out` by `tmp` atomically (renameat2 RENAME_EXCHANGE where the kernel has it).
     func swapIntoPlace(_ tmp: String, out: String) throws {
@@ -157,8 +158,13 @@ public struct CheckpointSaver {
         }
         // No atomic exchange: the previous checkpoint stays complete beside `out` meanwhile.
         let previous = tmp + ".previous"
-        guard rename(out, previous) == 0, rename(tmp, out) == 0 else {
-            throw TrainingError.io("cannot move the new checkpoint into \(out): \(String(cString: strerror(errno)))")
+        guard rename(out, previous) == 0 else {
+            throw TrainingError.io("cannot move \(out) aside: \(String(cString: strerror(errno)))")
+        }
+        guard rename(tmp, out) == 0 else {
+            let reason = String(cString: strerror(errno))
+            rename(previous, out)
+            throw TrainingError.io("cannot move the new checkpoint into \(out): \(reason)")
         }
         try? fm.removeItem(atPath: previous)
     }

@@ -208,7 +208,6 @@ public final class LoRAAdapters {
     public func write(to dir: String, baseModel: String) throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try SafeTensorsWriter.write(store.tensors(), to: dir + "/adapter_model.safetensors", metadata: ["format": "pt"])
-        try (config.json(baseModel: baseModel).serialized(pretty: true) + "\n")
-            .write(toFile: dir + "/adapter_config.json", atomically: false, encoding: .utf8)
+        try DurableFile.write(config.json(baseModel: baseModel).serialized(pretty: true) + "\n", to: dir + "/adapter_config.json")
     }
 }

@@ -9,9 +9,12 @@ extension XCTestCase {
 
     /// `environment` changes the test's own environment: a nil value removes the variable.
     func polycom(_ arguments: [String], environment: [String: String?] = [:]) throws -> RunResult {
-        let binary = Bundle.main.bundleURL.appendingPathComponent("polycom")
+        try runProcess(Bundle.main.bundleURL.appendingPathComponent("polycom").path, arguments, environment: environment)
+    }
+
+    func runProcess(_ executable: String, _ arguments: [String], environment: [String: String?] = [:]) throws -> RunResult {
         let process = Process()
-        process.executableURL = binary
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         for (key, value) in environment { env[key] = value }
