@@ -7,12 +7,14 @@ extension XCTestCase {
 
     func polycom(_ arguments: String...) throws -> RunResult { try polycom(arguments) }
 
-    /// `environment` changes the test's own environment: a nil value removes the variable.
-    func polycom(_ arguments: [String], environment: [String: String?] = [:]) throws -> RunResult {
+    /// `environment` changes the test's own environment: a nil value removes the variable;
+    /// `directory` is the working directory (the test's own when nil).
+    func polycom(_ arguments: [String], environment: [String: String?] = [:], directory: String? = nil) throws -> RunResult {
         let binary = Bundle.main.bundleURL.appendingPathComponent("polycom")
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         var env = ProcessInfo.processInfo.environment
         for (key, value) in environment { env[key] = value }
         process.environment = env
