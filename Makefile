@@ -4,13 +4,15 @@
 #   make eval    score the default model on the committed HellaSwag / ARC / SciQ subsets
 #   make fuzz    build the libFuzzer targets (tools/fuzz) and run each for FUZZ_SECONDS
 #   make demo-model  re-train the default model from scratch (corpus, tokenizer, polycom train)
+#   make demo-model-check  its first 20 losses against the shipped metrics.jsonl, exactly
+#   make replication  PolyNorm vs SwiGLU vs ReLU on the same corpus, budget and parameter count
 SHELL := /bin/bash
 APT_PACKAGES := libopenblas-dev libmicrohttpd-dev libjansson-dev zlib1g-dev pkg-config
 MODEL ?= Models/polynorm-kjv
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: setup build serve test eval fuzz clean demo-model
+.PHONY: setup build serve test eval fuzz clean demo-data demo-model demo-model-check replication
 
 # Installs the system libraries when any is missing (needs root or sudo). A package removed
 # with its config files kept still answers `dpkg -s`: the status says whether it is installed.
@@ -50,22 +52,35 @@ clean:
 # The default model, from nothing: the King James Bible from Debian's bible-kjv-text (apt-get
 # download, no root), a 4096-token tokenizer, then polycom train --init (tools/demo/; ~17 min on
 # 2 threads). Same seeds and threads give the same logged losses. DEMO_OUT=Models/polynorm-kjv
-# replaces the shipped model.
+# replaces the shipped model; demo-model-check re-runs the first 20 steps and compares their
+# losses with the shipped metrics.jsonl exactly; replication trains the PolyNorm / SwiGLU / ReLU
+# comparison of Models/README.md (REPLICATION_OUT=Models/replication replaces the committed one).
 DEMO_DIR ?= .build/demo
 DEMO_OUT ?= $(DEMO_DIR)/model
 DEMO_THREADS ?= 2
 DEMO_STEPS ?= 1200
 DEMO_FILES := config.json model.safetensors tokenizer.json tokenizer_config.json special_tokens_map.json \
 	training_args.json trainer_state.json metrics.jsonl loss.svg
-demo-model: build
+DEMO_TRAIN = .build/release/polycom train --init tools/demo/config.json --tokenizer $(DEMO_DIR)/tokenizer --init-seed 0 \
+	--data $(DEMO_DIR)/corpus/train.jsonl --val-data $(DEMO_DIR)/corpus/val.jsonl \
+	--seq-len 256 --batch-size 8 --lr 2e-3 --warmup-steps 50 --eval-every 200 --save-every 200 \
+	--save-dtype bf16 --seed 0 --threads $(DEMO_THREADS)
+REPLICATION_OUT ?= $(DEMO_DIR)/replication/out
+demo-data:
 	python3 tools/demo/make_corpus.py --out $(DEMO_DIR)/corpus --debs $(DEMO_DIR)/debs
 	python3 tools/demo/train_tokenizer.py --data $(DEMO_DIR)/corpus/train.jsonl --out $(DEMO_DIR)/tokenizer
+demo-model: build demo-data
 	rm -rf $(DEMO_DIR)/run
-	.build/release/polycom train --init tools/demo/config.json --tokenizer $(DEMO_DIR)/tokenizer --init-seed 0 \
-		--data $(DEMO_DIR)/corpus/train.jsonl --val-data $(DEMO_DIR)/corpus/val.jsonl --out $(DEMO_DIR)/run \
-		--seq-len 256 --batch-size 8 --steps $(DEMO_STEPS) --lr 2e-3 --warmup-steps 50 --eval-every 200 --save-every 200 \
-		--save-dtype bf16 --seed 0 --threads $(DEMO_THREADS)
+	$(DEMO_TRAIN) --out $(DEMO_DIR)/run --steps $(DEMO_STEPS)
 	mkdir -p $(DEMO_OUT) && for f in $(DEMO_FILES); do cp $(DEMO_DIR)/run/$$f $(DEMO_OUT)/; done
+demo-model-check: build demo-data
+	rm -rf $(DEMO_DIR)/check
+	$(DEMO_TRAIN) --out $(DEMO_DIR)/check --steps 20
+	python3 tools/demo/check_losses.py --shipped Models/polynorm-kjv --run $(DEMO_DIR)/check --steps 20
+replication: build demo-data
+	python3 tools/demo/replicate.py --polycom .build/release/polycom --tokenizer $(DEMO_DIR)/tokenizer \
+		--train $(DEMO_DIR)/corpus/train.jsonl --val $(DEMO_DIR)/corpus/val.jsonl \
+		--work $(DEMO_DIR)/replication --out $(REPLICATION_OUT) --jobs 3 --threads 1
 
 # --- the playground in a real browser (Tests/Browser) ---
 # Headless Chromium and its driver from Debian, selenium from PyPI, installed when missing;

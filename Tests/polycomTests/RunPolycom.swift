@@ -7,15 +7,19 @@ extension XCTestCase {
 
     func polycom(_ arguments: String...) throws -> RunResult { try polycom(arguments) }
 
-    /// `environment` changes the test's own environment: a nil value removes the variable.
-    func polycom(_ arguments: [String], environment: [String: String?] = [:]) throws -> RunResult {
-        try runProcess(Bundle.main.bundleURL.appendingPathComponent("polycom").path, arguments, environment: environment)
+    /// `environment` changes the test's own environment: a nil value removes the variable;
+    /// `directory` is the working directory (the test's own when nil).
+    func polycom(_ arguments: [String], environment: [String: String?] = [:], directory: String? = nil) throws -> RunResult {
+        try runProcess(Bundle.main.bundleURL.appendingPathComponent("polycom").path, arguments,
+                       environment: environment, directory: directory)
     }
 
-    func runProcess(_ executable: String, _ arguments: [String], environment: [String: String?] = [:]) throws -> RunResult {
+    func runProcess(_ executable: String, _ arguments: [String], environment: [String: String?] = [:],
+                    directory: String? = nil) throws -> RunResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         var env = ProcessInfo.processInfo.environment
         for (key, value) in environment { env[key] = value }
         process.environment = env

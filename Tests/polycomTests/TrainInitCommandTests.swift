@@ -49,6 +49,23 @@ final class TrainInitCommandTests: XCTestCase {
         XCTAssertEqual(try model.logits(for: [1, 2, 3]).buffer.array.count, 3 * 32000, "the trained folder loads")
     }
 
+    /// training_args.json is what re-runs the command: relative paths stay relative (the
+    /// shipped model's file names the Makefile's .build/demo paths, not one machine's).
+    func testTrainingArgumentsKeepPathsAsGiven() throws {
+        let dir = temporaryDirectory()
+        try FileManager.default.copyItem(atPath: try config(), toPath: dir + "/config.json")
+        try FileManager.default.createDirectory(atPath: dir + "/corpus", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: data, toPath: dir + "/corpus/train.jsonl")
+        let r = try polycom(["train", "--init", "config.json", "--tokenizer", demo, "--data", "corpus/train.jsonl", "--out", "runs/a",
+                             "--seq-len", "32", "--batch-size", "2", "--steps", "1", "--val-fraction", "0.2", "--threads", "1"], directory: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let args = try JSONValue.parse(String(contentsOfFile: dir + "/runs/a/training_args.json", encoding: .utf8))
+        XCTAssertEqual(args["init"]?.stringValue, "config.json")
+        XCTAssertEqual(args["data"]?.stringValue, "corpus/train.jsonl")
+        XCTAssertEqual(args["out"]?.stringValue, "runs/a")
+        XCTAssertEqual(args["tokenizer"]?.stringValue, demo)
+    }
+
     func testInitErrorsAreClear() throws {
         let out = temporaryDirectory() + "/run"
         let noTokenizer = try polycom(["train", "--init", try config(), "--data", data, "--out", out])
