@@ -194,7 +194,7 @@ public final class LoRAAdapters {
         var out = base.tensors()
         for (name, adapter) in byBase {
             let O = adapter.outFeatures, I = adapter.inFeatures
-            var w = Array(UnsafeBufferPointer(start: base.param(name), count: O * I))
+            var w = base.tensor(name).floats()
             w.withUnsafeMutableBufferPointer { p in
                 BLAS.sgemm(m: O, n: I, k: config.rank, alpha: config.scaling, a: adapter.b.w, lda: config.rank, b: adapter.a.w,
                            ldb: I, beta: 1, c: p.baseAddress!, ldc: I)

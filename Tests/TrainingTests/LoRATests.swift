@@ -7,7 +7,9 @@ import XCTest
 /// LoRA adapters against Hugging Face PEFT (tools/reference/make_lora_fixtures.py): adapters
 /// PEFT trained and saved, their gradients and ten steps continuing them.
 final class LoRATests: XCTestCase {
-    static let cases = [("polynorm-qv", "polynorm-f32"), ("swiglu-all", "llama-swiglu-gqa")]
+    /// The third case's base is a bf16 checkpoint: it stays bf16 (the fixture's PyTorch
+    /// model holds the same values upcast to f32).
+    static let cases = [("polynorm-qv", "polynorm-f32"), ("swiglu-all", "llama-swiglu-gqa"), ("polynorm-bf16-all", "polynorm-bf16-sharded")]
 
     func adapterFolder(_ name: String) -> String { fixturesDirectory + "/adapters/" + name }
 
@@ -25,6 +27,12 @@ final class LoRATests: XCTestCase {
             XCTAssertEqual(Set(model.store.names), Set(ref.names.filter { $0.hasPrefix("grad.") }.map { String($0.dropFirst(5)) }),
                            "\(name): the trainable tensors are the adapter's, under PEFT's names")
             XCTAssertEqual(model.base.trainableCount, 0, "\(name): base weights frozen")
+            XCTAssertEqual(model.base.grads.count + model.base.m.count + model.base.v.count, 0, "\(name): no state for the frozen base")
+            let stored = try CheckpointFolder(path: fixtureModel(base)).bind(model.base.slots.map { WeightSpec($0.name, $0.shape) })
+            for slot in model.base.slots {
+                let keeps = slot.shape.count == 2 && stored[slot.name]!.dtype == .bf16
+                XCTAssertEqual(slot.dtype, keeps ? .bf16 : .f32, "\(name) \(slot.name): bf16 matrices stay bf16, the rest is f32")
+            }
             let count = targets.filter { $0 != -100 }.count
             model.store.zeroGrads()
             let pass = try model.accumulateGradients(tokens: tokens.ints().map(Int32.init), targets: targets.map(Int32.init),
