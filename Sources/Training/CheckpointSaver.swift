@@ -52,7 +52,7 @@ public struct CheckpointSaver {
             try lora.write(to: tmp + "/adapter", baseModel: baseModel)
             guard merge else { return }
             try writeConfig(to: tmp + "/config.json")
-            try writeWeights(lora.merged(into: base), names: base.names, to: tmp)
+            try writeWeights(lora.merged(into: base, dtype: dtype), names: base.names, to: tmp)
         }
     }
 

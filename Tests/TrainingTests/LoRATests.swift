@@ -50,6 +50,35 @@ final class LoRATests: XCTestCase {
         }
     }
 
+    /// PEFT LoRA on q_proj, v_proj and the experts' up_proj / down_proj of a PolyNorm MoE
+    /// (tools/reference/make_moe_lora_fixtures.py): the objective with the router losses and
+    /// every adapter gradient, the frozen router's gradient path included.
+    func testExpertAdapterGradientsMatchPEFT() throws {
+        let ref = try reference("lora-moe-experts"), folder = adapterFolder("moe-experts")
+        let tokens = try ref.tensor("grad_tokens"), targets = try ref.tensor("grad_targets").ints()
+        let coef = try ref.tensor("grad_router").bytes.bindMemory(to: Double.self).map { $0 }
+        let model = try DecoderTrainingModel.load(path: fixtureModel("olmoe-polynorm-e8k2"), seqLen: tokens.shape[1],
+                                                  maxSequences: tokens.shape[0], routerAux: Float(coef[0]), routerZ: Float(coef[1]),
+                                                  lora: try LoRAConfig(adapterFolder: folder), adapter: folder)
+        let expected = Set(ref.names.filter { $0.hasPrefix("grad.") }.map { String($0.dropFirst(5)) })
+        XCTAssertEqual(Set(model.store.names), expected)
+        XCTAssertEqual(model.store.names.filter { $0.contains(".mlp.experts.") }.count, 64, "up and down of 8 experts in 2 layers, A and B")
+        let count = targets.filter { $0 != -100 }.count
+        model.store.zeroGrads()
+        let pass = try model.accumulateGradients(tokens: tokens.ints().map(Int32.init), targets: targets.map(Int32.init),
+                                                 lossScale: 1 / Float(count), routerScale: 1)
+        let refLoss = try ref.tensor("grad_loss").bytes.bindMemory(to: Double.self).map { $0 }
+        XCTAssertEqual(pass.ce / Double(count), refLoss[0], accuracy: 1e-4 * refLoss[0], "cross-entropy")
+        XCTAssertEqual(pass.aux, refLoss[1], accuracy: 1e-4 * refLoss[1], "load-balancing loss")
+        XCTAssertEqual(pass.z, refLoss[2], accuracy: 1e-4 * refLoss[2], "z-loss")
+        for slot in model.store.slots {
+            let want = try ref.tensor("grad." + slot.name).floats(), scale = want.map { abs($0) }.max()!
+            XCTAssertGreaterThan(scale, 0, "\(slot.name): the fixture's gradient is not zero")
+            let d = maxAbsDiff(model.store.tensor(slot.name, in: model.store.grads).floats(), want)
+            XCTAssert(d <= 1e-3 * scale, "\(slot.name): max |Δ| \(d) vs max |ref| \(scale)")
+        }
+    }
+
     /// A PEFT adapter trained in PyTorch continues in polycom with PyTorch's losses, and the
     /// merged weights are W + (α/r)·B·A of the trained A and B.
     func testTenStepsContinuingAPEFTAdapterMatchPEFT() throws {
