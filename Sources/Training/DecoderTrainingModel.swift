@@ -241,7 +241,8 @@ public final class DecoderTrainingModel: TrainableModel {
 extension DecoderTrainingModel {
     /// A checkpoint folder's weights as f32 parameters (names and shapes checked by the
     /// same binding the inference loader uses; fused expert layouts come out per expert).
-    /// With `lora`, the base is frozen (its bf16 / f16 matrices stay in that dtype) and new adapters (seeded by `seed`) or those of the PEFT folder `adapter`.
+    /// With `lora`, the base is frozen (its bf16 / f16 matrices stay in that dtype) and the
+    /// adapters are new (seeded by `seed`) or those of the PEFT folder `adapter`.
     public static func load(path: String, seqLen: Int, maxSequences: Int, recompute: Bool = false,
                             routerAux: Float = 0.01, routerZ: Float = 0.001, lora: LoRAConfig? = nil, adapter: String? = nil,
                             seed: UInt64 = 0) throws -> DecoderTrainingModel {

@@ -33,6 +33,9 @@ public final class ParameterStore: TensorStorage, @unchecked Sendable {
     public let v: FloatBuffer
     /// The frozen matrices kept in their stored dtype, by slot.
     private var kept: [Tensor?]
+    /// The f32 panel their products widen rows into (Matrix.applyWidened), shared: passes
+    /// run one product at a time.
+    public let panelScratch: FloatBuffer
 
     /// Whether a frozen tensor of this shape stored as `dtype` stays in that dtype.
     public static func keepsStoredDType(_ dtype: DType, shape: [Int]) -> Bool {
@@ -59,6 +62,7 @@ public final class ParameterStore: TensorStorage, @unchecked Sendable {
         m = FloatBuffer(count: state)
         v = FloatBuffer(count: state)
         kept = Array(repeating: nil, count: slots.count)
+        panelScratch = FloatBuffer(count: slots.filter { $0.dtype != .f32 }.map { min(Matrix.panelRows, $0.shape[0]) * $0.shape[1] }.max() ?? 0)
     }
 
     /// The store for `specs` with the bound checkpoint tensors' values (copied: f32, or the

@@ -32,17 +32,20 @@ public struct PassLoss: Sendable, Equatable {
 }
 
 /// A parameter and its gradient (nil when frozen), and the LoRA adapter of a projection.
-/// A frozen matrix kept in bf16 / f16 is applied through `matrix`, widened on the fly.
+/// A frozen matrix kept in bf16 / f16 is applied through `matrix`, widened on the fly a
+/// panel at a time into the store's scratch.
 struct Param {
     let name: String
     private let f32: UnsafeMutablePointer<Float>?
     let matrix: Matrix?
+    private let scratch: FloatBuffer
     let g: UnsafeMutablePointer<Float>?
     let lora: LoRAAdapter?
     let loraState: LoRAState?
 
     init(_ store: ParameterStore, _ name: String, adapters: LoRAAdapters? = nil) {
         self.name = name
+        scratch = store.panelScratch
         if store.slot(name)!.dtype == .f32 {
             (f32, matrix) = (store.param(name), nil)
         } else {
@@ -62,7 +65,7 @@ struct Param {
     /// y[N, O] = x[N, I] · wᵀ (+ the adapter's s · B A x).
     func forward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, N: Int, I: Int, O: Int) {
         if let matrix {
-            matrix.apply(x, tokens: N, into: y, options: ComputeOptions(threads: BLAS.threads))
+            matrix.applyWidened(x, tokens: N, into: y, scratch: scratch, threads: BLAS.threads)
         } else {
             Linear.forward(y, x, w, N: N, I: I, O: O)
         }
@@ -74,7 +77,7 @@ struct Param {
     func backward(dx: UnsafeMutablePointer<Float>?, _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
                   N: Int, I: Int, O: Int, accumulate: Bool = false) {
         if let matrix {
-            if let dx { matrix.applyTransposed(dy, tokens: N, into: dx, accumulate: accumulate) }
+            if let dx { matrix.applyTransposed(dy, tokens: N, into: dx, accumulate: accumulate, scratch: scratch, threads: BLAS.threads) }
         } else {
             Linear.backward(dx: dx, dw: g, dy, x, w, N: N, I: I, O: O, accumulate: accumulate)
         }

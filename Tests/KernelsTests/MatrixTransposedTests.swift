@@ -3,8 +3,9 @@ import Model
 import TestSupport
 import XCTest
 
-/// dx = dy · W (the input gradient through a frozen weight) against a naive loop in double
-/// precision over the weights as stored, widened here by their bit patterns.
+/// The panel products of training: y = x · Wᵀ and dx = dy · W (the input gradient through a
+/// frozen weight) against naive loops in double precision over the weights as stored,
+/// widened here by their bit patterns; one and two widening threads.
 final class MatrixTransposedTests: XCTestCase {
     /// bf16 is the high half of an f32; f16 through Float16's own conversion.
     func widened(_ t: Tensor) -> [Float] {
@@ -16,7 +17,7 @@ final class MatrixTransposedTests: XCTestCase {
         }
     }
 
-    func testApplyTransposedMatchesNaiveLoop() {
+    func testPanelProductsMatchNaiveLoops() {
         var rng = SplitMix64(seed: 7)
         // 1100 rows: two full 512-row panels and a tail; 37 rows: one short panel.
         for (rows, cols) in [(37, 53), (1100, 96)] {
@@ -36,14 +37,31 @@ final class MatrixTransposedTests: XCTestCase {
                             accumulated[t * cols + c] = Float(s + Double(start[t * cols + c]))
                         }
                     }
+                    let scratch = FloatBuffer(count: matrix.panelScratchCount), threads = tokens % 2 + 1
                     for accumulate in [false, true] {
                         let out = FloatBuffer(start)
-                        dy.withUnsafeBufferPointer { matrix.applyTransposed($0.baseAddress!, tokens: tokens, into: out.pointer, accumulate: accumulate) }
+                        dy.withUnsafeBufferPointer {
+                            matrix.applyTransposed($0.baseAddress!, tokens: tokens, into: out.pointer, accumulate: accumulate,
+                                                   scratch: scratch, threads: threads)
+                        }
                         let want = accumulate ? accumulated : expected
                         // f32 sums of `rows` products: 1e-4 relative to the largest output.
                         assertClose(out.array, want, tolerance: 1e-4 * max(1, want.map { abs($0) }.max()!),
                                     "\(dtype) \(rows)×\(cols) T=\(tokens) accumulate \(accumulate)")
                     }
+                    // y = x · Wᵀ: x [T, cols] from dy's values.
+                    let x = Array(dy.prefix(tokens * cols)) + [Float](repeating: 0.5, count: max(0, tokens * cols - dy.count))
+                    var forward = [Float](repeating: 0, count: tokens * rows)
+                    for t in 0..<tokens {
+                        for r in 0..<rows {
+                            var s = 0.0
+                            for c in 0..<cols { s += Double(x[t * cols + c]) * Double(stored[r * cols + c]) }
+                            forward[t * rows + r] = Float(s)
+                        }
+                    }
+                    let y = FloatBuffer(count: tokens * rows)
+                    x.withUnsafeBufferPointer { matrix.applyWidened($0.baseAddress!, tokens: tokens, into: y.pointer, scratch: scratch, threads: threads) }
+                    assertClose(y.array, forward, tolerance: 1e-4 * max(1, forward.map { abs($0) }.max()!), "\(dtype) \(rows)×\(cols) T=\(tokens) forward")
                 }
             }
         }
