@@ -6,7 +6,7 @@ import XCTest
 /// The panel products of training: y = x · Wᵀ and dx = dy · W (the input gradient through a
 /// frozen weight) against naive loops in double precision over the weights as stored,
 /// widened here by their bit patterns; one and two widening threads.
-final class MatrixTransposedTests: XCTestCase {
+final class MatrixPanelsTests: XCTestCase {
     /// bf16 is the high half of an f32; f16 through Float16's own conversion.
     func widened(_ t: Tensor) -> [Float] {
         let raw = t.bytes.bindMemory(to: UInt16.self)
