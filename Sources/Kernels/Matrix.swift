@@ -19,7 +19,7 @@ public struct Matrix: @unchecked Sendable {
     /// (measured crossover between 32 and 64 tokens on PolyNorm_1B shapes).
     public static let panelThreshold = 40
 
-    static let panelRows = 512
+    public static let panelRows = 512
 
     public init(_ tensor: Tensor) {
         precondition(tensor.shape.count == 2, "a matrix needs a 2-D tensor, got \(tensor.shape)")

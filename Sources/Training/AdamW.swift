@@ -19,10 +19,11 @@ public struct AdamW: Sendable, Equatable {
         let bc1 = 1 - pow(beta1, Double(t)), bc2Sqrt = (1 - pow(beta2, Double(t))).squareRoot()
         let stepSize = Float(lr / bc1), b2 = Float(beta2)
         let oneMinusB1 = Float(1 - beta1), oneMinusB2 = Float(1 - beta2), epsF = Float(eps), bc2 = Float(bc2Sqrt)
-        for (i, slot) in store.slots.enumerated() where store.trainable[i] {
+        for slot in store.slots {
+            guard let state = slot.stateOffset else { continue }
             let decay = slot.decays ? Float(1 - lr * weightDecay) : 1
-            let p = store.params.pointer + slot.offset, g = store.grads.pointer + slot.offset
-            let m = store.m.pointer + slot.offset, v = store.v.pointer + slot.offset
+            let p = store.params.pointer + slot.offset, g = store.grads.pointer + state
+            let m = store.m.pointer + state, v = store.v.pointer + state
             for j in 0..<slot.count {
                 let gj = g[j]
                 p[j] *= decay

@@ -54,7 +54,7 @@ public struct CheckpointSaver {
             try lora.write(to: tmp + "/adapter", baseModel: baseModel)
             guard merge else { return }
             try writeConfig(to: tmp + "/config.json")
-            try writeWeights(lora.merged(into: base), names: base.names, to: tmp)
+            try writeWeights(lora.merged(into: base, dtype: dtype), names: base.names, to: tmp)
         }
     }
 
@@ -139,7 +139,8 @@ public struct CheckpointSaver {
             tensors["exp_avg." + name] = store.tensor(name, in: store.m)
             tensors["exp_avg_sq." + name] = store.tensor(name, in: store.v)
         }
-        if masters { for name in store.names { tensors["master." + name] = store.tensor(name) } }
+        // Frozen matrices kept in bf16 / f16 are their checkpoint's values: no master copy.
+        if masters { for slot in store.slots where slot.dtype == .f32 { tensors["master." + slot.name] = store.tensor(slot.name) } }
         try SafeTensorsWriter.write(tensors, to: path, metadata: ["format": "pt", "step": String(step)])
     }
 

@@ -87,7 +87,9 @@ public final class DecoderTrainingModel: TrainableModel {
         config = c
         base = store
         self.lora = lora
-        if lora != nil { store.freeze(Set(store.names)) }
+        if lora != nil, store.trainableCount > 0 {
+            throw TrainingError.invalidModel("with LoRA adapters the base store must be built frozen (ParameterStore(frozen:))")
+        }
         seqLen = T
         maxSequences = B
         layers = (0..<c.numHiddenLayers).map { DecoderLayerParams(store, c, gated: gated, sparse: sparse, layer: $0, adapters: lora) }
@@ -163,7 +165,7 @@ public final class DecoderTrainingModel: TrainableModel {
             }
         }
         let x = acts.inputs[0].pointer
-        for (i, t) in tokens.enumerated() { (x + i * D).update(from: embedding.w + Int(t) * D, count: D) }
+        for (i, t) in tokens.enumerated() { embedding.copyRow(Int(t), width: D, into: x + i * D) }
         tokens.withUnsafeBufferPointer { acts.tokens.update(from: $0.baseAddress!, count: tokens.count) }
         targets.withUnsafeBufferPointer { acts.targets.update(from: $0.baseAddress!, count: targets.count) }
         return tokens.count / T
@@ -239,7 +241,8 @@ public final class DecoderTrainingModel: TrainableModel {
 extension DecoderTrainingModel {
     /// A checkpoint folder's weights as f32 parameters (names and shapes checked by the
     /// same binding the inference loader uses; fused expert layouts come out per expert).
-    /// With `lora`, new adapters (seeded by `seed`) or those of the PEFT folder `adapter`.
+    /// With `lora`, the base is frozen (its bf16 / f16 matrices stay in that dtype) and the
+    /// adapters are new (seeded by `seed`) or those of the PEFT folder `adapter`.
     public static func load(path: String, seqLen: Int, maxSequences: Int, recompute: Bool = false,
                             routerAux: Float = 0.01, routerZ: Float = 0.001, lora: LoRAConfig? = nil, adapter: String? = nil,
                             seed: UInt64 = 0) throws -> DecoderTrainingModel {
@@ -249,7 +252,8 @@ extension DecoderTrainingModel {
         let tensors = try folder.bind(specs, optional: c.tieWordEmbeddings ? ["lm_head.weight"] : [])
         let adapters = try lora.map { try LoRAAdapters(config: $0, baseSpecs: specs, rows: seqLen * maxSequences, seed: seed) }
         if let adapter { try adapters?.load(folder: adapter) }
-        return try DecoderTrainingModel(config: c, store: try ParameterStore(specs, values: tensors, frozen: lora != nil), seqLen: seqLen,
+        let frozen = lora == nil ? [] : Set(specs.map(\.name))
+        return try DecoderTrainingModel(config: c, store: try ParameterStore(specs, values: tensors, frozen: frozen), seqLen: seqLen,
                                         maxSequences: maxSequences, recompute: recompute, routerAux: routerAux, routerZ: routerZ,
                                         lora: adapters)
     }

@@ -189,17 +189,19 @@ public final class LoRAAdapters {
         }
     }
 
-    /// W + s · B A of every adapted tensor (new f32 tensors); the others are views on `base`.
-    public func merged(into base: ParameterStore) -> [String: Tensor] {
+    /// W + s · B A of every adapted tensor (new tensors, each rounded to `dtype` as soon as
+    /// it is computed, so a bf16 save never holds all merged matrices in f32); the others
+    /// are views on `base`.
+    public func merged(into base: ParameterStore, dtype: DType = .f32) -> [String: Tensor] {
         var out = base.tensors()
         for (name, adapter) in byBase {
             let O = adapter.outFeatures, I = adapter.inFeatures
-            var w = Array(UnsafeBufferPointer(start: base.param(name), count: O * I))
+            var w = base.tensor(name).floats()
             w.withUnsafeMutableBufferPointer { p in
                 BLAS.sgemm(m: O, n: I, k: config.rank, alpha: config.scaling, a: adapter.b.w, lda: config.rank, b: adapter.a.w,
                            ldb: I, beta: 1, c: p.baseAddress!, ldc: I)
             }
-            out[name] = Tensor(w, shape: [O, I])
+            out[name] = Tensor(w, shape: [O, I]).converted(to: dtype)
         }
         return out
     }

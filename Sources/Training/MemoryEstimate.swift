@@ -1,4 +1,5 @@
 import Checkpoint
+import Kernels
 import Foundation
 
 /// Peak memory of a training run, by part, printed before it starts.
@@ -11,12 +12,21 @@ public struct MemoryEstimate: Sendable {
     public let checkpoint: Int
     public var total: Int { weights + gradients + optimizer + activations + checkpoint }
 
-    /// f32 weights; gradients and two AdamW moments of the trainable tensors (all of the
-    /// model's, or a LoRA run's adapters); one pass of activations (with the adapters' own).
-    public init(config: ModelConfig, parameters: Int, checkpointBytes: Int, seqLen: Int, batchSize: Int, recompute: Bool,
-                lora: LoRAConfig? = nil, specs: [WeightSpec] = []) throws {
+    /// Weights as ParameterStore holds them (f32, frozen bf16 / f16 matrices in their `stored`
+    /// dtype); gradients and two AdamW moments of the trainable tensors only (the non-`frozen`
+    /// ones, or a LoRA run's adapters, whose base is all frozen); one pass of activations
+    /// (with the adapters' own).
+    public init(config: ModelConfig, specs: [WeightSpec], stored: [String: DType], frozen: Set<String>, checkpointBytes: Int,
+                seqLen: Int, batchSize: Int, recompute: Bool, lora: LoRAConfig? = nil) throws {
         checkpoint = checkpointBytes
-        var trainable = parameters, adapterActivations = 0
+        let frozen = lora == nil ? frozen : Set(specs.map(\.name))
+        var weightBytes = 0, trainable = 0, adapterActivations = 0
+        for s in specs {
+            let isFrozen = frozen.contains(s.name)
+            let keeps = isFrozen && stored[s.name].map { ParameterStore.keepsStoredDType($0, shape: s.shape) } == true
+            weightBytes += s.count * (keeps ? 2 : 4)
+            if !isFrozen { trainable += s.count }
+        }
         if let lora {
             // Adapted projections: A [r, in] and B [out, r]; u and its gradient [N, r]
             // (and the dropout mask and scratch [N, in]) per pass.
@@ -25,8 +35,9 @@ public struct MemoryEstimate: Sendable {
             trainable = adapted.reduce(0) { $0 + lora.rank * ($1.shape[0] + $1.shape[1]) }
             let N = seqLen * batchSize
             adapterActivations = 4 * adapted.reduce(0) { $0 + N * 2 * lora.rank + (lora.dropout > 0 ? 2 * N * $1.shape[1] : 0) }
+            weightBytes += trainable * 4
         }
-        weights = (parameters + (lora == nil ? 0 : trainable)) * 4
+        weights = weightBytes
         gradients = trainable * 4
         optimizer = trainable * 8
         activations = try DecoderTrainingModel.activationBytes(config, seqLen: seqLen, sequences: batchSize, recompute: recompute)

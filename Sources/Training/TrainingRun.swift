@@ -71,8 +71,8 @@ public final class TrainingRun {
         let loraConfig = try o.loraConfig()
         if loraConfig != nil && !o.freeze.isEmpty { throw TrainingError.invalidArgument("--freeze does not apply to LoRA (the base is frozen)") }
         let frozen = try TrainingOptions.frozenTensors(o.freeze, config: c, names: specs.map(\.name))
-        let (base, storedDType) = try loadStore(config: c, specs: specs, lora: loraConfig)
-        base.freeze(frozen)
+        let (base, storedDType) = try loadStore(config: c, specs: specs, lora: loraConfig,
+                                                frozen: loraConfig == nil ? frozen : Set(specs.map(\.name)))
         let saveDType: DType = o.saveDType == "same" ? storedDType : o.saveDType == "bf16" ? .bf16 : o.saveDType == "f16" ? .f16 : .f32
         let lora = try loraConfig.map { try LoRAAdapters(config: $0, baseSpecs: specs, rows: o.seqLen * o.batchSize, seed: o.seed) }
         if let lora, let dir = o.resume.map({ $0 + "/adapter" }) ?? o.loraAdapter { try lora.load(folder: dir) }
@@ -171,19 +171,20 @@ public final class TrainingRun {
 
     /// The checkpoint's weights as f32 parameters, after printing the memory estimate and
     /// refusing a run that does not fit. The mapped file is released on return.
-    func loadStore(config c: ModelConfig, specs: [WeightSpec], lora: LoRAConfig?) throws -> (ParameterStore, DType) {
+    /// `frozen` tensors (a LoRA run's whole base) get no gradients or moments.
+    func loadStore(config c: ModelConfig, specs: [WeightSpec], lora: LoRAConfig?, frozen: Set<String>) throws -> (ParameterStore, DType) {
         let o = options
         let bound = try CheckpointFolder(path: source).bind(specs, optional: c.tieWordEmbeddings ? ["lm_head.weight"] : [])
-        let estimate = try MemoryEstimate(config: c, parameters: specs.reduce(0) { $0 + $1.count },
+        let estimate = try MemoryEstimate(config: c, specs: specs, stored: bound.mapValues(\.dtype), frozen: frozen,
                                           checkpointBytes: bound.values.reduce(0) { $0 + $1.bytes.count }, seqLen: o.seqLen,
-                                          batchSize: o.batchSize, recompute: o.recompute, lora: lora, specs: specs)
+                                          batchSize: o.batchSize, recompute: o.recompute, lora: lora)
         log(estimate.summary)
         let machine = MemoryEstimate.machineBytes
         guard estimate.total <= machine else {
             throw TrainingError.outOfMemory("\(estimate.summary) exceeds this machine's \(String(format: "%.2f GiB", Double(machine) / Double(1 << 30)))"
                 + (o.recompute ? "" : "; --recompute cuts activation memory") + "; or lower --batch-size / --seq-len")
         }
-        return (try ParameterStore(specs, values: bound, frozen: lora != nil), bound["model.embed_tokens.weight"]?.dtype ?? .f32)
+        return (try ParameterStore(specs, values: bound, frozen: frozen), bound["model.embed_tokens.weight"]?.dtype ?? .f32)
     }
 
     /// Refuses an --out that already holds something other than the checkpoint being resumed.
@@ -214,13 +215,15 @@ public final class TrainingRun {
             throw TrainingError.io("\(dir)/optimizer.safetensors: \(error)")
         }
         for slot in store.slots {
-            if file.contains("master." + slot.name) { try file.tensor("master." + slot.name).copyFloats(into: store.params.pointer + slot.offset) }
-            guard store.isTrainable(slot.name) else { continue }
+            if slot.dtype == .f32, file.contains("master." + slot.name) {
+                try file.tensor("master." + slot.name).copyFloats(into: store.params.pointer + slot.offset)
+            }
+            guard let state = slot.stateOffset else { continue }
             guard file.contains("exp_avg." + slot.name), file.contains("exp_avg_sq." + slot.name) else {
                 throw TrainingError.io("\(dir)/optimizer.safetensors has no state for \(slot.name) (was it frozen in that run?)")
             }
-            try file.tensor("exp_avg." + slot.name).copyFloats(into: store.m.pointer + slot.offset)
-            try file.tensor("exp_avg_sq." + slot.name).copyFloats(into: store.v.pointer + slot.offset)
+            try file.tensor("exp_avg." + slot.name).copyFloats(into: store.m.pointer + state)
+            try file.tensor("exp_avg_sq." + slot.name).copyFloats(into: store.v.pointer + state)
         }
         return state
     }

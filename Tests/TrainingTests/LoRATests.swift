@@ -7,7 +7,9 @@ import XCTest
 /// LoRA adapters against Hugging Face PEFT (tools/reference/make_lora_fixtures.py): adapters
 /// PEFT trained and saved, their gradients and ten steps continuing them.
 final class LoRATests: XCTestCase {
-    static let cases = [("polynorm-qv", "polynorm-f32"), ("swiglu-all", "llama-swiglu-gqa")]
+    /// The third case's base is a bf16 checkpoint: it stays bf16 (the fixture's PyTorch
+    /// model holds the same values upcast to f32).
+    static let cases = [("polynorm-qv", "polynorm-f32"), ("swiglu-all", "llama-swiglu-gqa"), ("polynorm-bf16-all", "polynorm-bf16-sharded")]
 
     func adapterFolder(_ name: String) -> String { fixturesDirectory + "/adapters/" + name }
 
@@ -25,6 +27,12 @@ final class LoRATests: XCTestCase {
             XCTAssertEqual(Set(model.store.names), Set(ref.names.filter { $0.hasPrefix("grad.") }.map { String($0.dropFirst(5)) }),
                            "\(name): the trainable tensors are the adapter's, under PEFT's names")
             XCTAssertEqual(model.base.trainableCount, 0, "\(name): base weights frozen")
+            XCTAssertEqual(model.base.grads.count + model.base.m.count + model.base.v.count, 0, "\(name): no state for the frozen base")
+            let stored = try CheckpointFolder(path: fixtureModel(base)).bind(model.base.slots.map { WeightSpec($0.name, $0.shape) })
+            for slot in model.base.slots {
+                let keeps = slot.shape.count == 2 && stored[slot.name]!.dtype == .bf16
+                XCTAssertEqual(slot.dtype, keeps ? .bf16 : .f32, "\(name) \(slot.name): bf16 matrices stay bf16, the rest is f32")
+            }
             let count = targets.filter { $0 != -100 }.count
             model.store.zeroGrads()
             let pass = try model.accumulateGradients(tokens: tokens.ints().map(Int32.init), targets: targets.map(Int32.init),
@@ -39,6 +47,35 @@ final class LoRATests: XCTestCase {
                 let d = maxAbsDiff(got, expected)
                 XCTAssert(d <= 1e-3 * scale, "\(name) \(slot.name): max |Δ| \(d) vs max |ref| \(scale)")
             }
+        }
+    }
+
+    /// PEFT LoRA on q_proj, v_proj and the experts' up_proj / down_proj of a PolyNorm MoE
+    /// (tools/reference/make_moe_lora_fixtures.py): the objective with the router losses and
+    /// every adapter gradient, the frozen router's gradient path included.
+    func testExpertAdapterGradientsMatchPEFT() throws {
+        let ref = try reference("lora-moe-experts"), folder = adapterFolder("moe-experts")
+        let tokens = try ref.tensor("grad_tokens"), targets = try ref.tensor("grad_targets").ints()
+        let coef = try ref.tensor("grad_router").bytes.bindMemory(to: Double.self).map { $0 }
+        let model = try DecoderTrainingModel.load(path: fixtureModel("olmoe-polynorm-e8k2"), seqLen: tokens.shape[1],
+                                                  maxSequences: tokens.shape[0], routerAux: Float(coef[0]), routerZ: Float(coef[1]),
+                                                  lora: try LoRAConfig(adapterFolder: folder), adapter: folder)
+        let expected = Set(ref.names.filter { $0.hasPrefix("grad.") }.map { String($0.dropFirst(5)) })
+        XCTAssertEqual(Set(model.store.names), expected)
+        XCTAssertEqual(model.store.names.filter { $0.contains(".mlp.experts.") }.count, 64, "up and down of 8 experts in 2 layers, A and B")
+        let count = targets.filter { $0 != -100 }.count
+        model.store.zeroGrads()
+        let pass = try model.accumulateGradients(tokens: tokens.ints().map(Int32.init), targets: targets.map(Int32.init),
+                                                 lossScale: 1 / Float(count), routerScale: 1)
+        let refLoss = try ref.tensor("grad_loss").bytes.bindMemory(to: Double.self).map { $0 }
+        XCTAssertEqual(pass.ce / Double(count), refLoss[0], accuracy: 1e-4 * refLoss[0], "cross-entropy")
+        XCTAssertEqual(pass.aux, refLoss[1], accuracy: 1e-4 * refLoss[1], "load-balancing loss")
+        XCTAssertEqual(pass.z, refLoss[2], accuracy: 1e-4 * refLoss[2], "z-loss")
+        for slot in model.store.slots {
+            let want = try ref.tensor("grad." + slot.name).floats(), scale = want.map { abs($0) }.max()!
+            XCTAssertGreaterThan(scale, 0, "\(slot.name): the fixture's gradient is not zero")
+            let d = maxAbsDiff(model.store.tensor(slot.name, in: model.store.grads).floats(), want)
+            XCTAssert(d <= 1e-3 * scale, "\(slot.name): max |Δ| \(d) vs max |ref| \(scale)")
         }
     }
 

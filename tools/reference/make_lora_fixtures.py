@@ -2,7 +2,7 @@
 """Write the LoRA fixtures with Hugging Face PEFT on the dense training fixtures
 (transformers' LlamaForCausalLM with the PolyCom MLP patch, make_training_fixtures.py):
 
-    python3 tools/reference/make_lora_fixtures.py
+    python3 tools/reference/make_lora_fixtures.py [CASE ...]
 
 For each case: a PEFT LoRA adapter (init_lora_weights=True: Kaiming-uniform A, zero B) is
 trained PRE_STEPS steps in PyTorch and saved with save_pretrained to
@@ -42,6 +42,12 @@ CASES = {
                        targets=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
                        recipe=dict(lr=5e-3, warmup=2, steps=10, min_ratio=0.0, wd=0.1, beta1=0.9, beta2=0.999, eps=1e-6,
                                    clip=1e6, batch=3, accum=1)),
+    # A bf16 checkpoint: load_model upcasts its weights to f32 exactly, as polycom's widening
+    # of the bf16 base it keeps frozen; every linear of a plain PolyNorm MLP.
+    "polynorm-bf16-all": dict(model="polynorm-bf16-sharded", r=4, alpha=4,
+                              targets=["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"],
+                              recipe=dict(lr=5e-3, warmup=2, steps=10, min_ratio=0.1, wd=0.1, beta1=0.9, beta2=0.95, eps=1e-8,
+                                          clip=1.0, batch=2, accum=1)),
 }
 
 
@@ -127,8 +133,10 @@ def make(case, spec, seed):
 
 
 def main():
+    """All cases, or those named on the command line (each keeps its seed)."""
     for i, (case, spec) in enumerate(CASES.items()):
-        make(case, spec, 9700 + 10 * i)
+        if len(sys.argv) == 1 or case in sys.argv[1:]:
+            make(case, spec, 9700 + 10 * i)
 
 
 if __name__ == "__main__":
