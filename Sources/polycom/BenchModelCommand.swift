@@ -66,7 +66,7 @@ struct BenchModel: ParsableCommand {
     func validate() throws {
         guard KernelFamily(name: kernels) != nil else { throw ValidationError("--kernels: auto, avx512, avx2 or portable, not '\(kernels)'") }
         guard promptTokens.allSatisfy({ $0 > 0 }), batch.allSatisfy({ $0 > 0 }), decodeTokens > 0, repeats > 0, scoringDocs >= 0 else {
-            throw ValidationError("token counts, batches and repeats must be positive")
+            throw ValidationError("token counts, batches and repeats must be positive, --scoring-docs not negative")
         }
     }
 
@@ -186,7 +186,7 @@ struct BenchModel: ParsableCommand {
         }
         if let scoring {
             let share = prefillRoofline.map { String(format: "; %.0f%% of sgemm", 100 * scoring.tokensPerS / $0) } ?? ""
-            print(String(format: "scoring  %8.2f docs/s    (%d docs of a %d-token context + %d × %d-token endings; %.1f tokens/s computed%@)",
+            print(String(format: "scoring  %8.2f docs/s    (%d docs: %d-token context + %d × %d-token endings; %.1f tokens/s computed%@)",
                          scoring.docsPerS, scoringDocs, ScoringBench.contextTokens, ScoringBench.endings,
                          ScoringBench.endingTokens, scoring.tokensPerS, share))
         }
