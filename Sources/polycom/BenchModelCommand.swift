@@ -14,14 +14,16 @@ struct Bench: ParsableCommand {
 struct BenchModel: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
-        abstract: "Prefill and decode throughput of a checkpoint, against this machine's limits.",
+        abstract: "Prefill, decode and scoring throughput of a checkpoint, against this machine's limits.",
         discussion: """
             Prefill: one pass over each --prompt-tokens length. Decode: --decode-tokens \
             single-token steps through the KV cache, for each --batch count of sequences at \
-            once (continuous batching's shape). The same run measures the machine's limits \
+            once (continuous batching's shape). Scoring: --scoring-docs HellaSwag-shaped \
+            documents (an 80-token context and four 20-token endings) through the engine's \
+            log-likelihood scoring, as polycom eval runs them. The same run measures the machine's limits \
             (read bandwidth with the widest loads on all threads, register FMA rate, \
             OpenBLAS sgemm rate) and reports each result as a fraction of its limit: decode \
-            against the bandwidth its weight bytes need, prefill against sgemm. Timings are \
+            against the bandwidth its weight bytes need, prefill and scoring against sgemm. Timings are \
             medians of --repeats runs.
             """)
 
@@ -36,6 +38,9 @@ struct BenchModel: ParsableCommand {
 
     @Option(parsing: .upToNextOption, help: "Sequence counts decoded together.")
     var batch: [Int] = [1, 8]
+
+    @Option(help: "HellaSwag-shaped documents to score (0: no scoring measurement).")
+    var scoringDocs = 4
 
     @Option(help: "Repetitions (the median is reported).")
     var repeats = 3
@@ -60,8 +65,8 @@ struct BenchModel: ParsableCommand {
 
     func validate() throws {
         guard KernelFamily(name: kernels) != nil else { throw ValidationError("--kernels: auto, avx512, avx2 or portable, not '\(kernels)'") }
-        guard promptTokens.allSatisfy({ $0 > 0 }), batch.allSatisfy({ $0 > 0 }), decodeTokens > 0, repeats > 0 else {
-            throw ValidationError("token counts, batches and repeats must be positive")
+        guard promptTokens.allSatisfy({ $0 > 0 }), batch.allSatisfy({ $0 > 0 }), decodeTokens > 0, repeats > 0, scoringDocs >= 0 else {
+            throw ValidationError("token counts, batches and repeats must be positive, --scoring-docs not negative")
         }
     }
 
@@ -112,6 +117,14 @@ struct BenchModel: ParsableCommand {
             })
             decodes.append((b, Double(decodeTokens * b) / seconds))
         }
+        // Each repeat scores new documents (seeds 1, 2, ...) on a fresh engine.
+        let scoringRuns = scoringDocs == 0 ? [] : try (1...repeats).map {
+            try ScoringBench(model: m, documents: scoringDocs).run(seed: UInt64($0))
+        }
+        let scoring = scoringRuns.isEmpty ? nil : (
+            docsPerS: Double(scoringDocs) / median(scoringRuns.map(\.seconds)),
+            tokensPerS: median(scoringRuns.map { Double($0.computedTokens) / $0.seconds }),
+            tokensPerDoc: Double(scoringRuns[0].computedTokens) / Double(scoringDocs))
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let peakRSS = Int(usage.ru_maxrss) * 1024 // kilobytes on Linux
@@ -133,6 +146,14 @@ struct BenchModel: ParsableCommand {
                 ("decode", .array(decodes.map { ["batch": .int($0.batch), "tokens_per_s": .double($0.rate),
                                                  "weight_gb_per_s": .double(Double(weightBytes) * $0.rate / Double($0.batch) / 1e9)] })),
             ]
+            if let scoring {
+                o.append(("scoring_docs_per_s", .double(scoring.docsPerS)))
+                o.append(("scoring", ["docs": .int(scoringDocs), "context_tokens": .int(ScoringBench.contextTokens),
+                                      "endings": .int(ScoringBench.endings), "ending_tokens": .int(ScoringBench.endingTokens),
+                                      "computed_tokens_per_doc": .double(scoring.tokensPerDoc),
+                                      "computed_tokens_per_s": .double(scoring.tokensPerS),
+                                      "gflop_per_s": .double(scoring.tokensPerS * flopsPerToken / 1e9)]))
+            }
             if let limits {
                 o.append(("roofline", ["read_gb_per_s": .double(limits.readGBPerS), "fma_gflop_per_s": .double(limits.fmaGFLOPPerS),
                                        "sgemm_gflop_per_s": .double(limits.sgemmGFLOPPerS)]))
@@ -162,6 +183,12 @@ struct BenchModel: ParsableCommand {
                 : single.map { String(format: "; %.2f× batch 1", d.rate / $0) } ?? ""
             print(String(format: "decode   %8.1f tokens/s  (batch %d, %d steps; weights streamed at %.2f GB/s%@)",
                          d.rate, d.batch, decodeTokens, gbs, share))
+        }
+        if let scoring {
+            let share = prefillRoofline.map { String(format: "; %.0f%% of sgemm", 100 * scoring.tokensPerS / $0) } ?? ""
+            print(String(format: "scoring  %8.2f docs/s    (%d docs: %d-token context + %d × %d-token endings; %.1f tokens/s computed%@)",
+                         scoring.docsPerS, scoringDocs, ScoringBench.contextTokens, ScoringBench.endings,
+                         ScoringBench.endingTokens, scoring.tokensPerS, share))
         }
     }
 }

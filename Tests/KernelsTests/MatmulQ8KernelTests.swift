@@ -52,38 +52,61 @@ final class MatmulQ8KernelTests: XCTestCase {
         }
     }
 
+    /// One kernel family's out[T, rows] (unaligned activations, out rows with a stride)
+    /// against `naiveProduct` of the values quantised and dequantised here.
+    func checkKernel(_ family: KernelFamily, w: [Float], x: [Float], rows: Int, cols C: Int, tokens T: Int,
+                     file: StaticString = #filePath, line: UInt = #line) {
+        let m = Matrix(Tensor(w, shape: [rows, C])).quantisedQ8()
+        let qw = quantised(w, rows: rows, cols: C, f16Scales: true)
+        let qx = quantised(x, rows: T, cols: C, f16Scales: false)
+        let wd = dequantised(qw.q, qw.d, rows: rows, cols: C), xd = dequantised(qx.q, qx.d, rows: T, cols: C)
+        let expected = naiveProduct(xd, wd, tokens: T, rows: rows, cols: C)
+        let magnitude = naiveProduct(xd.map(abs), wd.map(abs), tokens: T, rows: rows, cols: C)
+        let ldo = rows + 2
+        let out = FloatBuffer(count: T * ldo)
+        out.fill(.nan)
+        let shifted = [0] + x // activations one float off the allocation's alignment
+        let rc = shifted.withUnsafeBufferPointer { xs in
+            m.tensor.bytes.withMemoryRebound(to: Int8.self) { q in
+                m.scales!.bytes.withMemoryRebound(to: UInt16.self) { s in
+                    pk_matmul_q8_isa(family.rawValue, out.pointer, ldo, xs.baseAddress! + 1, q.baseAddress!, s.baseAddress!, T, rows, C)
+                }
+            }
+        }
+        XCTAssertEqual(rc, 0, file: file, line: line)
+        let got = (0..<T * rows).map { out[$0 / rows * ldo + $0 % rows] }
+        let bounds = magnitude.map { gamma(C + 3) * Double($0) + 1e-30 }
+        assertWithin(got, expected.map(Double.init), bounds: bounds, "q8 \(family) C=\(C) rows=\(rows) T=\(T)", file: file, line: line)
+        XCTAssertTrue((0..<T * ldo).filter { $0 % ldo >= rows }.allSatisfy { out[$0].isNaN }, "wrote outside out", file: file, line: line)
+    }
+
     /// Every family, odd widths around the 32-column blocks and the 2-block unrolled loop,
-    /// odd rows and tokens, unaligned activations, out rows with a stride.
+    /// odd rows, every token count of the tiles (1…8 in one tile, 9 a full tile and one
+    /// more; AVX2's tiles of 4 and their tails; 17 two full tiles and one more).
     func testQ8KernelsMatchNaiveProductOfQuantisedValues() {
         var rng = SplitMix64(seed: 82)
         for family in families {
             for C in [1, 7, 31, 32, 33, 48, 64, 65, 100, 176, 257] {
                 for rows in [1, 3, 7] {
-                    for T in [1, 2, 3, 5, 9] {
-                        let w = rng.floats(rows * C, in: -1...1), x = rng.floats(T * C + 1, in: -3...3)
-                        let m = Matrix(Tensor(w, shape: [rows, C])).quantisedQ8()
-                        let qw = quantised(w, rows: rows, cols: C, f16Scales: true)
-                        let qx = quantised(Array(x[1...]), rows: T, cols: C, f16Scales: false)
-                        let wd = dequantised(qw.q, qw.d, rows: rows, cols: C), xd = dequantised(qx.q, qx.d, rows: T, cols: C)
-                        let expected = naiveProduct(xd, wd, tokens: T, rows: rows, cols: C)
-                        let magnitude = naiveProduct(xd.map(abs), wd.map(abs), tokens: T, rows: rows, cols: C)
-                        let ldo = rows + 2
-                        let out = FloatBuffer(count: T * ldo)
-                        out.fill(.nan)
-                        let rc = x.withUnsafeBufferPointer { xs in
-                            m.tensor.bytes.withMemoryRebound(to: Int8.self) { q in
-                                m.scales!.bytes.withMemoryRebound(to: UInt16.self) { s in
-                                    pk_matmul_q8_isa(family.rawValue, out.pointer, ldo, xs.baseAddress! + 1, q.baseAddress!, s.baseAddress!, T, rows, C)
-                                }
-                            }
-                        }
-                        XCTAssertEqual(rc, 0)
-                        let got = (0..<T * rows).map { out[$0 / rows * ldo + $0 % rows] }
-                        let bounds = magnitude.map { gamma(C + 3) * Double($0) + 1e-30 }
-                        assertWithin(got, expected.map(Double.init), bounds: bounds, "q8 \(family) C=\(C) rows=\(rows) T=\(T)")
-                        XCTAssertTrue((0..<T * ldo).filter { $0 % ldo >= rows }.allSatisfy { out[$0].isNaN }, "wrote outside out")
+                    for T in Array(1...9) + [17] {
+                        checkKernel(family, w: rng.floats(rows * C, in: -1...1), x: rng.floats(T * C, in: -3...3),
+                                    rows: rows, cols: C, tokens: T)
                     }
                 }
+            }
+        }
+    }
+
+    /// Values of ±1 quantise to ±127 (weights and activations): the largest integer sums,
+    /// where VNNI's +128 offset and AVX2's 16-bit pair sums are closest to their limits.
+    func testQ8KernelsAtExtremeQuantisedValues() {
+        var rng = SplitMix64(seed: 85)
+        for family in families {
+            for (C, rows, T) in [(32, 2, 8), (257, 3, 9), (1030, 5, 4)] {
+                let signs = { (n: Int) in (0..<n).map { _ in rng.next() % 2 == 0 ? Float(1) : -1 } }
+                checkKernel(family, w: signs(rows * C), x: signs(T * C), rows: rows, cols: C, tokens: T)
+                checkKernel(family, w: [Float](repeating: 1, count: rows * C), x: [Float](repeating: -1, count: T * C),
+                            rows: rows, cols: C, tokens: T)
             }
         }
     }

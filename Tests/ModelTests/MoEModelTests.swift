@@ -70,6 +70,35 @@ final class MoEModelTests: XCTestCase {
         assertClose(logits.buffer.array, try ref.tensor("logits_1").floats(), tolerance: 1e-4, "unused experts poisoned")
     }
 
+    /// Experts of small groups run on separate cores (each expert on one): with 1, 2 and 3
+    /// threads (3: more workers than some layers' chosen experts, uneven shares) the logits
+    /// match transformers', and the sums are bit for bit those of one core (expert order
+    /// is kept), in prefill and in decode. An observer sees every expert in order.
+    func testExpertsOnSeveralCoresMatchReferenceAndOneCore() throws {
+        for name in ["olmoe-polynorm-e8k2", "olmoe-swiglu-e6k3-fused"] {
+            let ref = try reference(name)
+            let tokens = try ref.tensor("tokens_40").ints(), expected = try ref.tensor("logits_40").floats()
+            var runs: [[Float]] = []
+            for threads in [1, 2, 3] {
+                let model = try Architectures.load(path: fixtureModel(name), options: ComputeOptions(threads: threads))
+                let full = try model.logits(for: tokens).buffer.array
+                assertClose(full, expected, tolerance: 1e-4, "\(name) threads \(threads)")
+                let cache = model.makeCache()
+                _ = try model.forward([SequenceChunk(cache: cache, tokens: Array(tokens[0..<39]))])
+                let step = try model.forward([SequenceChunk(cache: cache, tokens: [tokens[39]])], logits: .last)
+                runs.append(full + step.array(0))
+            }
+            XCTAssertEqual(runs[1], runs[0], "\(name): 2 threads")
+            XCTAssertEqual(runs[2], runs[0], "\(name): 3 threads")
+        }
+        let model = try Architectures.load(path: fixtureModel("olmoe-polynorm-e8k2"), options: ComputeOptions(threads: 2))
+        var seen: [String] = []
+        _ = try model.logits(for: [1, 2, 3]) { name, _, _ in if name.contains("experts") && name.hasSuffix(".up") { seen.append(name) } }
+        let routing = try XCTUnwrap(model.routerStats?.lastRouting(layer: 0))
+        let chosen = Set(routing.experts).sorted()
+        XCTAssertEqual(seen.filter { $0.hasPrefix("layers.0.") }, chosen.map { "layers.0.mlp.experts.\($0).up" })
+    }
+
     /// Exact ties (identical router rows) go to the lower expert index, deterministically.
     func testRouterBreaksTiesTowardLowerIndex() {
         let D = 4

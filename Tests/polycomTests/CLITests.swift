@@ -21,20 +21,36 @@ final class CLITests: XCTestCase {
         }
     }
 
-    /// One run reports every prefill length and decode batch asked for, load time, peak RSS
-    /// and the machine's limits, all positive (values are never asserted: timings).
+    /// One run reports every prefill length and decode batch asked for, scoring throughput,
+    /// load time, peak RSS and the machine's limits, all positive (values are never
+    /// asserted: timings).
     func testBenchModelReportsEveryMeasurementAndTheLimits() throws {
         let r = try polycom(["bench", "model", "--model", fixtureModel("polynorm-f32"), "--prompt-tokens", "8", "5",
-                             "--batch", "1", "3", "--decode-tokens", "2", "--repeats", "1", "--kernels", "avx2", "--json"])
+                             "--batch", "1", "3", "--decode-tokens", "2", "--scoring-docs", "3", "--repeats", "1",
+                             "--kernels", "avx2", "--json"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let o = try JSONValue.parse(r.stdout)
         XCTAssertEqual(o["prefill"]?.arrayValue?.compactMap { $0["tokens"]?.intValue }, [8, 5], r.stdout)
         XCTAssertEqual(o["decode"]?.arrayValue?.compactMap { $0["batch"]?.intValue }, [1, 3], r.stdout)
         let kernels = KernelFamily.best.rawValue >= KernelFamily.avx2.rawValue ? "avx2" : "\(KernelFamily.best)"
         XCTAssertEqual(o["kernels"]?.stringValue, kernels, r.stdout)
-        for key in ["load_s", "prefill_tokens_per_s", "decode_tokens_per_s"] {
+        for key in ["load_s", "prefill_tokens_per_s", "decode_tokens_per_s", "scoring_docs_per_s"] {
             XCTAssertGreaterThan(o[key]?.doubleValue ?? 0, 0, key)
         }
+        // The documents' shape, scored as eval scores them: each context computed once, then
+        // each ending from the prefix cache (its own tokens and the context's last again).
+        let scoring = try XCTUnwrap(o["scoring"], r.stdout)
+        XCTAssertEqual(["docs", "context_tokens", "endings", "ending_tokens"].map { scoring[$0]?.intValue }, [3, 80, 4, 20])
+        XCTAssertEqual(scoring["computed_tokens_per_doc"]?.doubleValue, 80 + 4 * 21, r.stdout)
+        XCTAssertGreaterThan(scoring["computed_tokens_per_s"]?.doubleValue ?? 0, 0)
+        let text = try polycom(["bench", "model", "--model", fixtureModel("polynorm-f32"), "--prompt-tokens", "4",
+                                "--batch", "1", "--decode-tokens", "1", "--scoring-docs", "1", "--repeats", "1", "--no-roofline"])
+        XCTAssertEqual(text.status, 0, text.stderr)
+        XCTAssertTrue(text.stdout.contains("docs/s") && text.stdout.contains("80-token context + 4 × 20-token endings"), text.stdout)
+        let none = try polycom(["bench", "model", "--model", fixtureModel("polynorm-f32"), "--prompt-tokens", "4",
+                                "--batch", "1", "--decode-tokens", "1", "--scoring-docs", "0", "--repeats", "1", "--no-roofline", "--json"])
+        XCTAssertEqual(none.status, 0, none.stderr)
+        XCTAssertNil(try JSONValue.parse(none.stdout)["scoring_docs_per_s"], none.stdout)
         XCTAssertGreaterThan(o["peak_rss_bytes"]?.intValue ?? 0, 0)
         for key in ["read_gb_per_s", "fma_gflop_per_s", "sgemm_gflop_per_s"] {
             XCTAssertGreaterThan(o["roofline"]?[key]?.doubleValue ?? 0, 0, key)
