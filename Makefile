@@ -81,10 +81,11 @@ test-browser:
 	python3 -m pytest -q -p no:cacheprovider Tests/Browser
 
 # libFuzzer targets (tools/fuzz/<name>), under ASan, in their own build path (POLYCOM_FUZZ=1
-# adds them to the manifest; -O on the debug build, which keeps @testable imports: three times
-# the executions of -Onone); each runs FUZZ_SECONDS from its seeds (tools/fuzz/seeds.sh), its
+# adds them to the manifest; -O on the debug build, which keeps @testable imports: the
+# tokenizer-bound targets ran 3x faster than at -Onone); each runs FUZZ_SECONDS from its seeds (tools/fuzz/seeds.sh), its
 # corpus growing in .build-fuzz/corpus/<name>. A crash, leak or hang (-timeout) fails the run,
-# its input left in .build-fuzz/artifacts/. FUZZ_TARGETS="config http" picks some.
+# its input left in .build-fuzz/artifacts/. FUZZ_TARGETS="config http" picks some; FUZZ_FLAGS
+# adds libFuzzer options.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= safetensors config tokenizer completions loglikelihood http eval-rows training-data
 FUZZ_FLAGS ?=
