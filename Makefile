@@ -95,15 +95,22 @@ test-browser:
 	swift build --product polycom
 	python3 -m pytest -q -p no:cacheprovider Tests/Browser
 
-# libFuzzer targets, under ASan, in their own build path (POLYCOM_FUZZ=1 adds them to the
-# manifest). Seeds: the fixtures' safetensors files; the corpus grows in .build-fuzz/corpus.
+# libFuzzer targets (tools/fuzz/<name>), under ASan, in their own build path (POLYCOM_FUZZ=1
+# adds them to the manifest; -O on the debug build, which keeps @testable imports: the
+# tokenizer-bound targets ran 3x faster than at -Onone); each runs FUZZ_SECONDS from its seeds (tools/fuzz/seeds.sh), its
+# corpus growing in .build-fuzz/corpus/<name>. A crash, leak or hang (-timeout) fails the run,
+# its input left in .build-fuzz/artifacts/. FUZZ_TARGETS="config http" picks some; FUZZ_FLAGS
+# adds libFuzzer options.
 FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= safetensors config tokenizer completions loglikelihood http eval-rows training-data
+FUZZ_FLAGS ?=
 fuzz: setup
-	POLYCOM_FUZZ=1 swift build --build-path .build-fuzz --product fuzz-safetensors \
-		-Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address
-	mkdir -p .build-fuzz/corpus/safetensors
-	for f in $$(find Tests/Fixtures -name '*.safetensors' -size -300k); do \
-		cp "$$f" ".build-fuzz/corpus/safetensors/$$(echo "$$f" | tr / _)"; done
-	.build-fuzz/debug/fuzz-safetensors -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
-		-artifact_prefix=.build-fuzz/ .build-fuzz/corpus/safetensors
-
+	for t in $(FUZZ_TARGETS); do \
+		POLYCOM_FUZZ=1 swift build --build-path .build-fuzz --product fuzz-$$t \
+			-Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address -Xswiftc -O || exit 1; done
+	mkdir -p .build-fuzz/artifacts
+	for t in $(FUZZ_TARGETS); do \
+		tools/fuzz/seeds.sh $$t .build-fuzz/corpus/$$t || exit 1; \
+		case $$t in safetensors|tokenizer) len=65536;; *) len=8192;; esac; \
+		.build-fuzz/debug/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -max_len=$$len -timeout=10 -rss_limit_mb=4096 \
+			-print_final_stats=1 -artifact_prefix=.build-fuzz/artifacts/$$t- $(FUZZ_FLAGS) .build-fuzz/corpus/$$t || exit 1; done

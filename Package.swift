@@ -63,7 +63,14 @@ let package = Package(
 // `make fuzz` only (POLYCOM_FUZZ=1, its own build path): libFuzzer targets, built with
 // -sanitize=fuzzer,address. Absent from ordinary builds, which have no libFuzzer main.
 if Context.environment["POLYCOM_FUZZ"] != nil {
-    package.targets.append(.executableTarget(name: "fuzz-safetensors", dependencies: ["Checkpoint", "Kernels"],
-                                             path: "tools/fuzz/safetensors",
-                                             swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
+    let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] = [
+        ("safetensors", ["Checkpoint", "Kernels"]), ("config", ["Checkpoint", "Model"]), ("tokenizer", ["Tokenizer"]),
+        ("completions", ["Server", "Tokenizer"]), ("loglikelihood", ["Server", "Engine", "Tokenizer"]), ("http", ["HTTP"]),
+        ("eval-rows", ["Evaluation"]), ("training-data", ["Training", "Tokenizer"]),
+    ]
+    package.targets.append(.target(name: "FuzzSupport", path: "tools/fuzz/Support"))
+    package.targets += fuzzTargets.map { t in
+        .executableTarget(name: "fuzz-" + t.name, dependencies: t.dependencies + ["FuzzSupport"], path: "tools/fuzz/" + t.name,
+                          swiftSettings: [.unsafeFlags(["-parse-as-library"])])
+    }
 }

@@ -231,6 +231,11 @@ extension ModelConfig {
         }
     }
 
+    /// Bounds far past any real checkpoint (the largest MoEs: ~130 layers × 256 experts, ~10^12
+    /// parameters), so that every tensor size and their sum fit in Int.
+    static let maxLayerExperts = 1 << 17
+    static let maxParameters = Double(1 << 50)
+
     func validate(path: String) throws {
         func fail(_ reason: String) -> CheckpointError { .invalidConfig(path: path, reason: reason) }
         let positive: [(String, Int)] = [
@@ -244,6 +249,21 @@ extension ModelConfig {
             throw fail("num_attention_heads (\(numAttentionHeads)) is not a multiple of num_key_value_heads (\(numKeyValueHeads))")
         }
         if headDim % 2 != 0 { throw fail("head_dim (\(headDim)) must be even for rotary embeddings") }
+        // Sizes whose tensor table cannot be listed (a billion layers hangs) or counted in Int
+        // (counting traps) are refused here, before any architecture builds its table (found by
+        // tools/fuzz/config). Counted in Double, generously: an upper bound of the real count.
+        let (D, I, V, L) = (Double(hiddenSize), Double(intermediateSize), Double(vocabSize), Double(numHiddenLayers))
+        let E = Double(max(numExperts ?? 1, 1))
+        let q = Double(numAttentionHeads) * Double(headDim), kv = Double(numKeyValueHeads) * Double(headDim)
+        let perLayer = D * (2 * q + 2 * kv) + E * (3 * D * I + D) + 8 * D + 2 * q + 2 * kv + 8
+        let parameters = 2 * V * D + D + L * perLayer
+        if L * E > Double(Self.maxLayerExperts) {
+            throw fail("\(numHiddenLayers) layers × \(numExperts ?? 1) experts: more than the \(Self.maxLayerExperts) any loadable checkpoint has")
+        }
+        if parameters > Self.maxParameters {
+            throw fail("the sizes describe about \(String(format: "%.3g", parameters)) parameters, more than the "
+                       + "\(String(format: "%.3g", Self.maxParameters)) polycom can count")
+        }
         if !(rmsNormEps > 0) { throw fail("rms_norm_eps must be positive") }
         if !(ropeTheta > 0) { throw fail("rope_theta must be positive") }
         if attentionBias { throw fail("attention_bias: true is not supported") }

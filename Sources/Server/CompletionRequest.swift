@@ -62,6 +62,11 @@ struct CompletionRequest {
         ("kv_transfer_params", []), ("vllm_xargs", []),
     ]
 
+    /// The body's census checked against `bodyLimits(limits)`, then parsed and validated.
+    init(body: [UInt8], tokenizer: Tokenizer, servedModel: String, limits: Limits) throws {
+        try self.init(RequestFields(body, limits: Self.bodyLimits(limits)), tokenizer: tokenizer, servedModel: servedModel, limits: limits)
+    }
+
     init(_ f: RequestFields, tokenizer: Tokenizer, servedModel: String, limits: Limits) throws {
         let maxModelLength = limits.maxModelLength
         if let model = f["model"] {

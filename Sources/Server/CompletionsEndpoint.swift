@@ -35,8 +35,7 @@ struct CompletionsEndpoint {
         let limits = CompletionRequest.Limits(maxSequences: engine.options.maxQueue, maxModelLength: engine.maxModelLength,
                                               vocabSize: engine.model.vocabSize, maxPromptTokens: options.maxPromptTokens,
                                               maxGeneratedTokens: options.maxGeneratedTokens, maxLogprobs: options.maxLogprobs)
-        let body = try CompletionRequest(try RequestFields(request.body, limits: CompletionRequest.bodyLimits(limits)),
-                                         tokenizer: service.tokenizer, servedModel: service.modelId, limits: limits)
+        let body = try CompletionRequest(body: request.body, tokenizer: service.tokenizer, servedModel: service.modelId, limits: limits)
         let events = EventQueue()
         let choices = try submit(body, engine: engine, events: events)
         let id = "cmpl-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()

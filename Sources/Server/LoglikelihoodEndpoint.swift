@@ -12,23 +12,8 @@ struct LoglikelihoodEndpoint {
 
     func handle(_ request: HTTPRequest) throws -> HTTPResponse {
         let engine = try service.readyEngine()
-        let most = service.options.maxLoglikelihoodItems
-        var limits = BodyLimits()
-        limits.fields["requests"] = .max
-        limits.check = { census in
-            let items = census["requests"].elements
-            if items > most {
-                throw APIError.badRequest("'requests' holds \(items) items; this server scores at most \(most) in one request "
-                                          + "(--max-loglikelihood-items)", param: "requests")
-            }
-        }
-        let fields = try RequestFields(request.body, limits: limits)
-        guard let list = fields["requests"]?.arrayValue, !list.isEmpty else {
-            throw APIError.badRequest("'requests' must be a non-empty list of {context, continuation}", param: "requests")
-        }
-        let pairs = try list.enumerated().map { i, item in
-            try pair(item, index: i, limit: engine.maxModelLength, vocabulary: engine.model.vocabSize)
-        }
+        let pairs = try Self.pairs(request.body, maxItems: service.options.maxLoglikelihoodItems, limit: engine.maxModelLength,
+                                   vocabulary: engine.model.vocabSize, tokenizer: service.tokenizer)
         var scores = [ScoredContinuation?](repeating: nil, count: pairs.count)
         let finished: Bool
         do {
@@ -47,15 +32,35 @@ struct LoglikelihoodEndpoint {
         return jsonResponse(["object": "loglikelihood", "model": .string(service.modelId), "results": .array(results)])
     }
 
+    /// The body's validated pairs: at most `maxItems`, each within `limit` tokens (the
+    /// model's context) and its ids within `vocabulary`.
+    static func pairs(_ body: [UInt8], maxItems most: Int, limit: Int, vocabulary: Int, tokenizer: Tokenizer) throws -> [ScoringPair] {
+        var limits = BodyLimits()
+        limits.fields["requests"] = .max
+        limits.check = { census in
+            let items = census["requests"].elements
+            if items > most {
+                throw APIError.badRequest("'requests' holds \(items) items; this server scores at most \(most) in one request "
+                                          + "(--max-loglikelihood-items)", param: "requests")
+            }
+        }
+        let fields = try RequestFields(body, limits: limits)
+        guard let list = fields["requests"]?.arrayValue, !list.isEmpty else {
+            throw APIError.badRequest("'requests' must be a non-empty list of {context, continuation}", param: "requests")
+        }
+        return try list.enumerated().map { i, item in
+            try pair(item, index: i, limit: limit, vocabulary: vocabulary, tokenizer: tokenizer)
+        }
+    }
+
     /// Text pairs follow lm-evaluation-harness: trailing spaces of the context move to the
     /// continuation, the continuation's tokens are those of context+continuation past the
     /// context's. A context of no tokens becomes BOS (or EOS when there is none).
-    private func pair(_ item: JSONValue, index: Int, limit: Int, vocabulary: Int) throws -> ScoringPair {
+    private static func pair(_ item: JSONValue, index: Int, limit: Int, vocabulary: Int, tokenizer: Tokenizer) throws -> ScoringPair {
         let param = "requests[\(index)]"
         guard let ctx = item["context"], let cont = item["continuation"] else {
             throw APIError.badRequest("\(param) needs 'context' and 'continuation'", param: param)
         }
-        let tokenizer = service.tokenizer
         var context: [Int], continuation: [Int]
         if var c = ctx.stringValue, var x = cont.stringValue {
             let trailing = c.reversed().prefix { $0 == " " }.count

@@ -68,6 +68,29 @@ final class ModelConfigTests: XCTestCase {
         assertInvalid(f, mentions: "vocab_size must be positive")
     }
 
+    /// tools/fuzz/config's find: sizes whose tensor table overflowed Int when counted (a
+    /// trap in `parameterCount`) or could not be listed (a billion layers) are refused.
+    func testSizesPastAnyCheckpointAreRefused() throws {
+        var f = base
+        f["hidden_size"] = 1 << 40
+        f["num_attention_heads"] = 1 << 20
+        assertInvalid(f, mentions: "parameters, more than")
+        f = base
+        f["vocab_size"] = 1 << 62
+        assertInvalid(f, mentions: "parameters, more than")
+        f = base
+        f["num_hidden_layers"] = 1_000_000_000
+        assertInvalid(f, mentions: "layers × 1 experts")
+        f = base
+        f["num_experts"] = 1 << 20
+        assertInvalid(f, mentions: "layers × 1048576 experts")
+        // A real large shape still loads: Llama 3.1 405B's.
+        f = base
+        for (k, v) in [("hidden_size", 16384), ("intermediate_size", 53248), ("num_hidden_layers", 126),
+                       ("num_attention_heads", 128), ("num_key_value_heads", 8), ("vocab_size", 128_256)] { f[k] = v }
+        XCTAssertNoThrow(try decode(f))
+    }
+
     func testNotJSON() {
         XCTAssertThrowsError(try ModelConfig.decode(Data("{not json".utf8))) { error in
             XCTAssertTrue("\(error)".contains("JSON"), "\(error)")

@@ -89,6 +89,17 @@ final class TaskDataTests: XCTestCase {
         }
     }
 
+    /// tools/fuzz/eval-rows' first find: an empty file holds no documents, and (seen under
+    /// `swift test --sanitize=address`) is read without Foundation's 4 KB leak on empty files.
+    func testAnEmptyFileHoldsNoDocumentsAndDoesNotLeak() {
+        XCTAssertThrowsError(try TaskData(task: .arcEasy, path: temporaryFile("empty.jsonl", ""))) {
+            XCTAssertTrue("\($0)".contains("no well-formed arc_easy documents"), "\($0)")
+        }
+        XCTAssertThrowsError(try TaskData(task: .arcEasy, path: temporaryDirectory())) {
+            guard case .unreadable = $0 as? EvaluationError else { return XCTFail("\($0)") }
+        }
+    }
+
     /// AI2's own renderings of the same documents (OLMo request files) equal ours:
     /// an independent check of the HellaSwag preprocessing and the ARC template.
     func testOLMoRequestFilesGiveTheSameDocuments() throws {

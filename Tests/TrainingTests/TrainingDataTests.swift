@@ -49,4 +49,15 @@ final class TrainingDataTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("line 2"), "\($0)")
         }
     }
+
+    /// tools/fuzz/training-data's first find: an empty file is refused, and (seen under
+    /// `swift test --sanitize=address`) read without Foundation's 4 KB leak on empty files.
+    func testAnEmptyFileIsRefusedAndDoesNotLeak() {
+        XCTAssertThrowsError(try TrainingData(path: write([]), tokenizer: tokenizer, seqLen: 4, eos: 2, pad: 0)) {
+            XCTAssertTrue("\($0)".contains("holds no data lines"), "\($0)")
+        }
+        XCTAssertThrowsError(try TrainingData(path: temporaryDirectory(), tokenizer: tokenizer, seqLen: 4, eos: 2, pad: 0)) {
+            XCTAssertTrue("\($0)".contains("cannot read data file"), "\($0)")
+        }
+    }
 }

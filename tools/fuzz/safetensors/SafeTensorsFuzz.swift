@@ -1,4 +1,5 @@
 import Checkpoint
+import FuzzSupport
 import Kernels
 
 /// libFuzzer entry point: any bytes as a whole safetensors file. The header must be
@@ -17,16 +18,7 @@ public func fuzzSafeTensors(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32
     return 0
 }
 
-// SwiftPM links an executable's entry point as `<target>_main`; here it hands over to
-// libFuzzer's driver (whose own `main` is then not linked in).
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(_ argc: UnsafeMutablePointer<Int32>,
-                     _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-                     _ body: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32) -> Int32
-
 @_cdecl("fuzz_safetensors_main")
 public func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
-    var count = argc
-    var arguments = argv
-    return runFuzzerDriver(&count, &arguments) { fuzzSafeTensors($0, $1) }
+    runFuzzer(argc, argv) { fuzzSafeTensors($0, $1) }
 }
