@@ -17,7 +17,8 @@ public struct Matrix: @unchecked Sendable {
     public let cols: Int
 
     /// Below this many tokens the register-tiled bf16 kernel beats convert-then-sgemm
-    /// (measured crossover between 32 and 64 tokens on PolyNorm_1B shapes).
+    /// (measured crossover between 32 and 64 tokens on PolyNorm_1B shapes); kept for the
+    /// blocked bf16 GEMM, which pads tokens to 12-token tiles and packs weights per call.
     public static let panelThreshold = 40
 
     static let panelRows = 512

@@ -26,28 +26,37 @@
 #endif
 
 #define KC2 128 // column pairs per K block: a 32-row weight panel is 16 KiB (L1)
-#ifndef NC
-#define NC 256 // weight rows packed per K block (128 KiB, L2); a multiple of every NR
-#endif
+#define NC 256  // weight rows packed per K block (128 KiB, L2); a multiple of every NR
+
+/// Pairs from k0 with both columns inside K, at most kc2.
+static size_t whole_pairs(size_t K, size_t k0, size_t kc2) {
+    size_t whole = K / 2 > k0 ? K / 2 - k0 : 0;
+    return whole < kc2 ? whole : kc2;
+}
 
 /// wp[k2 · NR + j] = the column pair k0 + k2 of row j as one 32-bit lane; zero past n rows or K.
-static void pack_w(uint32_t *wp, const uint16_t *w, size_t K, size_t n, size_t k0, size_t kc2, size_t NR) {
-    size_t whole = K / 2 > k0 ? K / 2 - k0 : 0; // pairs with both columns inside K
-    if (whole > kc2) whole = kc2;
-    for (size_t j = 0; j < NR; j++) {
+/// Rows from j0 and pairs from `from` only (pack_w512 transposes the rest).
+static void pack_w_from(uint32_t *wp, const uint16_t *w, size_t K, size_t n, size_t k0, size_t kc2, size_t NR,
+                        size_t j0, size_t from) {
+    size_t whole = whole_pairs(K, k0, kc2);
+    for (size_t j = j0; j < NR; j++) {
         if (j >= n) {
-            for (size_t k2 = 0; k2 < kc2; k2++) wp[k2 * NR + j] = 0;
+            for (size_t k2 = from; k2 < kc2; k2++) wp[k2 * NR + j] = 0;
             continue;
         }
         const uint16_t *src = w + j * K + 2 * k0;
-        for (size_t k2 = 0; k2 < whole; k2++) {
+        for (size_t k2 = from; k2 < whole; k2++) {
             uint32_t pair;
             memcpy(&pair, src + 2 * k2, 4);
             wp[k2 * NR + j] = pair;
         }
-        for (size_t k2 = whole; k2 < kc2; k2++) // the last, half-filled pair of an odd K
+        for (size_t k2 = whole > from ? whole : from; k2 < kc2; k2++) // the last, half-filled pair of an odd K
             wp[k2 * NR + j] = 2 * (k0 + k2) < K ? src[2 * k2] : 0;
     }
+}
+
+static void pack_w(uint32_t *wp, const uint16_t *w, size_t K, size_t n, size_t k0, size_t kc2, size_t NR) {
+    pack_w_from(wp, w, K, n, k0, kc2, NR, 0, 0);
 }
 
 /// xp[k · MR + t] for the MR tokens from t0 and the 2·kc2 columns from 2·k0; zero padded.
@@ -118,6 +127,43 @@ T512 static void kernel512(float *c, size_t ldc, const float *xp, const uint32_t
     }
 }
 
+/// pack_w for NR = 32 with 16 × 16 blocks of pairs transposed in registers: a scalar copy
+/// is a load and a store per pair against the 16 zmm FMAs the pair feeds at 128 tokens, a
+/// share that grows as tokens shrink. Groups of 16 rows not all inside n, and pairs past the
+/// last whole block, go through pack_w_from.
+T512 static void pack_w512(uint32_t *wp, const uint16_t *w, size_t K, size_t n, size_t k0, size_t kc2) {
+    size_t blocks = whole_pairs(K, k0, kc2) / 16 * 16, groups = n / 16 > 2 ? 2 : n / 16;
+    for (size_t g = 0; g < groups; g++) {
+        for (size_t b = 0; b < blocks; b += 16) {
+            __m512i r[16], t[16], u[16];
+            for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_si512(w + (16 * g + (size_t)i) * K + 2 * (k0 + b));
+            for (int i = 0; i < 8; i++) {
+                t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+                t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+            }
+            // u[4i + m], 128-bit lane L: rows 4i..4i+3 at pair 4L + m
+            for (int i = 0; i < 4; i++) {
+                u[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+                u[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+                u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+                u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+            }
+            uint32_t *o = wp + b * NR_512 + 16 * g;
+            for (int m = 0; m < 4; m++) {
+                __m512i v0 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0x88), v1 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0xdd);
+                __m512i w0 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0x88), w1 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0xdd);
+                _mm512_store_si512(o + (size_t)m * NR_512, _mm512_shuffle_i32x4(v0, w0, 0x88));
+                _mm512_store_si512(o + (size_t)(4 + m) * NR_512, _mm512_shuffle_i32x4(v1, w1, 0x88));
+                _mm512_store_si512(o + (size_t)(8 + m) * NR_512, _mm512_shuffle_i32x4(v0, w0, 0xdd));
+                _mm512_store_si512(o + (size_t)(12 + m) * NR_512, _mm512_shuffle_i32x4(v1, w1, 0xdd));
+            }
+        }
+    }
+    if (groups == 0) blocks = 0;
+    pack_w_from(wp, w, K, n, k0, kc2, NR_512, 0, blocks);             // pairs past the blocks
+    if (groups < 2) pack_w_from(wp, w, K, n, k0, kc2, NR_512, 16 * groups, 0); // rows outside the groups
+}
+
 // ---- AVX2 + FMA: 6 tokens × 16 rows; no broadcast operands, so the even and odd columns
 // take turns in 2 weight registers to leave 12 accumulators + 1 broadcast in 16 ymm --------
 #define MR_256 6
@@ -180,8 +226,13 @@ int pk_gemm_bf16_isa(int isa, float *out, size_t ldo, const float *x, const uint
         for (size_t i = 0; i < tiles; i++) pack_x(xp + i * MR * 2 * kc2, x, T, K, i * MR, k0, kc2, MR);
         for (size_t nc0 = 0; nc0 < rows; nc0 += NC) {
             size_t ncn = rows - nc0 < NC ? rows - nc0 : NC;
-            for (size_t n0 = 0; n0 < ncn; n0 += NR)
-                pack_w(wp + n0 * kc2, w + (nc0 + n0) * K, K, ncn - n0 < NR ? ncn - n0 : NR, k0, kc2, NR);
+            for (size_t n0 = 0; n0 < ncn; n0 += NR) {
+                size_t nr = ncn - n0 < NR ? ncn - n0 : NR;
+#ifdef PK_GEMM_SIMD
+                if (kernel == kernel512) { pack_w512(wp + n0 * kc2, w + (nc0 + n0) * K, K, nr, k0, kc2); continue; }
+#endif
+                pack_w(wp + n0 * kc2, w + (nc0 + n0) * K, K, nr, k0, kc2, NR);
+            }
             for (size_t i = 0; i < tiles; i++) { // one token tile stays in L1 across the panels
                 size_t t0 = i * MR, mr = T - t0 < MR ? T - t0 : MR;
                 for (size_t n0 = 0; n0 < ncn; n0 += NR)

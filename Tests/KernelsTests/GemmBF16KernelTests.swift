@@ -9,7 +9,8 @@ import XCTest
 extension MatmulKernelTests {
     /// Every token count up to 40 (whole and partial 12-, 6- and 4-token tiles), row counts
     /// around the 16/32-row tiles, K odd (a half-filled last pair) and not a multiple of the
-    /// 256-column block; then rows past the 256-row packed block and K over several blocks.
+    /// 256-column block; then rows past the 256-row packed block, K over several blocks, and
+    /// one whole and one partial 16-row group around the AVX-512 packing's 16 × 16 transposes.
     func testBF16GemmMatchesNaiveProduct() {
         var rng = SplitMix64(seed: 61)
         for family in families {
@@ -22,7 +23,7 @@ extension MatmulKernelTests {
                     }
                 }
             }
-            for (T, rows, K) in [(41, 300, 600), (13, 513, 1025), (64, 32, 512), (25, 289, 255)] {
+            for (T, rows, K) in [(41, 300, 600), (13, 513, 1025), (64, 32, 512), (25, 289, 255), (20, 17, 515)] {
                 let w = bf16(rows * K, &rng), x = rng.floats(T * K, in: -1...1)
                 checkProduct(x, widened(w), tokens: T, rows: rows, cols: K, ldo: rows,
                              "gemm \(family) T=\(T) rows=\(rows) K=\(K)") {
