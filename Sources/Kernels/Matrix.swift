@@ -25,9 +25,10 @@ public struct Matrix: @unchecked Sendable {
 
     /// Prefill on bf16 weights runs our GEMM unless OpenBLAS runs AVX-512 kernels (SkylakeX,
     /// Cooperlake, SapphireRapids) and our AVX-512 family is chosen: measured on a
-    /// PolyNorm_1B-shaped checkpoint, 2 threads, converted panels + SkylakeX sgemm prefilled
-    /// ~1.4–1.8× faster than the GEMM, while with Haswell (AVX2) kernels the GEMM was ~1.45×
-    /// faster. A family name OpenBLAS has that BLASCore does not list counts as not AVX-512.
+    /// PolyNorm_1B-shaped checkpoint, 2 threads (shared, noisy machine; medians of 3 runs),
+    /// converted panels + SkylakeX sgemm prefilled 128 tokens ~1.2× faster than the GEMM and
+    /// 512 on par (0.8–1.0×), while with Haswell (AVX2) kernels the GEMM was 1.5–2× faster.
+    /// A family name OpenBLAS has that BLASCore does not list counts as not AVX-512.
     static let blasHasAVX512Kernels = (BLASCore.familyLevels[BLASCore.name.lowercased()] ?? 0) >= 3
 
     public init(_ tensor: Tensor) {
