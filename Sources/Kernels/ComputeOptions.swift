@@ -16,10 +16,10 @@ public struct ComputeOptions: Sendable, Equatable {
     /// Multi-token products of bf16 weights with AVX512-BF16 dot products: activations are
     /// rounded to bf16 (as in a bf16 PyTorch run) for about twice the multiply rate. Off by
     /// default (the exact path is f32 math); ignored on CPUs without the instructions. It
-    /// replaces the f32 panels only: below `Matrix.panelThreshold` tokens (decode batches)
-    /// the exact register-tiled kernel is faster.
+    /// replaces the exact prefill GEMM only: below `Matrix.panelThreshold` tokens (decode
+    /// batches) the exact register-tiled kernel is faster.
     public var bf16DotProducts: Bool
-    /// The family of our decode kernels; the best the CPU has unless forced lower (tests
+    /// The family of our decode kernels and bf16 prefill GEMM; the best the CPU has unless forced lower (tests
     /// run the AVX2 and portable kernels this way on any CPU). A family the CPU lacks is
     /// lowered to the best it has.
     public var kernels: KernelFamily

@@ -6,7 +6,8 @@ import PolyKernels
 /// F32 goes straight to sgemm/sgemv. BF16 and F16 stay compressed in memory: up to
 /// `panelThreshold` tokens (decode batches) a C kernel converts weights in registers
 /// (intrinsics for 1–3 tokens, 4-row × 4-token tiles for more), rows split across cores; more tokens (prefill)
-/// convert 512-row panels to f32 and hand each panel to sgemm. q8 matrices (Matrix+Q8.swift)
+/// go to a blocked bf16 GEMM that widens weights in registers (gemm_bf16.c; BLAS stays off
+/// that path), while F16 converts 512-row panels to f32 and hands each panel to sgemm. q8 matrices (Matrix+Q8.swift)
 /// hold int8 values in `tensor` (I8) and their per-block scales in `scales`.
 public struct Matrix: @unchecked Sendable {
     public let tensor: Tensor
@@ -16,10 +17,19 @@ public struct Matrix: @unchecked Sendable {
     public let cols: Int
 
     /// Below this many tokens the register-tiled bf16 kernel beats convert-then-sgemm
-    /// (measured crossover between 32 and 64 tokens on PolyNorm_1B shapes).
+    /// (measured crossover between 32 and 64 tokens on PolyNorm_1B shapes); kept for the
+    /// blocked bf16 GEMM, which pads tokens to 12-token tiles and packs weights per call.
     public static let panelThreshold = 40
 
     public static let panelRows = 512
+
+    /// Prefill on bf16 weights runs our GEMM unless OpenBLAS runs AVX-512 kernels (SkylakeX,
+    /// Cooperlake, SapphireRapids) and our AVX-512 family is chosen: measured on a
+    /// PolyNorm_1B-shaped checkpoint, 2 threads (shared, noisy machine; medians of 3 runs),
+    /// converted panels + SkylakeX sgemm prefilled 128 tokens ~1.2× faster than the GEMM and
+    /// 512 on par (0.8–1.0×), while with Haswell (AVX2) kernels the GEMM was 1.5–2× faster.
+    /// A family name OpenBLAS has that BLASCore does not list counts as not AVX-512.
+    static let blasHasAVX512Kernels = (BLASCore.familyLevels[BLASCore.name.lowercased()] ?? 0) >= 3
 
     public init(_ tensor: Tensor) {
         precondition(tensor.shape.count == 2, "a matrix needs a 2-D tensor, got \(tensor.shape)")
@@ -65,6 +75,8 @@ public struct Matrix: @unchecked Sendable {
                 streamRows(x, T: T, out: out, ldo: ldo, threads: options.threads, kernels: options.kernels)
             } else if options.usesBF16Dot && tensor.dtype == .bf16 && cols % 2 == 0 {
                 bf16Dot(x, T: T, out: out, ldo: ldo, threads: options.threads)
+            } else if tensor.dtype == .bf16 && !(Matrix.blasHasAVX512Kernels && options.kernels == .avx512) {
+                gemmBF16(x, T: T, out: out, ldo: ldo, threads: options.threads, kernels: options.kernels)
             } else {
                 panels(x, T: T, out: out, ldo: ldo, rows: 0..<rows)
             }
@@ -90,6 +102,29 @@ public struct Matrix: @unchecked Sendable {
         }
     }
 
+    /// Blocked bf16 GEMM (gemm_bf16.c), weight rows split across cores in whole 32-row tiles.
+    /// A share the kernel refuses (it could not allocate its packing buffers) goes through
+    /// the panels instead, so every output is written. `kernel` is replaceable for tests.
+    func gemmBF16(_ x: UnsafePointer<Float>, T: Int, out: UnsafeMutablePointer<Float>, ldo: Int, threads: Int,
+                  kernels: KernelFamily, kernel: GemmBF16Kernel = pk_gemm_bf16_isa) {
+        let tiles = (rows + 31) / 32, workers = max(1, min(threads, tiles))
+        let share = (tiles + workers - 1) / workers * 32
+        let refused = UnsafeMutablePointer<Bool>.allocate(capacity: workers)
+        defer { refused.deallocate() }
+        refused.initialize(repeating: false, count: workers)
+        let o = UnsafeMutableSendablePointer(out), xs = UnsafeSendablePointer(x), refusals = UnsafeMutableSendablePointer(refused)
+        let w = u16, rows = rows, cols = cols, isa = kernels.rawValue
+        DispatchQueue.concurrentPerform(iterations: workers) { part in
+            let r0 = part * share, n = min(share, rows - r0)
+            guard n > 0 else { return }
+            refusals.pointer[part] = kernel(isa, o.pointer + r0, ldo, xs.pointer, w + r0 * cols, T, n, cols) != 0
+        }
+        for part in 0..<workers where refused[part] {
+            let r0 = part * share
+            panels(x, T: T, out: out, ldo: ldo, rows: r0..<min(r0 + share, rows))
+        }
+    }
+
     /// Convert a panel of rows to f32, multiply it with sgemm, move on.
     private func panels(_ x: UnsafePointer<Float>, T: Int, out: UnsafeMutablePointer<Float>, ldo: Int, rows: Range<Int>) {
         let panel = FloatBuffer(count: Matrix.panelRows * cols)
@@ -106,6 +141,9 @@ public struct Matrix: @unchecked Sendable {
             r0 += n
         }
     }
+
+    typealias GemmBF16Kernel = @convention(c) (Int32, UnsafeMutablePointer<Float>?, Int, UnsafePointer<Float>?,
+                                                UnsafePointer<UInt16>?, Int, Int, Int) -> Int32
 
     typealias BF16DotKernel = @convention(c) (UnsafeMutablePointer<Float>?, Int, UnsafePointer<UInt16>?,
                                                UnsafePointer<UInt16>?, Int, Int, Int) -> Int32

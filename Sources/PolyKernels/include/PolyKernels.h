@@ -56,6 +56,13 @@ int pk_q8_isa(int isa);
 int pk_matmul_q8_isa(int isa, float *out, size_t ldo, const float *x, const int8_t *q,
                      const uint16_t *scales, size_t T, size_t rows, size_t C);
 
+/// Prefill (gemm_bf16.c): out[T, rows] = x[T, K] · w[rows, K]ᵀ with bf16 weights and f32
+/// math, a blocked, packed GEMM that widens the weights in registers (no f32 copy of w).
+/// Runs the chosen family (lowered to the best the CPU has). Returns 0, or -1 with out
+/// untouched when its packing buffers cannot be allocated.
+int pk_gemm_bf16_isa(int isa, float *out, size_t ldo, const float *x, const uint16_t *w,
+                     size_t T, size_t rows, size_t K);
+
 /// 1 when the CPU has AVX512-BF16 dot products.
 int pk_has_bf16dot(void);
 /// out[T, rows] = xb · wᵀ with bf16 inputs and f32 accumulation (vdpbf16ps). xb is the
