@@ -55,14 +55,24 @@ public final class Engine: @unchecked Sendable {
     public let kvBudget: Int
     /// KV-cache bytes of one position (keys and values of every layer, fp32).
     public let bytesPerPosition: Int
-    public weak var observer: EngineObserver?
+    /// Set from any thread (an evaluation's scorer takes it over while the engine runs), read
+    /// by the engine thread at every event: a weak reference is not atomic, so it sits behind
+    /// its own lock (ThreadSanitizer found the unguarded one racing).
+    public var observer: EngineObserver? {
+        get { observerLock.withLock { observerStorage } }
+        set { observerLock.withLock { observerStorage = newValue } }
+    }
+    private weak var observerStorage: EngineObserver?
+    private let observerLock = NSLock()
 
     private let condition = NSCondition()
     private var queue: [EngineSequence] = []
     private var running: [EngineSequence] = []
     private var nextId = 0
     private var stopping = false
-    private var thread: Thread?
+    /// Not the Thread itself: it holds its closure, which holds the engine, and an engine
+    /// holding it back was a cycle that outlived `shutdown()` (LeakSanitizer's report).
+    private var started = false
     private let prefixCache: PrefixCache
     private var seedCounter: UInt64 = 0x5EED
     /// Signalled once when the engine thread returns.
@@ -81,11 +91,11 @@ public final class Engine: @unchecked Sendable {
     public func start() {
         condition.lock()
         defer { condition.unlock() }
-        guard thread == nil else { return }
+        guard !started else { return }
         let t = Thread { self.loop() }
         t.name = "polycom-engine"
         t.stackSize = 8 << 20
-        thread = t
+        started = true
         t.start()
     }
 
@@ -149,10 +159,10 @@ public final class Engine: @unchecked Sendable {
     public func shutdown() {
         condition.lock()
         stopping = true
-        let started = thread != nil
+        let wasStarted = started
         condition.broadcast()
         condition.unlock()
-        if started { exited.wait(); exited.signal() }
+        if wasStarted { exited.wait(); exited.signal() }
     }
 
     /// Sequences running / waiting, and KV-cache bytes held (for /metrics).

@@ -1,11 +1,10 @@
 #include "PolyKernels.h"
 #include "half.h"
+#include "clones.h"
 #include <string.h>
 #include <math.h>
 
-#if defined(__x86_64__) && defined(__linux__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
+PK_CLONES
 void pk_bf16_to_f32(float *out, const uint16_t *in, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = pk_bf16_widen(in[i]);
 }

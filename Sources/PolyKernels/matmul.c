@@ -1,15 +1,11 @@
 #include "PolyKernels.h"
 #include "half.h"
+#include "clones.h"
 
 // The portable decode kernels: plain C the compiler vectorises, compiled for AVX-512, AVX2
-// and plain x86-64 (target_clones). They are what runs on CPUs without AVX2 and the
+// and plain x86-64 (target_clones, clones.h). They are what runs on CPUs without AVX2 and the
 // reference the intrinsics kernels (matmul_simd.c) are tested against. Each weight row is
 // read once per call whatever T is.
-#if defined(__x86_64__) && defined(__linux__)
-#define PK_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define PK_CLONES
-#endif
 #define PK_INLINE static inline __attribute__((always_inline))
 
 // 64 independent accumulators: four AVX-512 (eight AVX2) vectors in flight, so the

@@ -229,3 +229,61 @@ extension EngineTests {
         }
     }
 }
+
+/// Counts what the engine thread reports.
+private final class CountingObserver: EngineObserver, @unchecked Sendable {
+    private let lock = NSLock()
+    private var counts = (started: 0, tokens: 0, finished: 0)
+    func sequenceStarted(promptTokens: Int, reusedTokens: Int) { lock.withLock { counts.started += 1 } }
+    func tokenGenerated(interTokenSeconds: Double?, timeToFirstTokenSeconds: Double?) { lock.withLock { counts.tokens += 1 } }
+    func sequenceFinished(_ reason: FinishReason) { lock.withLock { counts.finished += 1 } }
+    var snapshot: (started: Int, tokens: Int, finished: Int) { lock.withLock { counts } }
+}
+
+extension EngineTests {
+    /// The observer may be replaced from another thread while the engine thread reports to
+    /// it (an evaluation's scorer takes it over): every event reaches one of them, none is
+    /// lost. The unguarded weak property was a data race `make test-tsan` reported.
+    func testObserverCanBeReplacedWhileSequencesRun() throws {
+        let observers = [CountingObserver(), CountingObserver()]
+        engine.observer = observers[0]
+        let handles = try (0..<4).map { i in
+            try engine.submit(GenerationRequest(prompt: [1 + i, 2, 3, 4], params: greedy(20)))
+        }
+        let done = DispatchSemaphore(value: 0)
+        let swapper = Thread { [engine] in
+            var i = 0
+            while done.wait(timeout: .now()) == .timedOut {
+                i += 1
+                engine!.observer = observers[i % 2]
+                usleep(50)  // leaves the engine thread the core on a 2-core machine
+            }
+        }
+        swapper.start()
+        for h in handles { XCTAssertEqual(collect(h).tokens.count, 20) }
+        done.signal()
+        let totals = observers.map(\.snapshot)
+        XCTAssertEqual(totals.map(\.started).reduce(0, +), 4)
+        XCTAssertEqual(totals.map(\.tokens).reduce(0, +), 80)
+        XCTAssertEqual(totals.map(\.finished).reduce(0, +), 4)
+    }
+}
+
+extension EngineTests {
+    /// A shut-down engine is freed with its model and caches once its owner lets go; it used
+    /// to keep its Thread, whose closure kept the engine: a cycle LeakSanitizer reported.
+    func testShutDownEngineIsFreed() throws {
+        weak var released: Engine?
+        do {
+            let local = Engine(model: model)
+            released = local
+            local.start()
+            XCTAssertEqual(collect(try local.submit(GenerationRequest(prompt: [1, 2, 3], params: greedy(3)))).tokens.count, 3)
+            local.shutdown()
+        }
+        // The thread drops its closure (and the engine) just after the loop returns.
+        let deadline = Date(timeIntervalSinceNow: 30)
+        while released != nil, Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        XCTAssertNil(released, "the engine outlived shutdown() and its last reference")
+    }
+}

@@ -27,8 +27,13 @@ extension XCTestCase {
         process.standardOutput = out
         process.standardError = err
         try process.run()
+        // Both pipes at once: read one to its end first and a child that fills the other's
+        // 64 KiB buffer (a LeakSanitizer report on stderr did) blocks, and so does the test.
+        let stderrRead = DispatchGroup()
+        nonisolated(unsafe) var stderr = Data()
+        DispatchQueue.global().async(group: stderrRead) { stderr = err.fileHandleForReading.readDataToEndOfFile() }
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        stderrRead.wait()
         process.waitUntilExit()
         return RunResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
                       stderr: String(decoding: stderr, as: UTF8.self))
