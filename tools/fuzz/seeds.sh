@@ -7,8 +7,13 @@ cd "$(dirname "$0")/../.."
 target=$1 out=$2
 mkdir -p "$out"
 put() { cp "$1" "$out/$(echo "$1" | tr / _)"; }
-# The first N lines of a JSONL file, gzip-compressed or not.
-head_lines() { zcat -f "$1" | head -n "$2" > "$out/$(echo "$1" | tr / _).head$2"; }
+# The first N lines of a JSONL file, gzip-compressed or not. head exits after N lines, so zcat
+# may die of SIGPIPE (141) on a long file: that one status is expected, any other fails.
+head_lines() {
+    local status=0
+    zcat -f "$1" | head -n "$2" > "$out/$(echo "$1" | tr / _).head$2" || status=$?
+    [ "$status" -eq 0 ] || [ "$status" -eq 141 ] || { echo "seeds: cannot read $1" >&2; exit "$status"; }
+}
 case $target in
     safetensors) for f in $(find Tests/Fixtures -name '*.safetensors' -size -300k); do put "$f"; done ;;
     config) for f in $(find Tests/Fixtures -name config.json -o -name generation_config.json); do put "$f"; done ;;
