@@ -51,14 +51,7 @@ final class MatrixPanelsTests: XCTestCase {
                     }
                     // y = x · Wᵀ: x [T, cols] from dy's values.
                     let x = Array(dy.prefix(tokens * cols)) + [Float](repeating: 0.5, count: max(0, tokens * cols - dy.count))
-                    var forward = [Float](repeating: 0, count: tokens * rows)
-                    for t in 0..<tokens {
-                        for r in 0..<rows {
-                            var s = 0.0
-                            for c in 0..<cols { s += Double(x[t * cols + c]) * Double(stored[r * cols + c]) }
-                            forward[t * rows + r] = Float(s)
-                        }
-                    }
+                    let forward = naiveProduct(x, stored, tokens: tokens, rows: rows, cols: cols)
                     let y = FloatBuffer(count: tokens * rows)
                     x.withUnsafeBufferPointer { matrix.applyWidened($0.baseAddress!, tokens: tokens, into: y.pointer, scratch: scratch, threads: threads) }
                     assertClose(y.array, forward, tolerance: 1e-4 * max(1, forward.map { abs($0) }.max()!), "\(dtype) \(rows)×\(cols) T=\(tokens) forward")
