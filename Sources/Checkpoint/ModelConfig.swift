@@ -231,9 +231,11 @@ extension ModelConfig {
         }
     }
 
-    /// Bounds far past any real checkpoint (the largest MoEs: ~130 layers × 256 experts, ~10^12
-    /// parameters), so that every tensor size and their sum fit in Int.
-    static let maxLayerExperts = 1 << 17
+    /// Bounds far past any real checkpoint (~130 layers; the largest MoEs ~60 layers × 256
+    /// experts, ~10^12 parameters), so that every tensor size and their sum fit in Int and the
+    /// tensor table lists quickly (100,671 layers took over 10 s under the fuzzer).
+    static let maxLayers = 1 << 10
+    static let maxLayerExperts = 1 << 16
     static let maxParameters = Double(1 << 50)
 
     func validate(path: String) throws {
@@ -257,6 +259,9 @@ extension ModelConfig {
         let q = Double(numAttentionHeads) * Double(headDim), kv = Double(numKeyValueHeads) * Double(headDim)
         let perLayer = D * (2 * q + 2 * kv) + E * (3 * D * I + D) + 8 * D + 2 * q + 2 * kv + 8
         let parameters = 2 * V * D + D + L * perLayer
+        if numHiddenLayers > Self.maxLayers {
+            throw fail("num_hidden_layers \(numHiddenLayers): more than the \(Self.maxLayers) any loadable checkpoint has")
+        }
         if L * E > Double(Self.maxLayerExperts) {
             throw fail("\(numHiddenLayers) layers × \(numExperts ?? 1) experts: more than the \(Self.maxLayerExperts) any loadable checkpoint has")
         }
