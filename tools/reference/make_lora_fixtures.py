@@ -25,7 +25,7 @@ from safetensors.torch import load_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import REPO, write_reference
-from make_training_fixtures import load_model, clm_targets, summed_ce, lr_at, RECIPE_KEYS
+from make_training_fixtures import load_model, clm_targets, summed_ce, recipe_steps, RECIPE_KEYS
 
 ADAPTERS_DIR = os.path.join(REPO, "Tests", "Fixtures", "adapters")
 T = 16
@@ -60,31 +60,7 @@ def lora_params(model):
 
 
 def steps(model, blocks, r, n_steps):
-    targets = clm_targets(blocks)
-    params = [p for _, p in lora_params(model)]
-    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": r["wd"]},
-              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
-    opt = torch.optim.AdamW(groups, lr=r["lr"], betas=(r["beta1"], r["beta2"]), eps=r["eps"])
-    B, G, nb = r["batch"], r["accum"], blocks.shape[0]
-    losses, lrs, norms = [], [], []
-    for s in range(n_steps):
-        micro = [[((s * G + gi) * B + j) % nb for j in range(B)] for gi in range(G)]
-        n = sum(int((targets[idx] != -100).sum()) for idx in micro)
-        total = 0.0
-        for idx in micro:
-            ce = summed_ce(model, blocks[idx], targets[idx])
-            (ce / n).backward()
-            total += ce.item()
-        norm = torch.nn.utils.clip_grad_norm_(params, r["clip"])
-        lr = lr_at(s, r)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        opt.step()
-        opt.zero_grad()
-        losses.append(total / n)
-        lrs.append(lr)
-        norms.append(float(norm))
-    return losses, lrs, norms
+    return recipe_steps(model, [p for _, p in lora_params(model)], blocks, r, n_steps)
 
 
 def make(case, spec, seed):

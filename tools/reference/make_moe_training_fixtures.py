@@ -33,7 +33,7 @@ from transformers.models.olmoe.modeling_olmoe import load_balancing_loss_func
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import MODELS_DIR, load_weights, write_reference
 from make_moe_fixtures import MODELS, build_model, unfuse
-from make_training_fixtures import clm_targets, lr_at, RECIPE_KEYS
+from make_training_fixtures import clm_targets, clip_and_step, micro_batches, recipe_optimizer, RECIPE_KEYS
 
 T = 16
 GRAD_B = 2
@@ -116,15 +116,13 @@ def ten_steps(model, m, r, seed):
     blocks = torch.randint(0, m["vocab"], (STEP_BLOCKS, T), generator=g, dtype=torch.int64)
     targets = clm_targets(blocks)
     params = [p for _, p in model.named_parameters()]
-    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": r["wd"]},
-              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
-    opt = torch.optim.AdamW(groups, lr=r["lr"], betas=(r["beta1"], r["beta2"]), eps=r["eps"])
-    B, G = r["batch"], r["accum"]
+    opt = recipe_optimizer(params, r)
+    G = r["accum"]
     rows = {k: [] for k in ("loss", "ce", "aux", "z", "lr", "norm")}
     counts_first = None
     min_gap = 1.0
     for s in range(r["steps"]):
-        micro = [[((s * G + gi) * B + j) % STEP_BLOCKS for j in range(B)] for gi in range(G)]
+        micro = micro_batches(s, r, STEP_BLOCKS)
         n = sum(int((targets[idx] != -100).sum()) for idx in micro)
         ce_sum = lb_sum = z_sum = 0.0
         for idx in micro:
@@ -134,18 +132,13 @@ def ten_steps(model, m, r, seed):
             ce_sum, lb_sum, z_sum = ce_sum + ce.item(), lb_sum + lb.item(), z_sum + z.item()
             if s == 0:  # tokens per expert per layer over the first step's micro-batches
                 counts_first = counts if counts_first is None else counts_first + counts
-        norm = torch.nn.utils.clip_grad_norm_(params, r["clip"])
-        lr = lr_at(s, r)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        opt.step()
-        opt.zero_grad()
+        norm, lr = clip_and_step(opt, params, s, r)
         rows["ce"].append(ce_sum / n)
         rows["aux"].append(lb_sum / G)
         rows["z"].append(z_sum / G)
         rows["loss"].append(ce_sum / n + (r["aux"] * lb_sum + r["z"] * z_sum) / G)
         rows["lr"].append(lr)
-        rows["norm"].append(float(norm))
+        rows["norm"].append(norm)
     if min_gap <= MIN_GAP:
         return None
     f64 = lambda xs: torch.tensor(xs, dtype=torch.float64)

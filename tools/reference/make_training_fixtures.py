@@ -100,33 +100,55 @@ def gradients(model, vocab, seed):
     return out
 
 
-def ten_steps(model, vocab, seed, r):
-    g = torch.Generator().manual_seed(seed)
-    blocks = torch.randint(0, vocab, (STEP_BLOCKS, T), generator=g, dtype=torch.int64)
-    targets = clm_targets(blocks)
-    params = [p for _, p in named_params(model)]
+def recipe_optimizer(params, r):
+    """AdamW with weight decay on matrices only (dim >= 2), as polycom's recipe."""
     groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": r["wd"]},
               {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
-    opt = torch.optim.AdamW(groups, lr=r["lr"], betas=(r["beta1"], r["beta2"]), eps=r["eps"])
+    return torch.optim.AdamW(groups, lr=r["lr"], betas=(r["beta1"], r["beta2"]), eps=r["eps"])
+
+
+def micro_batches(s, r, n_blocks):
+    """Step s's micro-batches: block indices in order, wrapping around the blocks."""
     B, G = r["batch"], r["accum"]
+    return [[((s * G + gi) * B + j) % n_blocks for j in range(B)] for gi in range(G)]
+
+
+def clip_and_step(opt, params, s, r):
+    """Clips the gradient norm, sets step s's learning rate, steps; returns (norm, lr)."""
+    norm = torch.nn.utils.clip_grad_norm_(params, r["clip"])
+    lr = lr_at(s, r)
+    for group in opt.param_groups:
+        group["lr"] = lr
+    opt.step()
+    opt.zero_grad()
+    return float(norm), lr
+
+
+def recipe_steps(model, params, blocks, r, n_steps):
+    """n_steps of the recipe on blocks (cross-entropy summed over the step's target tokens,
+    divided by their count); returns the per-step losses, learning rates and gradient norms."""
+    targets = clm_targets(blocks)
+    opt = recipe_optimizer(params, r)
     losses, lrs, norms = [], [], []
-    for s in range(r["steps"]):
-        micro = [[((s * G + gi) * B + j) % STEP_BLOCKS for j in range(B)] for gi in range(G)]
+    for s in range(n_steps):
+        micro = micro_batches(s, r, blocks.shape[0])
         n = sum(int((targets[idx] != -100).sum()) for idx in micro)
         total = 0.0
         for idx in micro:
             ce = summed_ce(model, blocks[idx], targets[idx])
             (ce / n).backward()
             total += ce.item()
-        norm = torch.nn.utils.clip_grad_norm_(params, r["clip"])
-        lr = lr_at(s, r)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        opt.step()
-        opt.zero_grad()
+        norm, lr = clip_and_step(opt, params, s, r)
         losses.append(total / n)
         lrs.append(lr)
-        norms.append(float(norm))
+        norms.append(norm)
+    return losses, lrs, norms
+
+
+def ten_steps(model, vocab, seed, r):
+    g = torch.Generator().manual_seed(seed)
+    blocks = torch.randint(0, vocab, (STEP_BLOCKS, T), generator=g, dtype=torch.int64)
+    losses, lrs, norms = recipe_steps(model, [p for _, p in named_params(model)], blocks, r, r["steps"])
     return {"steps_blocks": blocks,
             "steps_loss": torch.tensor(losses, dtype=torch.float64),
             "steps_lr": torch.tensor(lrs, dtype=torch.float64),
