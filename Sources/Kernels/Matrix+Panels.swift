@@ -18,7 +18,7 @@ extension Matrix {
             BLAS.sgemm(transB: true, m: T, n: rows, k: cols, a: x, lda: cols, b: f32, ldb: cols, c: out, ldc: rows)
             return
         }
-        forEachPanel(scratch: scratch, threads: threads) { r0, n, panel in
+        forEachPanel(rows: 0..<rows, scratch: scratch, threads: threads) { r0, n, panel in
             BLAS.sgemm(transB: true, m: T, n: n, k: cols, a: x, lda: cols, b: panel, ldb: cols, c: out + r0, ldc: rows)
         }
     }
@@ -31,22 +31,23 @@ extension Matrix {
             BLAS.sgemm(m: T, n: cols, k: rows, a: dy, lda: rows, b: f32, ldb: cols, beta: accumulate ? 1 : 0, c: out, ldc: cols)
             return
         }
-        forEachPanel(scratch: scratch, threads: threads) { r0, n, panel in
+        forEachPanel(rows: 0..<rows, scratch: scratch, threads: threads) { r0, n, panel in
             // out += dy[:, r0 ..< r0 + n] · W[r0 ..< r0 + n, :]
             BLAS.sgemm(m: T, n: cols, k: n, a: dy + r0, lda: rows, b: panel, ldb: cols,
                        beta: accumulate || r0 > 0 ? 1 : 0, c: out, ldc: cols)
         }
     }
 
-    /// Widens rows r0 ..< r0 + n (n ≤ 512) into `scratch`, panel by panel, and hands each on.
-    private func forEachPanel(scratch: FloatBuffer, threads: Int,
-                              _ body: (_ r0: Int, _ n: Int, _ panel: UnsafePointer<Float>) -> Void) {
+    /// Widens `rows` into `scratch` panel by panel (rows r0 ..< r0 + n, n ≤ 512, the widening
+    /// split over `threads`) and hands each on.
+    func forEachPanel(rows range: Range<Int>, scratch: FloatBuffer, threads: Int,
+                      _ body: (_ r0: Int, _ n: Int, _ panel: UnsafePointer<Float>) -> Void) {
         precondition(tensor.dtype == .bf16 || tensor.dtype == .f16, "panel products take bf16 or f16 weights, not \(tensor.dtype)")
         precondition(scratch.count >= panelScratchCount, "panel scratch of \(scratch.count) floats, \(panelScratchCount) needed")
         let bf16 = tensor.dtype == .bf16, w = UnsafeSendablePointer(u16), p = UnsafeMutableSendablePointer(scratch.pointer)
-        var r0 = 0
-        while r0 < rows {
-            let n = min(Matrix.panelRows, rows - r0), total = n * cols, start = r0 * cols
+        var r0 = range.lowerBound
+        while r0 < range.upperBound {
+            let n = min(Matrix.panelRows, range.upperBound - r0), total = n * cols, start = r0 * cols
             let workers = Matrix.workers(for: total, threads: threads), chunk = (total + workers - 1) / workers
             DispatchQueue.concurrentPerform(iterations: workers) { part in
                 let lo = part * chunk, count = min(chunk, total - lo)

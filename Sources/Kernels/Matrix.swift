@@ -125,20 +125,11 @@ public struct Matrix: @unchecked Sendable {
         }
     }
 
-    /// Convert a panel of rows to f32, multiply it with sgemm, move on.
+    /// Convert a panel of rows to f32, multiply it with sgemm, move on (on the calling thread:
+    /// the callers split rows across cores themselves or run on few of them).
     private func panels(_ x: UnsafePointer<Float>, T: Int, out: UnsafeMutablePointer<Float>, ldo: Int, rows: Range<Int>) {
-        let panel = FloatBuffer(count: Matrix.panelRows * cols)
-        var r0 = rows.lowerBound
-        while r0 < rows.upperBound {
-            let n = min(Matrix.panelRows, rows.upperBound - r0)
-            if tensor.dtype == .bf16 {
-                pk_bf16_to_f32(panel.pointer, u16 + r0 * cols, n * cols)
-            } else {
-                pk_f16_to_f32(panel.pointer, u16 + r0 * cols, n * cols)
-            }
-            BLAS.sgemm(transB: true, m: T, n: n, k: cols, a: x, lda: cols, b: panel.pointer, ldb: cols,
-                       c: out + r0, ldc: ldo)
-            r0 += n
+        forEachPanel(rows: rows, scratch: FloatBuffer(count: panelScratchCount), threads: 1) { r0, n, panel in
+            BLAS.sgemm(transB: true, m: T, n: n, k: cols, a: x, lda: cols, b: panel, ldb: cols, c: out + r0, ldc: ldo)
         }
     }
 
