@@ -1,16 +1,24 @@
-"""Side-by-side speed: polycom vs PyTorch + transformers on the same checkpoint, in the
-same run, next to this machine's measured limits (memory bandwidth, sgemm peak).
+"""Side-by-side speed: polycom vs PyTorch + transformers (and lm-eval's `hf` backend for
+scoring) on checkpoints of the same shape, in one run, next to this machine's limits
+measured in the same run: read bandwidth (polycom's AVX-512 probe on all cores; numpy's
+sum under-reads it by ~2x) and the f32 GEMM rate of numpy's bundled OpenBLAS at the
+model's own 512-token shapes. Prints the table of the performance issue and each
+acceptance ratio.
 
     swift build -c release --product polycom
-    python3 tools/bench/compare_torch.py                # builds /tmp/polycom-bench-model once
-    python3 tools/bench/compare_torch.py --layers 24    # the full PolyNorm_1B shape (2.7 GB)
+    /tmp/lmeval/bin/python tools/bench/compare_torch.py               # 4 layers, MoE 4 layers
+    /tmp/lmeval/bin/python tools/bench/compare_torch.py --layers 24   # the full PolyNorm_1B (2.7 GB)
 
-The checkpoint has PolyNorm_1B's shapes (hidden 2048, intermediate 8256, 16 heads, vocab
-32000, bf16) with --layers layers and random weights: speed does not depend on the values.
+The dense checkpoint has PolyNorm_1B's shapes (hidden 2048, intermediate 8256, 16 heads,
+vocab 32000, bf16), the MoE one the paper's (64 experts of 1536, top-8, vocab 50304), with
+random weights: speed does not depend on the values. Needs lm-eval for the scoring row
+(the venv of tools/reference/make_eval_reference.py); without it that row is skipped and
+says so. Quiet the machine first: every number is one run's median on shared cores.
 """
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -20,9 +28,13 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "reference"))
 from common import make_act  # noqa: E402  (the PolyNorm module of the fixtures)
-from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
+from make_moe_fixtures import PolyNormSparseMoeBlock  # noqa: E402
+from transformers import LlamaConfig, LlamaForCausalLM, OlmoeConfig, OlmoeForCausalLM  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+HIDDEN, INTER, VOCAB = 2048, 8256, 32000
+# polycom bench model's scoring documents: an 80-token context and 4 endings of 20 tokens.
+CONTEXT, ENDINGS, ENDING = 80, 4, 20
 
 
 class PolyMLP(torch.nn.Module):
@@ -36,104 +48,211 @@ class PolyMLP(torch.nn.Module):
         return self.down_proj(self.act_fn(self.up_proj(x)))
 
 
-def build(layers, path):
-    cfg = LlamaConfig(hidden_size=2048, intermediate_size=8256, num_hidden_layers=layers, num_attention_heads=16,
-                      num_key_value_heads=16, vocab_size=32000, max_position_embeddings=2048, rms_norm_eps=1e-5,
-                      tie_word_embeddings=False, torch_dtype="bfloat16")
+def randomize(model):
     torch.manual_seed(0)
-    model = LlamaForCausalLM(cfg)
-    for layer in model.model.layers:
-        layer.mlp = PolyMLP(2048, 8256)
     for p in model.parameters():
         torch.nn.init.normal_(p, std=0.02)
-    model = model.to(torch.bfloat16)
+    return model.to(torch.bfloat16).eval()
+
+
+def save(model, path, overrides):
     if not os.path.exists(os.path.join(path, "config.json")):
         model.save_pretrained(path, safe_serialization=True, max_shard_size="20GB")
         with open(os.path.join(path, "config.json")) as f:
             c = json.load(f)
-        c.update(model_type="polyllama", hidden_act="polynorm")
+        c.update(overrides)
         with open(os.path.join(path, "config.json"), "w") as f:
             json.dump(c, f, indent=2)
+
+
+def dense(layers, path):
+    cfg = LlamaConfig(hidden_size=HIDDEN, intermediate_size=INTER, num_hidden_layers=layers, num_attention_heads=16,
+                      num_key_value_heads=16, vocab_size=VOCAB, max_position_embeddings=2048, rms_norm_eps=1e-5,
+                      tie_word_embeddings=False, torch_dtype="bfloat16")
+    model = LlamaForCausalLM(cfg)
+    for layer in model.model.layers:
+        layer.mlp = PolyMLP(HIDDEN, INTER)
+    model = randomize(model)
+    save(model, path, dict(model_type="polyllama", hidden_act="polynorm"))
     return model
 
 
-def time_torch(model, prompt_tokens, decode_tokens, repeats):
-    ids = torch.randint(0, 32000, (1, prompt_tokens))
-    best_prefill = best_decode = float("inf")
-    with torch.inference_mode():
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            out = model(ids, use_cache=True)
-            best_prefill = min(best_prefill, time.perf_counter() - t0)
-            past = out.past_key_values
-            tok = ids[:, -1:]
-            t0 = time.perf_counter()
-            for _ in range(decode_tokens):
-                out = model(tok, past_key_values=past, use_cache=True)
-                past = out.past_key_values
-            best_decode = min(best_decode, time.perf_counter() - t0)
-    return prompt_tokens / best_prefill, decode_tokens / best_decode
+def moe(layers, path):
+    with open(os.path.join(ROOT, "Configs", "PolyNorm_MoE", "config.json")) as f:
+        c = json.load(f)
+    cfg = OlmoeConfig(hidden_size=c["hidden_size"], intermediate_size=c["intermediate_size"], num_hidden_layers=layers,
+                      num_attention_heads=c["num_attention_heads"], num_key_value_heads=c["num_key_value_heads"],
+                      num_experts=c["num_experts"], num_experts_per_tok=c["num_experts_per_tok"],
+                      norm_topk_prob=c["norm_topk_prob"], vocab_size=c["vocab_size"], max_position_embeddings=4096,
+                      rms_norm_eps=c["rms_norm_eps"], tie_word_embeddings=False, hidden_act="silu",
+                      attn_implementation="eager")
+    model = OlmoeForCausalLM(cfg)
+    for layer in model.model.layers:
+        layer.mlp = PolyNormSparseMoeBlock(cfg)
+    model = randomize(model)
+    if not os.path.exists(os.path.join(path, "config.json")):
+        # polycom reads the paper's layout (tools/bench/make_random_checkpoint.py); values do not matter.
+        subprocess.run([sys.executable, os.path.join(ROOT, "tools", "bench", "make_random_checkpoint.py"),
+                        os.path.join(ROOT, "Configs", "PolyNorm_MoE"), path, "--layers", str(layers)], check=True)
+    return model
 
 
-def numpy_sgemm():
-    # numpy's bundled OpenBLAS: the well-tuned f32 GEMM prefill is measured against.
-    x = np.random.rand(2048, 2048).astype(np.float32)
-    best = float("inf")
-    for _ in range(5):
+def median_time(fn, repeats):
+    times = []
+    for _ in range(repeats):
         t0 = time.perf_counter()
-        x @ x
-        best = min(best, time.perf_counter() - t0)
-    return 2 * 2048 ** 3 / best / 1e9
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def time_torch(model, prompts, batches, decode_tokens, repeats):
+    """Prefill tok/s per prompt length, decode tok/s per batch (all sequences' tokens)."""
+    vocab = model.config.vocab_size
+    prefill, decode = {}, {}
+    with torch.inference_mode():
+        for T in prompts:
+            ids = torch.randint(0, vocab, (1, T))
+            prefill[T] = T / median_time(lambda: model(ids, use_cache=True), repeats)
+        for B in batches:
+            ids = torch.randint(0, vocab, (B, 16))
+
+            def run():
+                out = model(ids, use_cache=True)
+                past, tok = out.past_key_values, ids[:, -1:]
+                t0 = time.perf_counter()
+                for _ in range(decode_tokens):
+                    past = model(tok, past_key_values=past, use_cache=True).past_key_values
+                return time.perf_counter() - t0
+            decode[B] = B * decode_tokens / statistics.median([run() for _ in range(repeats)])
+    return prefill, decode
+
+
+def numpy_gemm(T, repeats):
+    """GFLOP/s of numpy's bundled OpenBLAS over one dense layer's products at T tokens (x · Wᵀ)."""
+    rng = np.random.default_rng(0)
+    shapes = [(HIDDEN, HIDDEN)] * 4 + [(INTER, HIDDEN), (HIDDEN, INTER)]
+    flops = seconds = 0.0
+    for rows, k in shapes:
+        x, w = rng.random((T, k), dtype=np.float32), rng.random((rows, k), dtype=np.float32)
+        x @ w.T
+        seconds += median_time(lambda: x @ w.T, repeats)
+        flops += 2 * T * rows * k
+    return flops / seconds / 1e9
+
+
+def polycom(path, args, *flags):
+    binary = os.path.join(ROOT, ".build", "release", "polycom")
+    out = subprocess.run([binary, "bench", "model", "--model", path, "--prompt-tokens", "128", "512",
+                          "--decode-tokens", str(args.decode_tokens), "--batch", "1", "8", "--repeats", str(args.repeats),
+                          "--scoring-docs", str(args.scoring_docs), "--json", *flags],
+                         check=True, capture_output=True, text=True).stdout
+    j = json.loads(out)
+    j["prefill_at"] = {p["tokens"]: p for p in j["prefill"]}
+    j["decode_at"] = {d["batch"]: d for d in j["decode"]}
+    return j
+
+
+def hf_scoring(model, docs):
+    """Docs/s of lm-eval's `hf` backend on polycom bench's document shape, same model, bf16."""
+    try:
+        from lm_eval.models.huggingface import HFLM
+        from transformers import AutoTokenizer
+    except ImportError:
+        return None
+    tokenizer = AutoTokenizer.from_pretrained(os.path.join(ROOT, "Models", "polynorm-demo"))
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, device="cpu", dtype=torch.bfloat16, batch_size=4)
+    g = torch.Generator().manual_seed(1)
+    requests = []
+    for d in range(docs):
+        context = torch.randint(0, model.config.vocab_size, (CONTEXT,), generator=g).tolist()
+        for e in range(ENDINGS):
+            ending = torch.randint(0, model.config.vocab_size, (ENDING,), generator=g).tolist()
+            requests.append(((f"doc {d}", f"ending {e}"), context, ending))
+    t0 = time.perf_counter()
+    lm._loglikelihood_tokens(requests, disable_tqdm=True)
+    return docs / (time.perf_counter() - t0)
+
+
+def row(name, p128, p512, d1, d8):
+    print(f"{name:32s} {p128:10.1f} {p512:10.1f} {d1:10.2f} {d8:10.2f}")
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--layers", type=int, default=4)
-    ap.add_argument("--prompt-tokens", type=int, default=128)
+    ap.add_argument("--moe-layers", type=int, default=4, help="0: no MoE rows")
     ap.add_argument("--decode-tokens", type=int, default=16)
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--scoring-docs", type=int, default=8)
+    ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count())
+    print(f"load average before: {os.getloadavg()[0]:.2f}; {os.cpu_count()} cores; "
+          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}", flush=True)
+
     path = f"/tmp/polycom-bench-model-{args.layers}l"
     os.makedirs(path, exist_ok=True)
-    model = build(args.layers, path)
-    weights_gb = sum(p.numel() * 2 for n, p in model.named_parameters() if "embed_tokens" not in n) / 1e9
+    model = dense(args.layers, path)
+    gemm = numpy_gemm(512, args.repeats)
+    ours, fast, q8 = polycom(path, args), polycom(path, args, "--bf16-prefill"), polycom(path, args, "--weights", "q8")
+    read = ours["roofline"]["read_gb_per_s"]
+    tb_prefill, tb_decode = time_torch(model, (128, 512), (1, 8), args.decode_tokens, args.repeats)
+    scoring_hf = hf_scoring(model, args.scoring_docs)
+    tf_prefill, tf_decode = time_torch(model.float(), (128, 512), (1, 8), args.decode_tokens, args.repeats)
+    del model
 
-    sgemm = numpy_sgemm()
-    limits = {}
-    polycom = os.path.join(ROOT, ".build", "release", "polycom")
-    def bench(*flags):
-        out = subprocess.run([polycom, "bench", "model", "--model", path, "--prompt-tokens", str(args.prompt_tokens),
-                              "--decode-tokens", str(args.decode_tokens), "--batch", "1", "--repeats", str(args.repeats),
-                              "--json", *flags], check=True, capture_output=True, text=True).stdout
-        ours = json.loads(out)
-        # The read-bandwidth probe of polycom's run (AVX-512 loads on all cores): numpy's
-        # sum under-reads bandwidth by about 2x.
-        limits.setdefault("read", ours.get("roofline", {}).get("read_gb_per_s", float("nan")))
-        return ours["prefill_tokens_per_s"], ours["decode_tokens_per_s"]
+    print(f"limits: read {read:.1f} GB/s (polycom's probe, all cores); numpy f32 GEMM at the 512-token layer "
+          f"shapes {gemm:.0f} GFLOP/s; polycom's BLAS kernels: {ours['blas']}")
+    print(f"dense: PolyNorm_1B shapes, {args.layers} layers, {ours['weight_bytes'] / 1e9:.2f} GB bf16 read per "
+          f"decode step (q8: {q8['weight_bytes'] / 1e9:.2f} GB); tok/s")
+    print(f"{'':32s} {'prefill128':>10s} {'prefill512':>10s} {'decode b1':>10s} {'decode b8':>10s}")
+    for name, j in (("polycom bf16 (f32 math)", ours), ("polycom --bf16-prefill", fast), ("polycom --weights q8", q8)):
+        row(name, j["prefill_at"][128]["tokens_per_s"], j["prefill_at"][512]["tokens_per_s"],
+            j["decode_at"][1]["tokens_per_s"], j["decode_at"][8]["tokens_per_s"])
+    row("torch bf16", tb_prefill[128], tb_prefill[512], tb_decode[1], tb_decode[8])
+    row("torch f32", tf_prefill[128], tf_prefill[512], tf_decode[1], tf_decode[8])
 
-    rows = [("polycom (bf16 weights, f32 math)", *bench()),
-            ("polycom --bf16-prefill", *bench("--bf16-prefill")),
-            ("polycom --weights q8", *bench("--weights", "q8"))]
-    rows.append(("torch bf16", *time_torch(model, args.prompt_tokens, args.decode_tokens, args.repeats)))
-    rows.append(("torch f32", *time_torch(model.float(), args.prompt_tokens, args.decode_tokens, args.repeats)))
+    def share(rate, bytes_):
+        return rate * bytes_ / 1e9 / read
+    b1, b8 = ours["decode_at"][1]["tokens_per_s"], ours["decode_at"][8]["tokens_per_s"]
+    q1, q8b8 = q8["decode_at"][1]["tokens_per_s"], q8["decode_at"][8]["tokens_per_s"]
+    p512 = ours["prefill_at"][512]
+    checks = [
+        ("bf16 decode b1, share of read bandwidth", share(b1, ours["weight_bytes"]), 0.90),
+        ("default 512-token prefill / numpy f32 GEMM", p512["gflop_per_s"] / gemm, 1.0),
+        ("default 512-token prefill / torch f32", p512["tokens_per_s"] / tf_prefill[512], 1.4),
+        ("--bf16-prefill 512 / numpy f32 GEMM", fast["prefill_at"][512]["gflop_per_s"] / gemm, 1.6),
+        ("bf16 decode b8 / b1", b8 / b1, 4.0),
+        ("q8 decode b1, share of its roofline", share(q1, q8["weight_bytes"]), 0.85),
+        ("q8 decode b8 / b1", q8b8 / q1, 4.0),
+        ("bf16 decode b1 / torch bf16", b1 / tb_decode[1], None),
+    ]
+    if scoring_hf:
+        checks.append(("scoring docs/s / lm-eval hf (bf16)", ours["scoring_docs_per_s"] / scoring_hf, 3.0))
+        print(f"scoring ({CONTEXT}-token context + {ENDINGS} x {ENDING}-token endings, {args.scoring_docs} docs): "
+              f"polycom {ours['scoring_docs_per_s']:.3f} docs/s, lm-eval hf bf16 {scoring_hf:.3f} docs/s")
+    else:
+        print("scoring vs lm-eval hf: skipped (lm_eval is not importable here)")
 
-    print(f"machine: {os.cpu_count()} cores, memory read {limits['read']:.1f} GB/s (polycom's probe, all cores), "
-          f"numpy sgemm 2048³ {sgemm:.0f} GFLOP/s")
-    print(f"model: PolyNorm_1B shapes, {args.layers} layers, {weights_gb:.2f} GB of bf16 weights read per decode step")
-    print(f"{'':34s} {'prefill tok/s':>14s} {'decode tok/s':>13s} {'decode GB/s':>12s}")
-    for name, p, d in rows:
-        # torch f32 reads 4 bytes a weight, q8 1 + 2/32 (its f16 block scales).
-        scale = 2 if "f32" in name and "polycom" not in name else 17 / 32 if "q8" in name else 1
-        print(f"{name:34s} {p:14.1f} {d:13.2f} {d * weights_gb * scale:12.2f}")
-    bandwidth = limits["read"]
-    ours, fast, q8, tbf16, tf32 = rows
-    print(f"polycom / torch f32 (same precision): prefill {ours[1] / tf32[1]:.2f}x, decode {ours[2] / tf32[2]:.2f}x")
-    print(f"polycom / torch bf16:                 prefill {ours[1] / tbf16[1]:.2f}x, decode {ours[2] / tbf16[2]:.2f}x")
-    print(f"polycom --bf16-prefill / torch bf16:  prefill {fast[1] / tbf16[1]:.2f}x")
-    print(f"polycom q8 decode: {q8[2] / (bandwidth / (weights_gb * 17 / 32)):.0%} of its roofline, {q8[2] / ours[2]:.2f}x bf16")
-    print(f"decode roofline (bf16 weights at {bandwidth:.1f} GB/s): {bandwidth / weights_gb:.1f} tok/s; "
-          f"prefill roofline (sgemm peak): {sgemm * 1e9 / (2 * weights_gb / 2 * 1e9):.0f} tok/s")
+    if args.moe_layers:
+        mpath = f"/tmp/polycom-bench-moe-{args.moe_layers}l"
+        os.makedirs(mpath, exist_ok=True)
+        mmodel = moe(args.moe_layers, mpath)
+        mj = polycom(mpath, args, "--no-roofline")
+        _, mt_decode = time_torch(mmodel, (), (1, 8), args.decode_tokens, args.repeats)
+        del mmodel
+        m1 = mj["decode_at"][1]["tokens_per_s"]
+        print(f"MoE: paper shape, {args.moe_layers} layers, {mj['weight_bytes'] / 1e9:.2f} GB active bf16 per token; "
+              f"polycom decode b1 {m1:.2f}, b8 {mj['decode_at'][8]['tokens_per_s']:.2f}, prefill 128 "
+              f"{mj['prefill_at'][128]['tokens_per_s']:.1f} tok/s; torch bf16 decode b1 {mt_decode[1]:.2f}, "
+              f"b8 {mt_decode[8]:.2f}")
+        checks.append(("MoE decode b1, share of active-bytes roofline", share(m1, mj["weight_bytes"]), 0.70))
+
+    print(f"{'acceptance':52s} {'measured':>9s} {'target':>7s}")
+    for name, value, target in checks:
+        verdict = "" if target is None else ("  met" if value >= target else "  not met")
+        print(f"{name:52s} {value:9.2f} {'' if target is None else f'{target:7.2f}'}{verdict}")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
