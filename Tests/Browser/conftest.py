@@ -37,13 +37,13 @@ def free_port() -> int:
 class Server:
     """One `polycom serve` process; `api` calls it directly, beside the browser."""
 
-    def __init__(self, name: str, *flags: str):
+    def __init__(self, name: str, *flags: str, model: pathlib.Path = MODEL):
         self.port = free_port()
         self.origin = f"http://127.0.0.1:{self.port}"
         OUTPUT.mkdir(parents=True, exist_ok=True)
         self.log = open(OUTPUT / f"{name}.log", "w")
         self.process = subprocess.Popen(
-            [str(polycom_binary()), "serve", "--model", str(MODEL), "--port", str(self.port), *flags],
+            [str(polycom_binary()), "serve", "--model", str(model), "--port", str(self.port), *flags],
             stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -124,11 +124,21 @@ def browser():
     driver.quit()
 
 
-def requested_urls(driver) -> list:
-    """The URLs of every request since the last call, from the DevTools network log."""
-    urls = []
+_requests = []
+
+
+def sent_requests(driver) -> list:
+    """Every request (DevTools' request objects: url, method, postData) since the last
+    `requested_urls`; reading them here does not hide them from it."""
     for entry in driver.get_log("performance"):
         message = json.loads(entry["message"])["message"]
         if message["method"] == "Network.requestWillBeSent":
-            urls.append(message["params"]["request"]["url"])
+            _requests.append(message["params"]["request"])
+    return list(_requests)
+
+
+def requested_urls(driver) -> list:
+    """The URLs of every request since the last call, from the DevTools network log."""
+    urls = [r["url"] for r in sent_requests(driver)]
+    _requests.clear()
     return urls

@@ -3,12 +3,18 @@ streaming chips with log-probs, alternatives, compare continuations, Stop, error
 width; every request the page makes goes to the server that served it.
 
 Run: make test-browser   (or: python3 -m pytest Tests/Browser)"""
+import base64
+import http.client
+import json
 import math
+import os
+import re
+import shutil
 import threading
 import time
 
 import pytest
-from conftest import API_KEY, OUTPUT, Server, requested_urls
+from conftest import API_KEY, MODEL, OUTPUT, Server, requested_urls, sent_requests
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -91,6 +97,16 @@ def reference_tokens(server, body):
     return lp["tokens"], lp["token_logprobs"], lp["top_logprobs"]
 
 
+def posted_completions(browser) -> list:
+    """The JSON bodies the page POSTed to /v1/completions, from the DevTools network log."""
+    bodies = []
+    for r in sent_requests(browser):
+        if r["method"] == "POST" and r["url"].endswith("/v1/completions"):
+            data = r.get("postData") or "".join(base64.b64decode(e["bytes"]).decode() for e in r.get("postDataEntries", []))
+            bodies.append(json.loads(data))
+    return bodies
+
+
 def hue(rgb: str) -> float:
     r, g, b = [int(x) / 255 for x in rgb[rgb.index("(") + 1:rgb.index(")")].split(",")[:3]]
     mx, mn = max(r, g, b), min(r, g, b)
@@ -105,7 +121,10 @@ def hue(rgb: str) -> float:
 def only_own_origin(browser, server, request):
     """After each test: the page requested nothing but its own server, and the browser
     refused nothing under the page's Content-Security-Policy, and no script error."""
-    requested_urls(browser)  # drop what came before
+    # The last test's page keeps refreshing its card (maybe from another server): leave it
+    # first, then drop what came before.
+    browser.get("about:blank")
+    requested_urls(browser)
     browser.get_log("browser")
     yield
     origins = (server.origin, getattr(request.node, "other_origin", server.origin))
@@ -165,6 +184,8 @@ def test_generate_streams_chips_that_carry_logprobs(browser, server):
     assert state(browser) == "done", by_id(browser, "gen-stats").text
     assert len(seen) >= 3, f"tokens did not stream in (counts seen while streaming: {sorted(seen)})"
     assert "48 generated tokens" in by_id(browser, "gen-stats").text
+    # Every sampling control reached the request, as typed.
+    assert posted_completions(browser) == [{**body, "stream": True, "stream_options": {"include_usage": True}}]
 
     shown = chips(browser)
     tokens, logprobs, _ = reference_tokens(server, body)
@@ -178,6 +199,9 @@ def test_generate_streams_chips_that_carry_logprobs(browser, server):
     gen = [c for c in shown if c["kind"] == "gen"]
     best, worst = max(gen, key=lambda c: c["logprob"]), min(gen, key=lambda c: c["logprob"])
     assert best["logprob"] > worst["logprob"] and hue(best["background"]) > hue(worst["background"]) + 20
+    scored_prompt = [c for c in shown if c["kind"] == "prompt" and c["logprob"] is not None]
+    best, worst = max(scored_prompt, key=lambda c: c["logprob"]), min(scored_prompt, key=lambda c: c["logprob"])
+    assert best["logprob"] > worst["logprob"] and hue(best["background"]) > hue(worst["background"]) + 20
     chip = browser.find_elements(By.CSS_SELECTOR, "#tokens .tok.gen")[12]
     ActionChains(browser).move_to_element(chip).perform()
     wait_for(by_id(browser, "alts").is_displayed, what="the alternatives on hover")
@@ -187,15 +211,16 @@ def test_generate_streams_chips_that_carry_logprobs(browser, server):
 def test_stop_strings_end_the_completion(browser, server):
     open_page(browser, server)
     body = fill_sampling(browser, max_tokens=64, temperature=0, seed="")
-    set_value(browser, "stop-strings", ".")
+    set_value(browser, "stop-strings", ".\n?")
     by_id(browser, "generate").click()
     wait_for(lambda: state(browser) == "done", what="the completion")
     assert "stop string" in by_id(browser, "gen-stats").text
     body.pop("seed")
-    expected = server.api("/v1/completions", {**body, "stop": ["."]})["choices"][0]
+    assert [b["stop"] for b in posted_completions(browser)] == [[".", "?"]]
+    expected = server.api("/v1/completions", {**body, "stop": [".", "?"]})["choices"][0]
     assert expected["finish_reason"] == "stop"
     shown = "".join(c["text"] for c in chips(browser) if c["kind"] == "gen")
-    assert shown.split(".")[0] == expected["text"][len(PROMPT):], (shown, expected["text"])
+    assert re.split(r"[.?]", shown)[0] == expected["text"][len(PROMPT):], (shown, expected["text"])
     set_value(browser, "stop-strings", "")
 
 
@@ -243,7 +268,7 @@ def test_compare_continuations_scores_and_highlights_the_winner(browser, server)
     by_id(browser, "add-ending").click()
     browser.find_elements(By.CSS_SELECTOR, "#endings input")[-1].send_keys("is flying to the moon.")
     endings.append("is flying to the moon.")
-    by_id(browser, "score").click()
+    by_id(browser, "context").send_keys(Keys.COMMAND, Keys.ENTER)  # Cmd+Enter runs the open panel
     wait_for(lambda: by_id(browser, "bars").get_attribute("data-state") == "done", what="scores")
 
     reference = server.api("/v1/loglikelihood", {"requests": [
@@ -328,8 +353,12 @@ def test_busy_and_shutting_down_server_errors(browser, server, request):
         wait_for(lambda: gen_count(browser) >= 3, what="tokens streaming")
         # Another client's request takes the one waiting place (a batch of pairs counts as
         # one waiting request, so the page's scoring alone would only wait).
-        waiting = threading.Thread(target=lambda: busy.get("/v1/completions", {"prompt": "Hi", "max_tokens": 4},
-                                                           key=None).read(), daemon=True)
+        def wait_in_queue():
+            try:
+                busy.get("/v1/completions", {"prompt": "Hi", "max_tokens": 4}, key=None).read()
+            except (http.client.HTTPException, OSError):
+                pass  # the shutdown below may cut it off: not what this test checks
+        waiting = threading.Thread(target=wait_in_queue, daemon=True)
         waiting.start()
         wait_for(lambda: busy.metrics().get("polycom_sequences_waiting") == 1, what="a waiting request")
         by_id(browser, "tab-compare").click()
@@ -349,6 +378,33 @@ def test_busy_and_shutting_down_server_errors(browser, server, request):
         shot(browser, "09-error-shutdown")
     finally:
         busy.stop()
+
+
+def test_model_not_ready_error(browser, server, request, tmp_path):
+    """A deterministic 503 (the shutdown above may also end in a refused connection): a
+    server whose memory-mapped weights changed on disk refuses work until a restart, and
+    the page says the model is not ready, with the server's reason."""
+    model = tmp_path / "polynorm-demo"
+    shutil.copytree(MODEL, model)
+    changed = Server("changed-weights-server", model=model)
+    request.node.other_origin = changed.origin
+    try:
+        open_page(browser, changed, key=None)
+        wait_for(lambda: by_id(browser, "status").get_attribute("data-state") == "ready", what="ready")
+        weights = model / "model.safetensors"
+        # Same bytes, a new modification time: what FileSnapshot sees as changed in place.
+        os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 1_000_000_000))
+        fill_sampling(browser, max_tokens=8)
+        by_id(browser, "generate").click()
+        wait_for(lambda: state(browser) == "error", what="the generation to fail")
+        banner = by_id(browser, "error")
+        assert banner.is_displayed() and banner.get_attribute("data-status") == "503"
+        assert "The model is not ready:" in banner.text and "weights changed on disk" in banner.text
+        wait_for(lambda: by_id(browser, "status").get_attribute("data-state") == "loading", timeout=8,
+                 what="the card to say the model is not ready")
+        shot(browser, "11-error-503")
+    finally:
+        changed.stop()
 
 
 def test_phone_width_is_readable(browser, server):
