@@ -55,10 +55,11 @@ struct Generate: ParsableCommand {
     /// so `generate` and `/v1/completions` cannot disagree.
     func run() throws {
         let m = try Architectures.load(path: model, options: ComputeOptions(weights: weights))
-        // The tokenizer's EOS ends generation too, so it is read even for --tokens.
-        let hasTokenizer = FileManager.default.fileExists(atPath: model + "/tokenizer.json")
+        // The tokenizer's EOS ends generation too, so it is read even for --tokens, from
+        // tokenizer.json or (SentencePiece folders) tokenizer.model.
+        let hasTokenizer = ["tokenizer.json", "tokenizer.model"].contains { FileManager.default.fileExists(atPath: model + "/" + $0) }
         let tokenizer = prompt != nil || hasTokenizer ? try Tokenizer(path: model) : nil
-        guard stop.isEmpty || tokenizer != nil else { throw ValidationError("--stop needs the model's tokenizer.json") }
+        guard stop.isEmpty || tokenizer != nil else { throw ValidationError("--stop needs the model's tokenizer.json or tokenizer.model") }
         let ids = tokens?.ids ?? tokenizer!.encode(prompt!, addSpecialTokens: true)
         guard maxTokens > 0 else { return report([], text: tokenizer == nil ? nil : "") }
 

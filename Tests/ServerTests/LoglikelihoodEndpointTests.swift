@@ -86,6 +86,33 @@ final class LoglikelihoodEndpointTests: ServerTestCase {
         XCTAssertEqual(metric(port, "polycom_sequences_waiting"), 0)
     }
 
+    /// The batch's items do not take the queue's places: with two places and one running
+    /// sequence (a window of eight items in flight, six of them waiting), a completion sent
+    /// while 2,000 pairs are scored is queued and answered, not refused with 429.
+    func testBatchItemsLeaveTheQueueToOtherClients() throws {
+        let dir = try copyOfFixture("polynorm-f32")
+        try FileManager.default.copyItem(atPath: Self.modelPath + "/tokenizer.json", toPath: dir + "/tokenizer.json")
+        let (service, port) = try Self.startService(model: dir) {
+            $0.engine.maxQueue = 2
+            $0.engine.maxSequences = 1
+        }
+        defer { service.drainAndStop(grace: 1) }
+        let big = Shared<Reply?>(nil)
+        let started = metric(port, "polycom_prompt_tokens_total")
+        let batch = Thread {
+            let reply = Self.post(port, "/v1/loglikelihood", ["requests": .array(self.pairs(2_000, vocabulary: 320))], timeout: 600)
+            big.update { $0 = reply }
+        }
+        batch.start()
+        while metric(port, "polycom_prompt_tokens_total") == started && big.value == nil { Thread.sleep(forTimeInterval: 0.01) }
+        let other = Self.post(port, "/v1/completions", ["prompt": [1, 17, 42, 99], "max_tokens": 4, "ignore_eos": true])
+        XCTAssertNil(big.value, "the batch ended before the completion was sent: nothing was tested")
+        XCTAssertEqual(other.status, 200, other.text)
+        while big.value == nil { Thread.sleep(forTimeInterval: 0.05) }
+        XCTAssertEqual(big.value?.status, 200)
+        XCTAssertEqual(big.value?.json["results"]?.arrayValue?.count, 2_000)
+    }
+
     /// A queue of one and one running sequence still score a batch of 300; beyond the
     /// item limit the batch is refused with a 400 that names the limit.
     func testBatchesIgnoreTheQueueLimitAndStopAtTheItemLimit() throws {

@@ -88,8 +88,7 @@ final class TokenizerErrorTests: XCTestCase {
     }
 
     /// A tokenizer.json that exists but cannot be read is not "not found": the reason is the
-    /// system's (a directory in its place here; EACCES reads "permission denied", which the
-    /// tests, running as root, cannot provoke with file modes).
+    /// system's (a directory in its place here).
     func testUnreadableFileSaysWhy() throws {
         let dir = NSTemporaryDirectory() + "tok-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: dir + "/tokenizer.json", withIntermediateDirectories: true)
@@ -98,9 +97,27 @@ final class TokenizerErrorTests: XCTestCase {
             XCTAssertEqual(error as? TokenizerError, .unreadable(path: dir + "/tokenizer.json", reason: "it is a directory"))
             XCTAssertFalse("\(error)".contains("not found"), "\(error)")
         }
-        XCTAssertEqual(TokenizerError.reason(errno: EACCES), "permission denied")
-        XCTAssertEqual("\(TokenizerError.unreadable(path: "/m/tokenizer.json", reason: TokenizerError.reason(errno: EACCES)))",
-                       "cannot read tokenizer file /m/tokenizer.json: permission denied")
+    }
+
+    /// A tokenizer.json of mode 000 says "permission denied". Root reads any file, so the
+    /// open runs with this thread's filesystem uid set to nobody's (setfsuid drops the
+    /// override capabilities for this thread only; glibc has it, Swift's Glibc does not
+    /// declare it). Run as another user, the mode alone refuses the read.
+    func testPermissionDeniedSaysSo() throws {
+        let dir = NSTemporaryDirectory() + "tok-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/tokenizer.json"
+        try Data(#"{"model": {"type": "BPE", "vocab": {}, "merges": []}}"#.utf8).write(to: URL(fileURLWithPath: path))
+        XCTAssertEqual(chmod(dir, 0o755), 0)
+        XCTAssertEqual(chmod(path, 0), 0)
+        typealias SetFSUID = @convention(c) (UInt32) -> Int32
+        let setfsuid = unsafeBitCast(try XCTUnwrap(dlsym(UnsafeMutableRawPointer(bitPattern: 0), "setfsuid")), to: SetFSUID.self)
+        let previous = setfsuid(65534)
+        defer { _ = setfsuid(UInt32(previous)) }
+        XCTAssertThrowsError(try Tokenizer(path: dir)) { error in
+            XCTAssertEqual("\(error)", "cannot read tokenizer file \(path): permission denied")
+        }
     }
 }
 

@@ -164,6 +164,30 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(all.stdout.trimmingCharacters(in: .whitespacesAndNewlines), try tokens("generated_without_generation_config"))
     }
 
+    /// With --tokens, a folder whose tokenizer is only a SentencePiece tokenizer.model is read
+    /// as one with tokenizer.json (it used to be skipped: no text, no tokenizer EOS, --stop
+    /// refused): the same tokens (transformers' generate, reference/llama-generation-eos.json)
+    /// and the same text as with llama/tokenizer.json, transformers' conversion of that file.
+    func testGenerateWithTokensReadsASentencePieceOnlyFolder() throws {
+        let ref = try JSONValue.parse([UInt8](Data(contentsOf: URL(fileURLWithPath: fixturesDirectory + "/reference/llama-generation-eos.json"))))
+        let prompt = try XCTUnwrap(ref["prompt"]?.arrayValue).map { String($0.intValue!) }.joined(separator: ",")
+        var outputs: [String] = []
+        for (source, files) in [("llama-spm", ["tokenizer.model", "tokenizer_config.json", "special_tokens_map.json"]),
+                                ("llama", ["tokenizer.json", "tokenizer_config.json"])] {
+            let dir = try copyOfFolder(fixtureFolder("llama-generation-eos"))
+            for file in files {
+                try FileManager.default.copyItem(atPath: fixturesDirectory + "/tokenizers/\(source)/\(file)", toPath: dir + "/" + file)
+            }
+            let r = try polycom("generate", "--model", dir, "--tokens", prompt, "--max-tokens", "12", "--stop", "never seen", "--json")
+            XCTAssertEqual(r.status, 0, "\(source): \(r.stderr)")
+            let out = try JSONValue.parse(r.stdout)
+            XCTAssertEqual(out["tokens"], ref["generated"], source)
+            XCTAssertNotNil(out["text"]?.stringValue, "\(source): \(r.stdout)")
+            outputs.append(r.stdout)
+        }
+        XCTAssertEqual(outputs[0], outputs[1])
+    }
+
     /// A transformers-5 config.json says `"dtype": "float32"` (no torch_dtype): the estimate
     /// without weights is for float32, 4 bytes a parameter.
     func testInspectReadsDtypeKey() throws {
