@@ -25,7 +25,7 @@ public struct GenerationConfig: Sendable, Equatable {
     public static func decode(_ bytes: [UInt8], path: String = "generation_config.json") throws -> GenerationConfig {
         let json: JSONValue
         do { json = try JSONValue.parse(bytes, rejectDuplicates: false) } catch {
-            throw CheckpointError.invalidConfig(path: path, reason: "not valid JSON: \(error)")
+            throw CheckpointError.invalidConfig(path: path, reason: "\(error)")  // "invalid JSON at line …"
         }
         guard let object = json.objectValue else { throw CheckpointError.invalidConfig(path: path, reason: "not a JSON object") }
         switch object["eos_token_id"] {

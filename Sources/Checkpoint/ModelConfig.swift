@@ -201,7 +201,7 @@ extension ModelConfig {
             let json = try JSONValue.parse([UInt8](data), rejectDuplicates: false)  // Python's json: the last wins
             config = try JSONValueDecoder().decode(ModelConfig.self, from: json)
         } catch let error as JSONParseError {
-            throw CheckpointError.invalidConfig(path: path, reason: "not valid JSON: \(error)")
+            throw CheckpointError.invalidConfig(path: path, reason: "\(error)")  // "invalid JSON at line …"
         } catch let error as DecodingError {
             throw CheckpointError.invalidConfig(path: path, reason: describe(error))
         } catch let error as CheckpointError {
