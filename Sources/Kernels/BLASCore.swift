@@ -61,11 +61,11 @@ public enum BLASCore {
     /// kernels on a CPU it does not know; returns (without doing anything) otherwise, or
     /// when the re-start fails. Call first thing in `main`, before any thread starts.
     public static func restartWithMatchingKernelsIfNeeded() {
-        let env = ProcessEnvironment()
-        guard let target = replacement(for: name, cpuLevel: cpuVectorLevel, userSet: env["OPENBLAS_CORETYPE"] != nil)
+        let env = ProcessEnvironment(), core = name
+        guard let target = replacement(for: core, cpuLevel: cpuVectorLevel, userSet: env["OPENBLAS_CORETYPE"] != nil)
         else { return }
         setenv("OPENBLAS_CORETYPE", target, 1)
-        setenv(replacedKey, name, 1)
+        setenv(replacedKey, core, 1)
         execv("/proc/self/exe", CommandLine.unsafeArgv)
         // Only reached when exec failed: run on, slowly, and say so.
         unsetenv("OPENBLAS_CORETYPE")

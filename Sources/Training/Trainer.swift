@@ -1,4 +1,4 @@
-/// The optimizer-step settings of a run (issue 11's recipe).
+/// The optimizer-step settings of a run.
 public struct TrainingRecipe: Sendable, Equatable {
     public var schedule: LearningRateSchedule
     public var optimizer: AdamW

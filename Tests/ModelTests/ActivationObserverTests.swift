@@ -24,8 +24,9 @@ final class Recorder {
 
 /// Every layer's output against transformers' hidden states, so a mismatch names its layer.
 final class HiddenStateTests: XCTestCase {
-    /// All fixtures (dense and MoE) with the bounds of their logits tests.
-    static let fixtures = DenseModelTests.fixtures + MoEModelTests.fixtures.map { ($0, Float(1e-4)) }
+    /// All fixtures (dense and MoE), each layer within 1e-4: the math is f32 for bf16 weights
+    /// too (polynorm-bf16-sharded's logits bound is 1e-3, its layers measured under 1e-5).
+    static let fixtures = (DenseModelTests.fixtures.map(\.name) + MoEModelTests.fixtures).map { ($0, Float(1e-4)) }
 
     /// reference/<name>.hidden.safetensors (tools/reference/make_hidden_states.py):
     /// `hidden_L` [n+1, L, D] is transformers' output_hidden_states — embeddings, layers

@@ -60,6 +60,45 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("--kernels"), bad.stderr)
     }
 
+    /// The restart itself, on any CPU: a stand-in for `openblas_get_corename` (LD_PRELOAD)
+    /// reports "Prescott" when the library loads without OPENBLAS_CORETYPE, as Debian's
+    /// OpenBLAS does on a CPU it does not know, and the real library's name otherwise. polycom
+    /// must start again with the family of the CPU's flags, and the restarted process's
+    /// OpenBLAS must then run it.
+    func testGenericFamilyIsReplacedByRestartingWithTheCPUsFamily() throws {
+        let dir = temporaryDirectory()
+        try """
+            #define _GNU_SOURCE
+            #include <dlfcn.h>
+            #include <stdlib.h>
+            static int generic;  /* decided once, when the library loads, as OpenBLAS does */
+            __attribute__((constructor)) static void load(void) { generic = getenv("OPENBLAS_CORETYPE") == NULL; }
+            char *openblas_get_corename(void) {
+                if (generic) return "Prescott";
+                return ((char *(*)(void))dlsym(RTLD_NEXT, "openblas_get_corename"))();
+            }
+            """.write(toFile: dir + "/corename.c", atomically: true, encoding: .utf8)
+        let cc = try runProcess("/usr/bin/env", ["clang", "-shared", "-fPIC", "-o", dir + "/corename.so", dir + "/corename.c", "-ldl"])
+        XCTAssertEqual(cc.status, 0, cc.stderr)
+        let preload = ([dir + "/corename.so"] + [ProcessInfo.processInfo.environment["LD_PRELOAD"]].compactMap { $0 }).joined(separator: ":")
+        let environment: [String: String?] = ["OPENBLAS_CORETYPE": nil, "POLYCOM_BLAS_REPLACED": nil, "LD_PRELOAD": preload]
+        let text = try polycom(["inspect", repositoryRoot + "/Configs/PolyNorm_1B"], environment: environment)
+        let json = try polycom(["inspect", repositoryRoot + "/Configs/PolyNorm_1B", "--json"], environment: environment)
+        XCTAssertEqual(text.status, 0, text.stderr)
+        XCTAssertEqual(json.status, 0, json.stderr)
+        let running = try XCTUnwrap(try JSONValue.parse(json.stdout)["blas"]?.stringValue, json.stdout)
+        let level = BLASCore.cpuVectorLevel
+        guard level >= 2 else {
+            XCTAssertEqual(running, "Prescott", "no AVX2: nothing better to run")
+            return XCTAssertTrue(text.stdout.contains("BLAS: OpenBLAS Prescott kernels\n"), text.stdout)
+        }
+        let family = ["Haswell", "SkylakeX", "Cooperlake"][min(level, 4) - 2]
+        XCTAssertEqual(running, family, "the restarted process's OpenBLAS runs the CPU's family")
+        XCTAssertTrue(text.stdout.contains("BLAS: OpenBLAS \(family) kernels (OpenBLAS took this CPU for Prescott; "
+                                           + "OPENBLAS_CORETYPE=\(family) set by polycom)\n"), text.stdout)
+        XCTAssertFalse(text.stdout.contains("warning"), text.stdout)
+    }
+
     /// A family the user chose is kept, even a generic one, and the log says what it costs.
     func testUserChosenBLASFamilyIsRespectedAndAGenericOneIsWarnedAbout() throws {
         let r = try polycom(["inspect", repositoryRoot + "/Configs/PolyNorm_1B"], environment: ["OPENBLAS_CORETYPE": "Prescott"])

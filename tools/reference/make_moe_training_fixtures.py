@@ -11,7 +11,7 @@ olmoe-swiglu-e6k3-fused (fused layout, norm_topk_prob, GQA) and olmoe-swiglu-e8k
 (clip_qkv 2.0), loaded from their folders.
 Output: Tests/Fixtures/reference/training-<name>.safetensors.
 
-Objective of a step (issue 12): summed token cross-entropy / the step's target tokens
+Objective of a step: summed token cross-entropy / the step's target tokens
 + sum over micro-batches g of (aux_coef * lb_g + z_coef * z_g) / G, where for the router
 logits of all layers of micro-batch g concatenated (rows r, [L*T, E]):
 lb = transformers' load_balancing_loss_func (E * sum_j sum_e f[j,e] P[e]) and

@@ -9,7 +9,7 @@ Models: the committed dense fixtures polynorm-f32 (untied), polyrelu-tied (tied
 embeddings) and llama-swiglu-gqa (gated SiLU, GQA), loaded from their folders.
 Output: Tests/Fixtures/reference/training-<name>.safetensors (see Tests/Fixtures/README.md).
 
-The recipe (issue 11): step s accumulates micro-batches g = 0..G-1 holding blocks
+The recipe: step s accumulates micro-batches g = 0..G-1 holding blocks
 (s*G+g)*B .. +B-1 modulo the block count; loss = summed token cross-entropy over the step
 divided by the step's target tokens; lr(s) = lr*(s+1)/W for s < W, then cosine to
 lr*min_ratio over S-W steps; clip_grad_norm_ (grad_norm reported before clipping);
