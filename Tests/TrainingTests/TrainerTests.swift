@@ -44,6 +44,44 @@ final class TrainerTests: XCTestCase {
         }
     }
 
+    /// The step's loss and gradients are divided by the target tokens of the whole step, not
+    /// averaged per micro-batch: two micro-batches with 7 and 2 targets, against their
+    /// summed losses and gradients from separate unscaled passes.
+    func testLossAndGradientsAreNormalisedByTheWholeStepsTargets() throws {
+        let T = 8
+        let model = try DecoderTrainingModel.load(path: fixtureModel("polynorm-f32"), seqLen: T, maxSequences: 1)
+        let tokens: [[Int32]] = [[1, 5, 9, 4, 7, 3, 2, 8], [6, 2, 11, 4, 4, 9, 1, 3]]
+        var targets = tokens.map { Array($0.dropFirst()) + [-100] }
+        for t in 0..<5 { targets[1][t] = -100 }
+        let counts = targets.map { $0.filter { $0 != -100 }.count }
+        XCTAssertEqual(counts, [7, 2])
+        let store = model.store
+        var sums: [Double] = [], grads: [[String: [Float]]] = []
+        for (x, y) in zip(tokens, targets) {
+            store.zeroGrads()
+            sums.append(try model.accumulateGradients(tokens: x, targets: y, lossScale: 1, routerScale: 1).ce)
+            grads.append(Dictionary(uniqueKeysWithValues: store.names.map { ($0, store.tensor($0, in: store.grads).floats()) }))
+        }
+        let n = Double(counts[0] + counts[1])
+        let recipe = TrainingRecipe(schedule: LearningRateSchedule(peak: 1e-3, warmupSteps: 0, totalSteps: 1, minRatio: 0),
+                                    optimizer: AdamW(), clip: 1e9, batchSize: 1, gradAccum: 2, shuffle: false, seed: 0)
+        let trainer = try Trainer(model: model, recipe: recipe, examples: zip(tokens, targets).map { Example(tokens: $0, targets: $1) })
+        var checked = 0
+        let result = try trainer.step { store in
+            for name in store.names {
+                let expected = zip(grads[0][name]!, grads[1][name]!).map { ($0 + $1) / Float(n) }
+                let scale = max(expected.map { abs($0) }.max()!, Float.leastNormalMagnitude)
+                let d = maxAbsDiff(store.tensor(name, in: store.grads).floats(), expected)
+                XCTAssert(d <= 1e-5 * scale, "\(name): max |Δ| \(d) vs max |ref| \(scale)")
+                checked += 1
+            }
+        }
+        XCTAssertEqual(checked, store.names.count)
+        XCTAssertEqual(result.loss, (sums[0] + sums[1]) / n, accuracy: 1e-6 * result.loss)
+        let perMicroBatch = (sums[0] / Double(counts[0]) + sums[1] / Double(counts[1])) / 2
+        XCTAssertGreaterThan(abs(result.loss - perMicroBatch), 1e-3 * result.loss, "the two normalisations differ on this batch")
+    }
+
     func doubles(_ file: SafeTensorsFile, _ name: String) throws -> [Double] {
         try file.tensor(name).bytes.bindMemory(to: Double.self).map { $0 }
     }

@@ -1,7 +1,11 @@
 import Checkpoint
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import JSON
 import Model
+import Server
 import TestSupport
 import XCTest
 
@@ -45,6 +49,37 @@ final class TrainCommandTests: XCTestCase {
         let model = try Architectures.load(path: out)
         let logits = try model.logits(for: try ref.tensor("tokens").ints())
         assertClose(logits.buffer.array, try ref.tensor("logits").floats(), tolerance: 1e-4, "polycom vs transformers on the trained file")
+        try assertServedLogProbs(out, tokens: try ref.tensor("tokens").ints(), logits: try ref.tensor("logits").floats())
+    }
+
+    /// `polycom serve`'s service on the trained folder: /v1/loglikelihood of each next token
+    /// equals transformers' log-softmax at that position.
+    func assertServedLogProbs(_ folder: String, tokens: [Int], logits: [Float]) throws {
+        var options = ServerOptions()
+        options.port = 0
+        let service = InferenceService(modelPath: folder, options: options)
+        service.log = { _ in }
+        let port = try service.start()
+        try service.load()
+        defer { service.drainAndStop(grace: 1) }
+        let V = logits.count / tokens.count
+        let pairs: [JSONValue] = (1..<tokens.count).map { i in
+            ["context": .array(tokens[..<i].map { .int($0) }), "continuation": [.int(tokens[i])]]
+        }
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/v1/loglikelihood")!)
+        request.httpMethod = "POST"
+        request.httpBody = Data(JSONValue.object(["requests": .array(pairs)]).serialized().utf8)
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var body = Data()
+        URLSession.shared.dataTask(with: request) { data, _, _ in body = data ?? Data(); done.signal() }.resume()
+        done.wait()
+        let results = try XCTUnwrap(try JSONValue.parse([UInt8](body))["results"]?.arrayValue, String(decoding: body, as: UTF8.self))
+        XCTAssertEqual(results.count, tokens.count - 1)
+        for (i, r) in results.enumerated() {
+            let row = logits[i * V..<(i + 1) * V].map(Double.init), top = row.max()!
+            let expected = row[tokens[i + 1]] - top - log(row.reduce(0) { $0 + exp($1 - top) })
+            XCTAssertEqual(try XCTUnwrap(r["logprob"]?.doubleValue), expected, accuracy: 1e-3, "served log-prob of token \(i + 1)")
+        }
     }
 
     func testFineTuningLowersValidationLoss() throws {
@@ -135,6 +170,7 @@ final class TrainCommandTests: XCTestCase {
         let cases: [([String], String)] = [
             (["--data", file("bad.jsonl", "{\"text\": \"a\"}\n{not json\n")], "bad.jsonl line 2: not valid JSON"),
             (["--data", file("field.jsonl", "{\"text\": \"a\"}\n\n{\"txt\": \"b\"}\n")], "field.jsonl line 3: expected an object"),
+            (["--data", dir + "/missing.jsonl"], "cannot read data file \(dir)/missing.jsonl"),
             (["--data", file("empty.jsonl", "\n")], "holds no data lines"),
             (["--data", file("short.jsonl", "{\"text\": \"Hi\"}\n")], "fewer than one block of --seq-len 32"),
             (["--data", data, "--seq-len", "1000"], "above the model's context (max_position_embeddings 512)"),
