@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// An owned, fixed-size, zero-initialised array of Float with a stable address.
 ///
 /// Activations and caches live in these so kernels can take plain pointers without
@@ -8,10 +14,16 @@ public final class FloatBuffer: @unchecked Sendable {
 
     /// `zeroed: false` leaves the memory untouched until written, so a large buffer costs
     /// nothing up front (a KV cache sized for the whole context).
+    /// Zeroed buffers come from calloc, whose large blocks are fresh zero pages that cost
+    /// memory only once written: a training run's gradients and moments are not resident
+    /// while the checkpoint they are loaded beside is still mapped.
     public init(count: Int, zeroed: Bool = true) {
         self.count = count
-        pointer = .allocate(capacity: max(count, 1))
-        if zeroed { pointer.initialize(repeating: 0, count: max(count, 1)) }
+        let n = max(count, 1)
+        guard let raw = zeroed ? calloc(n, MemoryLayout<Float>.stride) : malloc(n * MemoryLayout<Float>.stride) else {
+            fatalError("out of memory allocating \(n) floats")
+        }
+        pointer = raw.bindMemory(to: Float.self, capacity: n)
     }
 
     public convenience init(_ values: [Float]) {
@@ -19,7 +31,7 @@ public final class FloatBuffer: @unchecked Sendable {
         values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: values.count) }
     }
 
-    deinit { pointer.deallocate() }
+    deinit { free(pointer) }
 
     public subscript(i: Int) -> Float {
         get { pointer[i] }
