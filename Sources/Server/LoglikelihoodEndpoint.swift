@@ -53,26 +53,23 @@ struct LoglikelihoodEndpoint {
         }
     }
 
-    /// Text pairs follow lm-evaluation-harness: trailing spaces of the context move to the
-    /// continuation, the continuation's tokens are those of context+continuation past the
-    /// context's. A context of no tokens becomes BOS (or EOS when there is none).
+    /// Text pairs follow lm-evaluation-harness (`LoglikelihoodPairRule`, as `polycom eval`
+    /// tokenizes them), with BOS before the context when the tokenizer's template adds one;
+    /// a pair longer than the model's context is refused, not cut. A context of no tokens
+    /// becomes BOS (or EOS when there is none).
     private static func pair(_ item: JSONValue, index: Int, limit: Int, vocabulary: Int, tokenizer: Tokenizer) throws -> ScoringPair {
         let param = "requests[\(index)]"
         guard let ctx = item["context"], let cont = item["continuation"] else {
             throw APIError.badRequest("\(param) needs 'context' and 'continuation'", param: param)
         }
         var context: [Int], continuation: [Int]
-        if var c = ctx.stringValue, var x = cont.stringValue {
-            let trailing = c.reversed().prefix { $0 == " " }.count
-            if trailing > 0 {
-                x = String(c.suffix(trailing)) + x
-                c = String(c.dropLast(trailing))
-            }
-            let whole = tokenizer.encode(c + x, addSpecialTokens: false)
-            context = tokenizer.encode(c, addSpecialTokens: false)
-            continuation = Array(whole[min(context.count, whole.count)...])
-            if let bos = tokenizer.bosTokenId, tokenizer.encode("", addSpecialTokens: true).first == bos {
-                context.insert(bos, at: 0)
+        if let c = ctx.stringValue, let x = cont.stringValue {
+            let rule = LoglikelihoodPairRule(tokenizer: tokenizer, addSpecialTokens: true, maxLength: limit, truncate: false)
+            do {
+                let p = try rule.pair(context: c, continuation: x, index: index)
+                (context, continuation) = (p.context, p.continuation)
+            } catch let e as LoglikelihoodError {
+                throw APIError.badRequest("\(param): \(e)", param: param)
             }
         } else if let c = ctx.arrayValue, let x = cont.arrayValue {
             let ints = { (l: [JSONValue]) throws -> [Int] in

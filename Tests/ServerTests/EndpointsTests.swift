@@ -55,6 +55,30 @@ final class EndpointsTests: ServerTestCase {
         XCTAssertEqual(ids.json["results"]?[0]?["num_tokens"]?.intValue, 2)
     }
 
+    /// Text pairs become the token pairs lm-evaluation-harness makes of them (its own code
+    /// with the Hugging Face tokenizer, BOS on as this template adds it; recorded by
+    /// tools/reference/make_eval_reference.py): trailing whitespace of any kind — newlines
+    /// and tabs too — moves to the continuation, as `polycom eval` does.
+    func testTextPairsScoreAsTheTokenPairsLMEvalMakes() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: fixturesDirectory + "/eval/lm-eval-reference.json"))
+        let cases = try XCTUnwrap(try JSONValue.parse([UInt8](data))["pairs"]?.arrayValue).filter { $0["add_bos_token"] == true }
+        XCTAssertEqual(cases.count, 8)
+        let text = Self.post(port, "/v1/loglikelihood", ["requests": .array(cases.map {
+            ["context": $0["context"]!, "continuation": $0["continuation"]!]
+        })])
+        let ids = Self.post(port, "/v1/loglikelihood", ["requests": .array(cases.map {
+            ["context": $0["context_tokens"]!, "continuation": $0["continuation_tokens"]!]
+        })])
+        XCTAssertEqual(text.status, 200, text.text)
+        XCTAssertEqual(ids.status, 200, ids.text)
+        let byText = try XCTUnwrap(text.json["results"]?.arrayValue), byIds = try XCTUnwrap(ids.json["results"]?.arrayValue)
+        for (i, c) in cases.enumerated() {
+            let what = "\(c["context"]!.serialized()) + \(c["continuation"]!.serialized())"
+            XCTAssertEqual(byText[i]["num_tokens"]?.intValue, c["continuation_tokens"]?.arrayValue?.count, what)
+            XCTAssertEqual(byText[i]["logprob"]?.doubleValue ?? 0, byIds[i]["logprob"]?.doubleValue ?? 1, accuracy: 1e-5, what)
+        }
+    }
+
     func testTokenizeDetokenizeAndInfoAtBothPrefixes() throws {
         let tokenizer = try Tokenizer(path: Self.modelPath)
         for prefix in ["", "/v1"] {

@@ -41,9 +41,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_server(binary, port):
-    proc = subprocess.Popen([binary, "serve", "--model", str(MODEL), "--port", str(port),
-                             "--served-model-name", "polynorm-demo"],
+def start_server(binary, port, model=MODEL):
+    proc = subprocess.Popen([binary, "serve", "--model", str(model), "--port", str(port),
+                             "--served-model-name", Path(model).name],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     for _ in range(600):
         try:
