@@ -5,7 +5,7 @@ import PolyKernels
 ///
 /// F32 goes straight to sgemm/sgemv. BF16 and F16 stay compressed in memory: up to
 /// `panelThreshold` tokens (decode batches) a C kernel converts weights in registers
-/// (intrinsics for 1–3 tokens, 4-row × 4-token tiles for more), rows split across cores; more tokens (prefill)
+/// (intrinsics: one row at a time for 1–3 tokens, row × token tiles for more), rows split across cores; more tokens (prefill)
 /// go to a blocked bf16 GEMM that widens weights in registers (gemm_bf16.c; BLAS stays off
 /// that path), while F16 converts 512-row panels to f32 and hands each panel to sgemm. q8 matrices (Matrix+Q8.swift)
 /// hold int8 values in `tensor` (I8) and their per-block scales in `scales`.
