@@ -191,22 +191,24 @@ T256 static void rows256(float *out, size_t ldo, const float *xp, size_t Cp, con
 // ---- Batched decode (more than SIMD_MAX_T tokens) ---------------------------------------
 // A tile of BR rows × BT tokens keeps BR·BT accumulators in registers: each widened weight
 // vector meets BT tokens and each activation vector BR rows, so FMAs outnumber loads and
-// widening ops several times over and a batch of 8 runs near the read bandwidth, where the
-// 4×4 tiles of matmul.c were compute-bound. No packing: rows are read where they lie (BR
-// streams, each prefetched), and a row group meets every token group while it is in L1/L2.
+// widening ops several times over, where the 4×4 tiles of matmul.c were compute-bound. No
+// packing: rows are read where they lie, and a row group meets every token group while it is
+// in L1/L2. Every pass prefetches the next row group, so memory keeps streaming while later
+// token groups reuse cached rows (prefetching ahead in the same rows left it idle then: 8
+// tokens measured 1.2× slower).
 // Token groups are balanced (12 tokens: 6 + 6, not 8 + 4).
 #define BR512 4 // 4 × 6 measured fastest of 3 × 8, 4 × 6, 6 × 4 and 4 × 4 (L2-resident rows, 4..39 tokens)
 #define BT512 6
 
 PK_INLINE T512 void tile512(float *out, size_t ldo, const float *xp, size_t Cp, const uint16_t *w,
-                            size_t C, int NR, int NT, int bf16) {
+                            const uint16_t *next, int next_rows, size_t C, int NR, int NT, int bf16) {
     __m512 acc[BR512][BT512];
     for (int r = 0; r < NR; r++)
         for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();
     for (size_t i = 0; i < C; i += 32) {
         __m512 lo[BR512], hi[BR512];
         for (int r = 0; r < NR; r++) {
-            _mm_prefetch((const char *)(w + r * C + i + PREFETCH_AHEAD), _MM_HINT_T0);
+            if (r < next_rows) _mm_prefetch((const char *)(next + r * C + i), _MM_HINT_T0);
             widen512(w + r * C + i, C - i, bf16, &lo[r], &hi[r]);
         }
         for (int t = 0; t < NT; t++) {
@@ -227,14 +229,14 @@ PK_INLINE T512 void tile512(float *out, size_t ldo, const float *xp, size_t Cp, 
 #define BT256 4
 
 PK_INLINE T256 void tile256(float *out, size_t ldo, const float *xp, size_t Cp, const uint16_t *w,
-                            size_t C, int NR, int NT, int bf16) {
+                            const uint16_t *next, int next_rows, size_t C, int NR, int NT, int bf16) {
     __m256 acc[BR256][BT256];
     for (int r = 0; r < NR; r++)
         for (int t = 0; t < NT; t++) acc[r][t] = _mm256_setzero_ps();
     for (size_t i = 0; i < C; i += 16) {
         __m256 lo[BR256], hi[BR256];
         for (int r = 0; r < NR; r++) {
-            _mm_prefetch((const char *)(w + r * C + i + PREFETCH_AHEAD), _MM_HINT_T0);
+            if (r < next_rows) _mm_prefetch((const char *)(next + r * C + i), _MM_HINT_T0);
             widen256(w + r * C + i, C - i, bf16, &lo[r], &hi[r]);
         }
         for (int t = 0; t < NT; t++) {
@@ -248,17 +250,18 @@ PK_INLINE T256 void tile256(float *out, size_t ldo, const float *xp, size_t Cp, 
 
 // Constant NR, NT and bf16 per call, so each tile's loops unroll into registers.
 #define TILE_CASE(f, nr, nt) \
-    case (nr) * 16 + (nt): if (bf16) f(out, ldo, xp, Cp, w, C, nr, nt, 1); else f(out, ldo, xp, Cp, w, C, nr, nt, 0); break;
+    case (nr) * 16 + (nt): if (bf16) f(out, ldo, xp, Cp, w, next, next_rows, C, nr, nt, 1); \
+        else f(out, ldo, xp, Cp, w, next, next_rows, C, nr, nt, 0); break;
 #define TILE_ROW(f, nr) TILE_CASE(f, nr, 1) TILE_CASE(f, nr, 2) TILE_CASE(f, nr, 3) TILE_CASE(f, nr, 4)
 #define TILE_ROW6(f, nr) TILE_ROW(f, nr) TILE_CASE(f, nr, 5) TILE_CASE(f, nr, 6)
 
-T512 static void dispatch512(float *out, size_t ldo, const float *xp, size_t Cp, const uint16_t *w, size_t C,
-                             int nr, int nt, int bf16) {
+T512 static void dispatch512(float *out, size_t ldo, const float *xp, size_t Cp, const uint16_t *w,
+                             const uint16_t *next, int next_rows, size_t C, int nr, int nt, int bf16) {
     switch (nr * 16 + nt) { TILE_ROW6(tile512, 1) TILE_ROW6(tile512, 2) TILE_ROW6(tile512, 3) TILE_ROW6(tile512, 4) }
 }
 
-T256 static void dispatch256(float *out, size_t ldo, const float *xp, size_t Cp, const uint16_t *w, size_t C,
-                             int nr, int nt, int bf16) {
+T256 static void dispatch256(float *out, size_t ldo, const float *xp, size_t Cp, const uint16_t *w,
+                             const uint16_t *next, int next_rows, size_t C, int nr, int nt, int bf16) {
     switch (nr * 16 + nt) { TILE_ROW(tile256, 1) TILE_ROW(tile256, 2) }
 }
 
@@ -268,10 +271,14 @@ static void batch_rows(int isa, float *out, size_t ldo, const float *xp, size_t 
     size_t groups = (T + BT - 1) / BT;
     for (size_t r = 0; r < rows; r += BR) {
         int nr = (int)(rows - r < BR ? rows - r : BR);
+        size_t left = rows - r - (size_t)nr;
+        int next_rows = (int)(left < BR ? left : BR);
+        const uint16_t *wr = w + r * C, *next = next_rows ? wr + (size_t)nr * C : wr;
         for (size_t g = 0, t0 = 0; g < groups; g++) {
             size_t nt = T / groups + (g < T % groups);
-            if (isa == PK_ISA_AVX512) dispatch512(out + t0 * ldo + r, ldo, xp + t0 * Cp, Cp, w + r * C, C, nr, (int)nt, bf16);
-            else dispatch256(out + t0 * ldo + r, ldo, xp + t0 * Cp, Cp, w + r * C, C, nr, (int)nt, bf16);
+            float *o = out + t0 * ldo + r;
+            if (isa == PK_ISA_AVX512) dispatch512(o, ldo, xp + t0 * Cp, Cp, wr, next, next_rows, C, nr, (int)nt, bf16);
+            else dispatch256(o, ldo, xp + t0 * Cp, Cp, wr, next, next_rows, C, nr, (int)nt, bf16);
             t0 += nt;
         }
     }
