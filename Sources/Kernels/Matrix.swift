@@ -5,7 +5,7 @@ import PolyKernels
 ///
 /// F32 goes straight to sgemm/sgemv. BF16 and F16 stay compressed in memory: up to
 /// `panelThreshold` tokens (decode batches) a C kernel converts weights in registers
-/// (intrinsics for 1–3 tokens, 4-row × 4-token tiles for more), rows split across cores; more tokens (prefill)
+/// (intrinsics: one row at a time for 1–3 tokens, row × token tiles for more), rows split across cores; more tokens (prefill)
 /// go to a blocked bf16 GEMM that widens weights in registers (gemm_bf16.c; BLAS stays off
 /// that path), while F16 converts 512-row panels to f32 and hands each panel to sgemm. q8 matrices (Matrix+Q8.swift)
 /// hold int8 values in `tensor` (I8) and their per-block scales in `scales`.
@@ -19,6 +19,10 @@ public struct Matrix: @unchecked Sendable {
     /// Below this many tokens the register-tiled bf16 kernel beats convert-then-sgemm
     /// (measured crossover between 32 and 64 tokens on PolyNorm_1B shapes); kept for the
     /// blocked bf16 GEMM, which pads tokens to 12-token tiles and packs weights per call.
+    /// With matmul_simd.c's 4 × 6 AVX-512 tiles the row kernel stays on par with the GEMM up
+    /// to 64 tokens (one thread, CPU time over a 4-layer PolyNorm_1B's products: 40 tokens
+    /// 131 vs 161 ms, 48 158 vs 159, 64 199 vs 215), so 40 is kept: it is below either
+    /// family's crossover and prefill's 128 tokens are far past it.
     public static let panelThreshold = 40
 
     public static let panelRows = 512

@@ -2,13 +2,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-// Decode products (1 to 3 tokens) with intrinsics: bf16 / f16 weight rows widened in
-// registers, f32 FMAs, four column chunks of one row in flight. Decode is memory-bound only
-// if widening costs fewer cycles than the bytes take to arrive: the auto-vectorised C of
-// matmul.c (kept as the reference, and for 4+ tokens, where it is compute-bound anyway and
-// its 4×4 tiles measured faster) was compute-bound on some CPUs; here widening is 2 integer
-// ops per 32 bf16 weights. One row at a time reads a matrix as one sequential stream, which
-// the hardware prefetcher follows best (4 interleaved rows measured 40% slower).
+// Decode products with intrinsics: bf16 / f16 weight rows widened in registers, f32 FMAs.
+// 1 to 3 tokens: four column chunks of one row in flight. Decode is memory-bound only if
+// widening costs fewer cycles than the bytes take to arrive: the auto-vectorised C of
+// matmul.c (kept as the reference and the portable family) was compute-bound on some CPUs;
+// here widening is 2 integer ops per 32 bf16 weights. One row at a time reads a matrix as
+// one sequential stream, which the hardware prefetcher follows best (4 interleaved rows
+// measured 40% slower). More tokens (batched decode): row × token tiles, below.
 //
 // bf16 → f32 without shuffles: a 32-bit lane holds the pair (w[2i], w[2i+1]); shifting it
 // left by 16 gives w[2i] as an f32, masking off its low half gives w[2i+1]. The activations
@@ -188,8 +188,104 @@ T256 static void rows256(float *out, size_t ldo, const float *xp, size_t Cp, con
     }
 }
 
-/// Up to SIMD_MAX_T tokens, one row at a time. Returns -1 (nothing written) when the
-/// activations' buffer cannot be allocated.
+// ---- Batched decode (more than SIMD_MAX_T tokens) ---------------------------------------
+// A tile of BR rows × BT tokens keeps BR·BT accumulators in registers: each widened weight
+// vector meets BT tokens and each activation vector BR rows, so FMAs outnumber loads and
+// widening ops several times over, where the 4×4 tiles of matmul.c were compute-bound. No
+// packing: rows are read where they lie, and a row group meets every token group while it is
+// in L1/L2. Every pass prefetches the next row group, so memory keeps streaming while later
+// token groups reuse cached rows (prefetching ahead in the same rows left it idle then: 8
+// tokens measured 1.2× slower).
+// Token groups are balanced (12 tokens: 6 + 6, not 8 + 4).
+#define BR512 4 // 4 × 6 measured fastest of 3 × 8, 4 × 6, 6 × 4 and 4 × 4 (L2-resident rows, 4..39 tokens)
+#define BT512 6
+
+PK_INLINE T512 void tile512(float *out, size_t ldo, const float *xp, size_t Cp, const uint16_t *w,
+                            const uint16_t *next, int next_rows, size_t C, int NR, int NT, int bf16) {
+    __m512 acc[BR512][BT512];
+    for (int r = 0; r < NR; r++)
+        for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();
+    for (size_t i = 0; i < C; i += 32) {
+        __m512 lo[BR512], hi[BR512];
+        for (int r = 0; r < NR; r++) {
+            if (r < next_rows) _mm_prefetch((const char *)(next + r * C + i), _MM_HINT_T0);
+            widen512(w + r * C + i, C - i, bf16, &lo[r], &hi[r]);
+        }
+        for (int t = 0; t < NT; t++) {
+            __m512 xl = _mm512_load_ps(xp + t * Cp + i);
+            for (int r = 0; r < NR; r++) acc[r][t] = _mm512_fmadd_ps(lo[r], xl, acc[r][t]);
+        }
+        for (int t = 0; t < NT; t++) {
+            __m512 xh = _mm512_load_ps(xp + t * Cp + i + 16);
+            for (int r = 0; r < NR; r++) acc[r][t] = _mm512_fmadd_ps(hi[r], xh, acc[r][t]);
+        }
+    }
+    for (int r = 0; r < NR; r++)
+        for (int t = 0; t < NT; t++) out[t * ldo + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+// ---- AVX2: 2 rows × 4 tokens, 8 of the 16 ymm registers as accumulators -----------------
+#define BR256 2
+#define BT256 4
+
+PK_INLINE T256 void tile256(float *out, size_t ldo, const float *xp, size_t Cp, const uint16_t *w,
+                            const uint16_t *next, int next_rows, size_t C, int NR, int NT, int bf16) {
+    __m256 acc[BR256][BT256];
+    for (int r = 0; r < NR; r++)
+        for (int t = 0; t < NT; t++) acc[r][t] = _mm256_setzero_ps();
+    for (size_t i = 0; i < C; i += 16) {
+        __m256 lo[BR256], hi[BR256];
+        for (int r = 0; r < NR; r++) {
+            if (r < next_rows) _mm_prefetch((const char *)(next + r * C + i), _MM_HINT_T0);
+            widen256(w + r * C + i, C - i, bf16, &lo[r], &hi[r]);
+        }
+        for (int t = 0; t < NT; t++) {
+            __m256 xl = _mm256_load_ps(xp + t * Cp + i), xh = _mm256_load_ps(xp + t * Cp + i + 8);
+            for (int r = 0; r < NR; r++) acc[r][t] = _mm256_fmadd_ps(hi[r], xh, _mm256_fmadd_ps(lo[r], xl, acc[r][t]));
+        }
+    }
+    for (int r = 0; r < NR; r++)
+        for (int t = 0; t < NT; t++) out[t * ldo + r] = hsum256(acc[r][t]);
+}
+
+// Constant NR, NT and bf16 per call, so each tile's loops unroll into registers.
+#define TILE_CASE(f, nr, nt) \
+    case (nr) * 16 + (nt): if (bf16) f(out, ldo, xp, Cp, w, next, next_rows, C, nr, nt, 1); \
+        else f(out, ldo, xp, Cp, w, next, next_rows, C, nr, nt, 0); break;
+#define TILE_ROW(f, nr) TILE_CASE(f, nr, 1) TILE_CASE(f, nr, 2) TILE_CASE(f, nr, 3) TILE_CASE(f, nr, 4)
+#define TILE_ROW6(f, nr) TILE_ROW(f, nr) TILE_CASE(f, nr, 5) TILE_CASE(f, nr, 6)
+
+T512 static void dispatch512(float *out, size_t ldo, const float *xp, size_t Cp, const uint16_t *w,
+                             const uint16_t *next, int next_rows, size_t C, int nr, int nt, int bf16) {
+    switch (nr * 16 + nt) { TILE_ROW6(tile512, 1) TILE_ROW6(tile512, 2) TILE_ROW6(tile512, 3) TILE_ROW6(tile512, 4) }
+}
+
+T256 static void dispatch256(float *out, size_t ldo, const float *xp, size_t Cp, const uint16_t *w,
+                             const uint16_t *next, int next_rows, size_t C, int nr, int nt, int bf16) {
+    switch (nr * 16 + nt) { TILE_ROW(tile256, 1) TILE_ROW(tile256, 2) }
+}
+
+static void batch_rows(int isa, float *out, size_t ldo, const float *xp, size_t Cp, const uint16_t *w,
+                       size_t T, size_t rows, size_t C, int bf16) {
+    size_t BR = isa == PK_ISA_AVX512 ? BR512 : BR256, BT = isa == PK_ISA_AVX512 ? BT512 : BT256;
+    size_t groups = (T + BT - 1) / BT;
+    for (size_t r = 0; r < rows; r += BR) {
+        int nr = (int)(rows - r < BR ? rows - r : BR);
+        size_t left = rows - r - (size_t)nr;
+        int next_rows = (int)(left < BR ? left : BR);
+        const uint16_t *wr = w + r * C, *next = next_rows ? wr + (size_t)nr * C : wr;
+        for (size_t g = 0, t0 = 0; g < groups; g++) {
+            size_t nt = T / groups + (g < T % groups);
+            float *o = out + t0 * ldo + r;
+            if (isa == PK_ISA_AVX512) dispatch512(o, ldo, xp + t0 * Cp, Cp, wr, next, next_rows, C, nr, (int)nt, bf16);
+            else dispatch256(o, ldo, xp + t0 * Cp, Cp, wr, next, next_rows, C, nr, (int)nt, bf16);
+            t0 += nt;
+        }
+    }
+}
+
+/// Any number of tokens: one row at a time up to SIMD_MAX_T, row × token tiles past it.
+/// Returns -1 (nothing written) when the activations' buffer cannot be allocated.
 static int run_simd(int isa, float *out, size_t ldo, const float *x, const uint16_t *w,
                     size_t T, size_t rows, size_t C, int bf16) {
     size_t chunk = isa == PK_ISA_AVX512 ? 32 : 16;
@@ -197,7 +293,8 @@ static int run_simd(int isa, float *out, size_t ldo, const float *x, const uint1
     float *xp = aligned_alloc(64, (T * Cp * sizeof(float) + 63) / 64 * 64);
     if (!xp) return -1;
     layout_x(xp, x, T, C, Cp, chunk, bf16);
-    if (isa == PK_ISA_AVX512) rows512(out, ldo, xp, Cp, w, rows, C, (int)T, bf16);
+    if (T > SIMD_MAX_T) batch_rows(isa, out, ldo, xp, Cp, w, T, rows, C, bf16);
+    else if (isa == PK_ISA_AVX512) rows512(out, ldo, xp, Cp, w, rows, C, (int)T, bf16);
     else rows256(out, ldo, xp, Cp, w, rows, C, (int)T, bf16);
     free(xp);
     return 0;
@@ -209,7 +306,7 @@ void pk_matmul_bf16_isa(int isa, float *out, size_t ldo, const float *x, const u
     int best = pk_isa_best();
     if (isa > best) isa = best;
 #ifdef PK_SIMD
-    if (isa >= PK_ISA_AVX2 && T >= 1 && T <= SIMD_MAX_T && C > 0 && run_simd(isa, out, ldo, x, w, T, rows, C, 1) == 0) return;
+    if (isa >= PK_ISA_AVX2 && T >= 1 && C > 0 && run_simd(isa, out, ldo, x, w, T, rows, C, 1) == 0) return;
 #endif
     pk_matmul_bf16_portable(out, ldo, x, w, T, rows, C);
 }
@@ -219,7 +316,7 @@ void pk_matmul_f16_isa(int isa, float *out, size_t ldo, const float *x, const ui
     int best = pk_isa_best();
     if (isa > best) isa = best;
 #ifdef PK_SIMD
-    if (isa >= PK_ISA_AVX2 && T >= 1 && T <= SIMD_MAX_T && C > 0 && run_simd(isa, out, ldo, x, w, T, rows, C, 0) == 0) return;
+    if (isa >= PK_ISA_AVX2 && T >= 1 && C > 0 && run_simd(isa, out, ldo, x, w, T, rows, C, 0) == 0) return;
 #endif
     pk_matmul_f16_portable(out, ldo, x, w, T, rows, C);
 }
