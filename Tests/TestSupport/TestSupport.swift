@@ -45,9 +45,18 @@ public func assertClose(_ a: [Float], _ b: [Float], tolerance: Float, _ message:
     XCTAssert(d <= tolerance, "\(message) max |Δ| = \(d) > \(tolerance)", file: file, line: line)
 }
 
-/// A fresh temporary directory, removed by the caller's tearDown if wanted.
+/// The folder of this test process's temporary directories, removed when the process exits:
+/// copies of fixture models left behind by every run filled /tmp (57 GB after a day of runs).
+private let testProcessRoot: String = {
+    let root = NSTemporaryDirectory() + "polycom-test-\(getpid())-" + UUID().uuidString.prefix(8)
+    try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    atexit { try? FileManager.default.removeItem(atPath: testProcessRoot) }
+    return root
+}()
+
+/// A fresh temporary directory, removed with the others when the test process exits.
 public func temporaryDirectory() -> String {
-    let path = NSTemporaryDirectory() + "polycom-test-" + UUID().uuidString
+    let path = testProcessRoot + "/" + UUID().uuidString
     try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
 }
