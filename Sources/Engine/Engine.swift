@@ -328,8 +328,7 @@ public final class Engine: @unchecked Sendable {
         for i in 0..<count {
             let target = start + i + 1
             guard target < s.prompt.count, target >= from else { continue }
-            let lp = Logprobs.logSoftmax(logits.row(firstRow + i))
-            let record = Logprobs.entry(logprobs: lp, token: s.prompt[target], k: s.request.promptTopK)
+            let record = Logprobs.entry(row: logits.row(firstRow + i), token: s.prompt[target], k: s.request.promptTopK)
             s.promptRecords.append(record)
             s.positionRecords[target] = record
         }
@@ -340,7 +339,7 @@ public final class Engine: @unchecked Sendable {
         let token = s.sampler.sample(row, prompt: s.prompt, output: s.output)
         var record: TokenLogprob?
         if let k = params.logprobs {
-            record = Logprobs.entry(logprobs: Logprobs.logSoftmax(row), token: token, k: k)
+            record = Logprobs.entry(row: row, token: token, k: k)
         }
         s.output.append(token)
         let now = Date()

@@ -29,6 +29,17 @@ public enum Logprobs {
         }
     }
 
+    /// `entry(logprobs: logSoftmax(row), token:, k:)`, the same floats; for k = 1 (scoring)
+    /// without building the log-softmaxed row, which nothing else reads.
+    public static func entry(row: UnsafeBufferPointer<Float>, token: Int, k: Int) -> TokenLogprob {
+        guard k <= 1, let x = row.baseAddress, token >= 0, token < row.count else {
+            return entry(logprobs: logSoftmax(row), token: token, k: k)
+        }
+        var logprob: Float = 0, best = 0, bestLogprob: Float = 0
+        pk_log_softmax_top1(x, row.count, token, &logprob, &best, &bestLogprob)
+        return TokenLogprob(token: token, logprob: logprob, top: [(best, bestLogprob)])
+    }
+
     /// Chosen token's log-prob plus the `k` best (at least 1, to know the greedy token).
     /// The chosen token's entry in `top`, when there, is the same float as `logprob`.
     public static func entry(logprobs: [Float], token: Int, k: Int) -> TokenLogprob {

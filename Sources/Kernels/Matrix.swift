@@ -77,14 +77,22 @@ public struct Matrix: @unchecked Sendable {
         default:
             if T < Matrix.panelThreshold {
                 streamRows(x, T: T, out: out, ldo: ldo, threads: options.threads, kernels: options.kernels)
-            } else if options.usesBF16Dot && tensor.dtype == .bf16 && cols % 2 == 0 {
-                bf16Dot(x, T: T, out: out, ldo: ldo, threads: options.threads)
-            } else if tensor.dtype == .bf16 && !(Matrix.blasHasAVX512Kernels && options.kernels == .avx512) {
-                gemmBF16(x, T: T, out: out, ldo: ldo, threads: options.threads, kernels: options.kernels)
+            } else if tensor.dtype == .bf16 && !Matrix.bf16PrefillRunsBLAS(options, cols: cols) {
+                if options.usesBF16Dot && cols % 2 == 0 {
+                    bf16Dot(x, T: T, out: out, ldo: ldo, threads: options.threads)
+                } else {
+                    gemmBF16(x, T: T, out: out, ldo: ldo, threads: options.threads, kernels: options.kernels)
+                }
             } else {
                 panels(x, T: T, out: out, ldo: ldo, rows: 0..<rows)
             }
         }
+    }
+
+    /// Whether prefill products of bf16 weights with `cols` columns go to OpenBLAS (converted
+    /// panels) rather than our kernels.
+    public static func bf16PrefillRunsBLAS(_ options: ComputeOptions, cols: Int) -> Bool {
+        !(options.usesBF16Dot && cols % 2 == 0) && Matrix.blasHasAVX512Kernels && options.kernels == .avx512
     }
 
     /// Row-streaming kernel, rows split across cores.

@@ -68,4 +68,31 @@ final class SoftmaxKernelTests: XCTestCase {
             assertWithin(out, expected, bounds: bounds, "n=\(n)")
         }
     }
+
+    /// pk_log_softmax_top1 gives what pk_log_softmax leaves at the token and at the first
+    /// maximum of the log-softmaxed row, bit for bit: rows with ties (the first of equals
+    /// wins), -inf entries, logits that x − lse rounds to one log-prob, and a NaN row (all
+    /// NaN, best 0).
+    func testTop1IsTheFullLogSoftmaxsEntry() {
+        var rng = SplitMix64(seed: 34)
+        var rows: [[Float]] = [1, 2, 15, 16, 17, 100, 4096].map { rng.floats($0, in: -12...12) }
+        rows.append((0..<300).map { Float($0 % 7) })                       // ties, first of equals
+        // Logits within 1e-8 of each other: x − lse rounds them all to one log-prob, so the
+        // first entry is the greedy one, not the largest logit (index 2).
+        rows.append([2e-9, 1e-9, 5e-9, 3e-9] + [Float](repeating: 0, count: 20))
+        rows.append([-.infinity, 2, -.infinity, 2, 1])
+        rows.append([1, .nan, 3, 3])
+        for (r, x) in rows.enumerated() {
+            var full = x
+            pk_log_softmax(&full, full.count)
+            let first = full.indices.reduce(0) { full[$1] > full[$0] ? $1 : $0 }
+            for token in Set([0, x.count / 2, x.count - 1]) {
+                var lp: Float = 0, best = 0, bestLp: Float = 0
+                pk_log_softmax_top1(x, x.count, token, &lp, &best, &bestLp)
+                XCTAssertEqual(lp.bitPattern, full[token].bitPattern, "row \(r) token \(token)")
+                XCTAssertEqual(best, first, "row \(r)")
+                XCTAssertEqual(bestLp.bitPattern, full[first].bitPattern, "row \(r)")
+            }
+        }
+    }
 }

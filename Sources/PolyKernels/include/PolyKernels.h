@@ -104,6 +104,10 @@ void pk_softmax(float *x, size_t rows, size_t n);
 void pk_softmax_causal(float *x, size_t ld, const size_t *valid, size_t rows);
 /// log-softmax of one row, in place. Uses a max-shifted, double sum.
 void pk_log_softmax(float *x, size_t n);
+/// What pk_log_softmax would leave at `token` and at the row's first maximum (`best`),
+/// bit for bit, without writing the row (scoring reads nothing else of it).
+void pk_log_softmax_top1(const float *x, size_t n, size_t token, float *token_logprob,
+                         size_t *best, float *best_logprob);
 
 // ---- attention pieces (attention.c) ---------------------------------------------------
 /// HF rotate_half RoPE in place on x[T, heads, hd] (row stride ldx floats).
