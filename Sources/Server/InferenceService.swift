@@ -104,12 +104,16 @@ public final class InferenceService: @unchecked Sendable {
         do {
             let started = Date()
             let folder = try CheckpointFolder(path: modelPath, loading: options.weightLoading)
-            let watch = WeightsWatch(folder.files.map(\.snapshot), loading: options.weightLoading, log: log)
+            let watch = WeightsWatch(folder.files, loading: options.weightLoading, log: log)
+            // A file cut while a forward pass reads it: zeros and a counted fault, checked
+            // after the pass (the engine's `weightsFault`), instead of the process dying.
+            if options.weightLoading == .mapped { try MappedFaultGuard.install() }
             let model = try Architectures.load(folder, options: options.compute, adapter: options.lora)
             let tokenizer = try Tokenizer(path: modelPath)
             let stops = stopTokenIds(config: model.config, generationConfig: try GenerationConfig.load(folder: modelPath),
                                      tokenizerEOS: tokenizer.eosTokenId)
-            let engine = Engine(model: model, options: options.engine, eosTokenIds: stops)
+            let engine = Engine(model: model, options: options.engine, eosTokenIds: stops,
+                                weightsFault: { watch.readFault() })
             engine.observer = metrics
             engine.start()
             let fullContext = engine.maxModelLength * engine.bytesPerPosition

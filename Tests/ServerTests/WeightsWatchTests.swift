@@ -1,12 +1,14 @@
 import Checkpoint
+import Engine
 import Foundation
 import JSON
-import Server
+@testable import Server
 import TestSupport
 import XCTest
 
-/// Fault drills on the weights file while serving: truncated (which, read through the
-/// mapping, would be SIGBUS and take this test process down) and overwritten in place.
+/// Fault drills on the weights file while serving: truncated between requests or during
+/// one (read through the mapping without `MappedFaultGuard`, SIGBUS: this test process
+/// would die) and overwritten in place.
 final class WeightsWatchTests: ServerTestCase {
     private var folder = ""
 
@@ -52,6 +54,27 @@ final class WeightsWatchTests: ServerTestCase {
         XCTAssertEqual(log.value.filter { $0.contains("truncated") }.count, 1, "\(log.value)")
     }
 
+    /// The file is cut after the request passed the per-request check and before the
+    /// forward pass that reads it: the engine admits the sequence (the observer's call,
+    /// on the engine thread), then runs it.
+    func testWeightsTruncatedDuringARequestFailItAndTheServerStaysUp() throws {
+        let (service, port, log) = try serve(.mapped)
+        defer { service.drainAndStop(grace: 1) }
+        let size = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: weightsPath)[.size] as? Int)
+        let cutter = CutOnAdmission(forwardingTo: service.metrics) { [weightsPath] in _ = truncate(weightsPath, off_t(size / 2)) }
+        try service.readyEngine().observer = cutter
+        let failed = Self.post(port, "/v1/completions", prompt)
+        // 500 from the engine's check after the pass; the per-request check answers 503.
+        assertError(failed, 500, mentions: "truncated from \(size) to \(size / 2) bytes")
+        XCTAssertTrue(failed.text.contains("restart the server"), failed.text)
+        XCTAssertEqual(cutter.cuts.value, 1)
+        assertError(Self.request(port, "GET", "/health"), 503, mentions: "truncated")
+        assertError(Self.post(port, "/v1/loglikelihood", ["requests": [["context": "a", "continuation": " b"]]]), 503, mentions: "truncated")
+        XCTAssertEqual(Self.request(port, "GET", "/metrics").status, 200)
+        assertError(Self.request(port, "GET", "/health"), 503, mentions: "truncated")
+        XCTAssertEqual(log.value.filter { $0.contains("truncated") }.count, 1, "\(log.value)")
+    }
+
     func testWeightsOverwrittenInPlaceAreDetected() throws {
         let (service, port, log) = try serve(.mapped)
         defer { service.drainAndStop(grace: 1) }
@@ -79,4 +102,29 @@ final class WeightsWatchTests: ServerTestCase {
         XCTAssertTrue(health.json["weights"]?.stringValue?.contains("truncated") == true, health.text)
         XCTAssertTrue(log.value.contains { $0.hasPrefix("warning:") && $0.contains("truncated") }, "\(log.value)")
     }
+}
+
+/// Truncates the weights when the engine admits the first sequence, then passes the
+/// events on (the engine holds its observer weakly: the test keeps this one alive).
+private final class CutOnAdmission: EngineObserver, @unchecked Sendable {
+    let next: EngineObserver
+    let cut: @Sendable () -> Void
+    let cuts = Shared(0)
+
+    init(forwardingTo next: EngineObserver, cut: @escaping @Sendable () -> Void) {
+        self.next = next
+        self.cut = cut
+    }
+
+    func sequenceStarted(promptTokens: Int, reusedTokens: Int) {
+        if cuts.value == 0 { cut() }
+        cuts.update { $0 += 1 }
+        next.sequenceStarted(promptTokens: promptTokens, reusedTokens: reusedTokens)
+    }
+
+    func tokenGenerated(interTokenSeconds: Double?, timeToFirstTokenSeconds: Double?) {
+        next.tokenGenerated(interTokenSeconds: interTokenSeconds, timeToFirstTokenSeconds: timeToFirstTokenSeconds)
+    }
+
+    func sequenceFinished(_ reason: FinishReason) { next.sequenceFinished(reason) }
 }
