@@ -190,6 +190,9 @@ struct CompletionsEndpoint {
                 frame(["index": .int(choice.index), "text": .string(text), "logprobs": logprobs, "finish_reason": .null,
                        "stop_reason": .null])
             }
+            // The status went out with the first byte: a failure is told in the stream, as
+            // vLLM does, before the choice's abort.
+            if done, let failure = choice.failure { _ = stream.writeEvent(data: APIError.internalError(failure).json.serialized()) }
             if done {
                 frame(["index": .int(choice.index), "text": "", "logprobs": .null,
                        "finish_reason": .string(choice.finishReason ?? "stop"), "stop_reason": choice.stopReason])

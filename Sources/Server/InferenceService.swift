@@ -143,7 +143,11 @@ public final class InferenceService: @unchecked Sendable {
             draining = true
             return (self.server, self.engine)
         }
-        server?.stop(grace: grace)
+        // Plain completions and scoring wait for the engine inside their handlers, and the
+        // stop joins the threads they hold: at the grace the engine stops, cancelling their
+        // sequences, and they get half a second more to answer before connections close.
+        if let engine { DispatchQueue.global().asyncAfter(deadline: .now() + grace) { engine.shutdown() } }
+        server?.stop(grace: grace + 0.5)
         engine?.shutdown()
     }
 

@@ -61,18 +61,36 @@ final class WeightsWatchTests: ServerTestCase {
         let (service, port, log) = try serve(.mapped)
         defer { service.drainAndStop(grace: 1) }
         let size = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: weightsPath)[.size] as? Int)
-        let cutter = CutOnAdmission(forwardingTo: service.metrics) { [weightsPath] in _ = truncate(weightsPath, off_t(size / 2)) }
+        let cutter = OnFirstAdmission(forwardingTo: service.metrics) { [weightsPath] in _ = truncate(weightsPath, off_t(size / 2)) }
         try service.readyEngine().observer = cutter
         let failed = Self.post(port, "/v1/completions", prompt)
         // 500 from the engine's check after the pass; the per-request check answers 503.
         assertError(failed, 500, mentions: "truncated from \(size) to \(size / 2) bytes")
         XCTAssertTrue(failed.text.contains("restart the server"), failed.text)
-        XCTAssertEqual(cutter.cuts.value, 1)
+        XCTAssertEqual(cutter.admissions.value, 1)
         assertError(Self.request(port, "GET", "/health"), 503, mentions: "truncated")
         assertError(Self.post(port, "/v1/loglikelihood", ["requests": [["context": "a", "continuation": " b"]]]), 503, mentions: "truncated")
         XCTAssertEqual(Self.request(port, "GET", "/metrics").status, 200)
         assertError(Self.request(port, "GET", "/health"), 503, mentions: "truncated")
         XCTAssertEqual(log.value.filter { $0.contains("truncated") }.count, 1, "\(log.value)")
+    }
+
+    /// Streamed, the status went out before the pass: the error comes in the stream.
+    func testWeightsTruncatedDuringAStreamEndItWithTheError() throws {
+        let (service, port, _) = try serve(.mapped)
+        defer { service.drainAndStop(grace: 1) }
+        let size = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: weightsPath)[.size] as? Int)
+        let cutter = OnFirstAdmission(forwardingTo: service.metrics) { [weightsPath] in _ = truncate(weightsPath, off_t(size / 2)) }
+        try service.readyEngine().observer = cutter
+        let streamed = Self.post(port, "/v1/completions", ["prompt": "Once upon a time", "max_tokens": 4, "stream": true])
+        XCTAssertEqual(streamed.status, 200)
+        let events = streamed.text.components(separatedBy: "\n\n").filter { $0.hasPrefix("data: ") }.map { String($0.dropFirst(6)) }
+        let error = events.compactMap { try? JSONValue.parse(Array($0.utf8)) }.first { $0["error"] != nil }
+        XCTAssertEqual(error?["error"]?["code"]?.intValue, 500, streamed.text)
+        XCTAssertTrue(error?["error"]?["message"]?.stringValue?.contains("truncated from \(size)") == true, streamed.text)
+        XCTAssertTrue(streamed.text.contains(#""finish_reason":"abort""#), streamed.text)
+        XCTAssertEqual(events.last, "[DONE]")
+        assertError(Self.request(port, "GET", "/health"), 503, mentions: "truncated")
     }
 
     func testWeightsOverwrittenInPlaceAreDetected() throws {
@@ -102,29 +120,4 @@ final class WeightsWatchTests: ServerTestCase {
         XCTAssertTrue(health.json["weights"]?.stringValue?.contains("truncated") == true, health.text)
         XCTAssertTrue(log.value.contains { $0.hasPrefix("warning:") && $0.contains("truncated") }, "\(log.value)")
     }
-}
-
-/// Truncates the weights when the engine admits the first sequence, then passes the
-/// events on (the engine holds its observer weakly: the test keeps this one alive).
-private final class CutOnAdmission: EngineObserver, @unchecked Sendable {
-    let next: EngineObserver
-    let cut: @Sendable () -> Void
-    let cuts = Shared(0)
-
-    init(forwardingTo next: EngineObserver, cut: @escaping @Sendable () -> Void) {
-        self.next = next
-        self.cut = cut
-    }
-
-    func sequenceStarted(promptTokens: Int, reusedTokens: Int) {
-        if cuts.value == 0 { cut() }
-        cuts.update { $0 += 1 }
-        next.sequenceStarted(promptTokens: promptTokens, reusedTokens: reusedTokens)
-    }
-
-    func tokenGenerated(interTokenSeconds: Double?, timeToFirstTokenSeconds: Double?) {
-        next.tokenGenerated(interTokenSeconds: interTokenSeconds, timeToFirstTokenSeconds: timeToFirstTokenSeconds)
-    }
-
-    func sequenceFinished(_ reason: FinishReason) { next.sequenceFinished(reason) }
 }
