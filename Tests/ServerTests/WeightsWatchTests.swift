@@ -75,6 +75,18 @@ final class WeightsWatchTests: ServerTestCase {
         XCTAssertEqual(log.value.filter { $0.contains("truncated") }.count, 1, "\(log.value)")
     }
 
+    /// Scoring too: the batch fails with the change, not with scores computed from zeros.
+    func testWeightsTruncatedDuringScoringFailIt() throws {
+        let (service, port, _) = try serve(.mapped)
+        defer { service.drainAndStop(grace: 1) }
+        let size = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: weightsPath)[.size] as? Int)
+        let cutter = OnFirstAdmission(forwardingTo: service.metrics) { [weightsPath] in _ = truncate(weightsPath, off_t(size / 2)) }
+        try service.readyEngine().observer = cutter
+        let failed = Self.post(port, "/v1/loglikelihood", ["requests": [["context": "The capital of France is", "continuation": " Paris"]]])
+        assertError(failed, 500, mentions: "truncated from \(size) to \(size / 2) bytes")
+        assertError(Self.request(port, "GET", "/health"), 503, mentions: "truncated")
+    }
+
     /// Streamed, the status went out before the pass: the error comes in the stream.
     func testWeightsTruncatedDuringAStreamEndItWithTheError() throws {
         let (service, port, _) = try serve(.mapped)
