@@ -43,16 +43,15 @@ final class InferenceServiceTests: ServerTestCase {
         XCTAssertFalse(lines.value.contains { $0.hasPrefix("warning:") }, "\(lines.value)")
     }
 
-    /// A handler waiting on the engine (scoring, plain completions) holds a thread the stop
-    /// joins: past the grace the engine stops, the request is answered with an error and
-    /// the stop returns, instead of waiting for the whole batch.
+    /// A handler still waiting on the engine (scoring, plain completions) when the grace
+    /// runs out: the engine stops and the request is answered 503 before the connections
+    /// close (without that, closing them cut it off with an empty reply).
     func testDrainEndsARequestStillWaitingOnTheEngineAfterTheGrace() throws {
         let (service, port) = try Self.startService()
         let working = DispatchSemaphore(value: 0)
         let hook = OnFirstAdmission(forwardingTo: service.metrics) { working.signal() }
         try service.readyEngine().observer = hook
-        // Minutes of scoring on this machine: without the engine stopped at the grace, the
-        // stop would wait for all of it and the batch would be answered in full.
+        // Far more scoring than the half-second grace can finish.
         let pairs: [JSONValue] = (0..<20_000).map { i in ["context": .string("Item \(i) of the list is"), "continuation": " here"] }
         let reply = Shared<Reply?>(nil)
         let done = DispatchSemaphore(value: 0)
@@ -65,5 +64,6 @@ final class InferenceServiceTests: ServerTestCase {
         done.wait()
         let r = try XCTUnwrap(reply.value)
         assertError(r, 503, mentions: "shutting down")
+        XCTAssertGreaterThan(hook.admissions.value, 0)
     }
 }
