@@ -26,12 +26,14 @@ let package = Package(
 
         // Hand-written kernels BLAS lacks (bf16 weights, fused elementwise ops).
         .target(name: "PolyKernels", cSettings: kernelFlags),
+        // The SIGBUS handler that turns reads of a truncated mapped file into counted faults.
+        .target(name: "MappedFaults"),
 
         // Layers, bottom to top: Kernels → Checkpoint → Model → (Engine, Server, CLI).
         .target(name: "Kernels", dependencies: ["CBLAS", "PolyKernels"]),
         .target(name: "JSON", dependencies: ["CJansson"]),
         .target(name: "HTTP", dependencies: ["CMicroHTTPD"]),
-        .target(name: "Checkpoint", dependencies: ["Kernels", "JSON"]),
+        .target(name: "Checkpoint", dependencies: ["Kernels", "JSON", "MappedFaults"]),
         .target(name: "Tokenizer", dependencies: ["JSON"]),
         .target(name: "Model", dependencies: ["Kernels", "PolyKernels", "Checkpoint"]),
         .target(name: "Engine", dependencies: ["Model", "Tokenizer", "PolyKernels"]),

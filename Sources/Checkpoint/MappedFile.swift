@@ -1,4 +1,5 @@
 import Kernels
+import MappedFaults
 #if canImport(Glibc)
 import Glibc
 #else
@@ -10,7 +11,8 @@ public enum WeightLoading: Sendable, Equatable {
     /// Mapped read-only: loads at once and shares the page cache, but the mapping follows
     /// the file, so a file truncated underneath turns the next read of a lost page into
     /// SIGBUS, and one overwritten in place changes the weights. Servers check the files
-    /// before each request (`FileSnapshot`) and refuse work once one changed.
+    /// before each request (`FileSnapshot`) and refuse work once one changed; a file cut
+    /// during a request is a counted fault under `MappedFaultGuard` (`readFaults`).
     case mapped
     /// Read into private memory: slower to load and not shared, but immune to whatever
     /// happens to the file afterwards.
@@ -24,6 +26,8 @@ public final class MappedFile: TensorStorage, @unchecked Sendable {
     public let loading: WeightLoading
     /// The file as it was opened, to tell later whether it changed.
     public let snapshot: FileSnapshot
+    /// This mapping's entry in the SIGBUS handler's table; -1 when copied, empty or unguarded.
+    private var faultSlot: Int32 = -1
 
     public init(path: String, loading: WeightLoading = .mapped) throws {
         self.path = path
@@ -46,6 +50,7 @@ public final class MappedFile: TensorStorage, @unchecked Sendable {
                 throw CheckpointError.io(path: path, reason: "mmap failed: " + String(cString: strerror(errno)))
             }
             bytes = UnsafeRawBufferPointer(start: base, count: size)
+            faultSlot = mf_register(base, size)
             // The weights will all be read by the first forward pass: let the kernel start
             // reading them in now, in the background, instead of page by page on first use.
             _ = madvise(base, size, MADV_WILLNEED)
@@ -70,7 +75,12 @@ public final class MappedFile: TensorStorage, @unchecked Sendable {
         }
     }
 
+    /// Reads of pages lost to truncation that `MappedFaultGuard` turned into zeros: nonzero
+    /// means what was computed from this file since is wrong (and will stay wrong).
+    public var readFaults: Int { Int(mf_faults(faultSlot)) }
+
     deinit {
+        mf_unregister(faultSlot)
         guard let base = bytes.baseAddress else { return }
         switch loading {
         case .mapped: munmap(UnsafeMutableRawPointer(mutating: base), bytes.count)

@@ -4,7 +4,8 @@ import Kernels
 public final class SafeTensorsFile: @unchecked Sendable {
     public let path: String
     public let header: SafeTensorsHeader
-    private let mapping: MappedFile
+    /// The bytes the tensors view; outlives this object while any tensor does.
+    public let mapping: MappedFile
 
     public init(path: String, loading: WeightLoading = .mapped) throws {
         self.path = path

@@ -64,6 +64,10 @@ public final class Engine: @unchecked Sendable {
     }
     private weak var observerStorage: EngineObserver?
     private let observerLock = NSLock()
+    /// Asked after every forward pass: a message means the pass read weights that are gone
+    /// (a mapped file truncated underneath, whose lost pages read as zeros), so the pass's
+    /// sequences fail with it instead of answering from garbage. It must stay cheap.
+    private let weightsFault: (@Sendable () -> String?)?
 
     private let condition = NSCondition()
     private var queue: [EngineSequence] = []
@@ -78,8 +82,10 @@ public final class Engine: @unchecked Sendable {
     /// Signalled once when the engine thread returns.
     private let exited = DispatchSemaphore(value: 0)
 
-    public init(model: DecoderModel, options: EngineOptions = EngineOptions(), eosTokenIds: Set<Int>? = nil) {
+    public init(model: DecoderModel, options: EngineOptions = EngineOptions(), eosTokenIds: Set<Int>? = nil,
+                weightsFault: (@Sendable () -> String?)? = nil) {
         self.model = model
+        self.weightsFault = weightsFault
         self.options = options
         self.eosTokenIds = eosTokenIds ?? Set(model.config.eosTokenIds)
         prefixCache = PrefixCache(maxBytes: options.prefixCacheBytes)
@@ -290,6 +296,7 @@ public final class Engine: @unchecked Sendable {
         let logits: Logits
         do {
             logits = try model.forward(plan.map(\.chunk), logits: .last)
+            if let fault = weightsFault?() { throw WeightsFault(message: fault) }
         } catch {
             for (s, _, _) in plan {
                 condition.lock()
@@ -320,6 +327,11 @@ public final class Engine: @unchecked Sendable {
             }
             emitNextToken(s, logits: logits.row(row + rows - 1))
         }
+    }
+
+    private struct WeightsFault: Error, CustomStringConvertible {
+        let message: String
+        var description: String { message }
     }
 
     /// Logits at prompt position p score prompt token p + 1.

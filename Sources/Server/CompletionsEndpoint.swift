@@ -40,30 +40,22 @@ struct CompletionsEndpoint {
         let choices = try submit(body, engine: engine, events: events)
         let id = "cmpl-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         let created = Int(Date().timeIntervalSince1970)
-        // Plain responses go out as one chunk of a stream too, so that a client hanging up
-        // while it waits still cancels its sequences (a plain response cannot see it).
-        let stream = HTTPStream()
-        stream.onCancel { _ in choices.forEach { $0.handle.cancel() } }
         if body.stream {
+            let stream = HTTPStream()
+            stream.onCancel { _ in choices.forEach { $0.handle.cancel() } }
             Thread.detachNewThread {
                 self.streamChoices(choices, events: events, body: body, eos: engine.eosTokenIds, id: id, created: created, into: stream)
             }
             return .serverSentEvents(stream)
         }
-        Thread.detachNewThread {
-            self.run(choices, events: events, body: body, eos: engine.eosTokenIds) { _, _ in }
-            let json: JSONValue
-            if let failure = choices.compactMap(\.failure).first {
-                json = APIError.internalError(failure).json
-            } else {
-                let best = self.best(choices, body: body)
-                json = ["id": .string(id), "object": "text_completion", "created": .int(created), "model": .string(self.service.modelId),
-                        "choices": .array(best.map { self.choiceJSON($0, body: body) }), "usage": self.usage(choices, body: body)]
-            }
-            _ = stream.write(json.serialized())
-            stream.finish()
-        }
-        return .stream(headers: ["Content-Type": "application/json"], stream)
+        // A plain answer waits for the result before its status goes out, so that a failed
+        // sequence (weights lost mid-pass, say) is a 500, not a 200 carrying an error; a
+        // client hanging up meanwhile still cancels its sequences.
+        run(choices, events: events, body: body, eos: engine.eosTokenIds, clientGone: { request.isClientDisconnected }) { _, _ in }
+        if let failure = choices.compactMap(\.failure).first { throw APIError.internalError(failure) }
+        let best = best(choices, body: body)
+        return jsonResponse(["id": .string(id), "object": "text_completion", "created": .int(created), "model": .string(service.modelId),
+                             "choices": .array(best.map { choiceJSON($0, body: body) }), "usage": usage(choices, body: body)])
     }
 
     /// Queues every sequence of the request at once: all run, or none (429).
@@ -113,12 +105,23 @@ struct CompletionsEndpoint {
 
     /// Consumes the choices' events from their shared queue until every choice has ended;
     /// `onChoice` runs after each token and once at the end of each choice (streaming
-    /// writes there).
+    /// writes there). `clientGone` is polled while waiting: true cancels every choice.
     private func run(_ choices: [Choice], events: EventQueue, body: CompletionRequest, eos: Set<Int>,
-                     onChoice: (Choice, Bool) -> Void) {
+                     clientGone: () -> Bool = { false }, onChoice: (Choice, Bool) -> Void) {
         let byId = Dictionary(uniqueKeysWithValues: choices.map { ($0.handle.id, $0) })
         var open = choices.count
-        while open > 0, let (id, event) = events.next(timeout: 600) {
+        let deadline = Date(timeIntervalSinceNow: 600)
+        var nextLook = Date(), gone = false
+        while open > 0 && Date() < deadline {
+            // Looked at every 0.1 s, tokens arriving or not (a socket peek each time).
+            if !gone && Date() >= nextLook {
+                nextLook = Date(timeIntervalSinceNow: 0.1)
+                if clientGone() {
+                    gone = true
+                    choices.forEach { $0.handle.cancel() }
+                }
+            }
+            guard let (id, event) = events.next(timeout: 0.1) else { continue }
             guard let choice = byId[id] else { continue }
             switch event {
             case .promptLogprobs(let records):
@@ -187,6 +190,9 @@ struct CompletionsEndpoint {
                 frame(["index": .int(choice.index), "text": .string(text), "logprobs": logprobs, "finish_reason": .null,
                        "stop_reason": .null])
             }
+            // The status went out with the first byte: a failure is told in the stream, as
+            // vLLM does, before the choice's abort.
+            if done, let failure = choice.failure { _ = stream.writeEvent(data: APIError.internalError(failure).json.serialized()) }
             if done {
                 frame(["index": .int(choice.index), "text": "", "logprobs": .null,
                        "finish_reason": .string(choice.finishReason ?? "stop"), "stop_reason": choice.stopReason])

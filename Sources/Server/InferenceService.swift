@@ -104,12 +104,16 @@ public final class InferenceService: @unchecked Sendable {
         do {
             let started = Date()
             let folder = try CheckpointFolder(path: modelPath, loading: options.weightLoading)
-            let watch = WeightsWatch(folder.files.map(\.snapshot), loading: options.weightLoading, log: log)
+            let watch = WeightsWatch(folder.files, loading: options.weightLoading, log: log)
+            // A file cut while a forward pass reads it: zeros and a counted fault, checked
+            // after the pass (the engine's `weightsFault`), instead of the process dying.
+            if options.weightLoading == .mapped { try MappedFaultGuard.install() }
             let model = try Architectures.load(folder, options: options.compute, adapter: options.lora)
             let tokenizer = try Tokenizer(path: modelPath)
             let stops = stopTokenIds(config: model.config, generationConfig: try GenerationConfig.load(folder: modelPath),
                                      tokenizerEOS: tokenizer.eosTokenId)
-            let engine = Engine(model: model, options: options.engine, eosTokenIds: stops)
+            let engine = Engine(model: model, options: options.engine, eosTokenIds: stops,
+                                weightsFault: { watch.readFault() })
             engine.observer = metrics
             engine.start()
             let fullContext = engine.maxModelLength * engine.bytesPerPosition
@@ -139,7 +143,11 @@ public final class InferenceService: @unchecked Sendable {
             draining = true
             return (self.server, self.engine)
         }
-        server?.stop(grace: grace)
+        // Plain completions and scoring wait for the engine inside their handlers, and the
+        // stop joins the threads they hold: at the grace the engine stops, cancelling their
+        // sequences, and they get half a second more to answer before connections close.
+        if let engine { DispatchQueue.global().asyncAfter(deadline: .now() + grace) { engine.shutdown() } }
+        server?.stop(grace: grace + 0.5)
         engine?.shutdown()
     }
 

@@ -131,7 +131,6 @@ struct Serve: ParsableCommand {
         // SIGINT / SIGTERM: stop accepting, finish in-flight requests, exit 0. The handler
         // only writes a byte to a pipe (async-signal-safe); a thread of ours does the work.
         let signalled = StopSignal.install()
-        if !noMmap { MappedWeightsFault.install() }
         Thread.detachNewThread {
             let number = signalled.wait()
             service.log("received signal \(number): draining in-flight requests")
@@ -174,22 +173,5 @@ enum StopSignal {
             }
         }
         return Waiter(fd: pipeFDs[0])
-    }
-}
-
-/// The last resort for mapped weights: a file truncated while a forward pass reads it
-/// faults (SIGBUS) before the per-request check can see it. A fault cannot be turned back
-/// into a Swift error, so the process still ends, but with a message that says why.
-enum MappedWeightsFault {
-    nonisolated(unsafe) private static var message: [UInt8] = Array(
-        "polycom serve: SIGBUS — a memory-mapped weights file was truncated while it was being read; restart the server, or serve with --no-mmap to keep a private copy\n".utf8)
-
-    static func install() {
-        signal(SIGBUS) { number in
-            // Only async-signal-safe calls here: write(2), then the default action.
-            MappedWeightsFault.message.withUnsafeBytes { _ = write(2, $0.baseAddress, $0.count) }
-            signal(number, SIG_DFL)
-            raise(number)
-        }
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
 import JSON
-import Server
+@testable import Server
 import TestSupport
 import XCTest
 
@@ -41,5 +41,29 @@ final class InferenceServiceTests: ServerTestCase {
         defer { service.drainAndStop(grace: 1) }
         try service.load()
         XCTAssertFalse(lines.value.contains { $0.hasPrefix("warning:") }, "\(lines.value)")
+    }
+
+    /// A handler still waiting on the engine (scoring, plain completions) when the grace
+    /// runs out: the engine stops and the request is answered 503 before the connections
+    /// close (without that, closing them cut it off with an empty reply).
+    func testDrainEndsARequestStillWaitingOnTheEngineAfterTheGrace() throws {
+        let (service, port) = try Self.startService()
+        let working = DispatchSemaphore(value: 0)
+        let hook = OnFirstAdmission(forwardingTo: service.metrics) { working.signal() }
+        try service.readyEngine().observer = hook
+        // Far more scoring than the half-second grace can finish.
+        let pairs: [JSONValue] = (0..<20_000).map { i in ["context": .string("Item \(i) of the list is"), "continuation": " here"] }
+        let reply = Shared<Reply?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            reply.update { $0 = Self.post(port, "/v1/loglikelihood", ["requests": .array(pairs)], timeout: 600) }
+            done.signal()
+        }
+        working.wait()
+        service.drainAndStop(grace: 0.5)
+        done.wait()
+        let r = try XCTUnwrap(reply.value)
+        assertError(r, 503, mentions: "shutting down")
+        XCTAssertGreaterThan(hook.admissions.value, 0)
     }
 }

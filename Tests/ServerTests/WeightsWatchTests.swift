@@ -1,12 +1,14 @@
 import Checkpoint
+import Engine
 import Foundation
 import JSON
-import Server
+@testable import Server
 import TestSupport
 import XCTest
 
-/// Fault drills on the weights file while serving: truncated (which, read through the
-/// mapping, would be SIGBUS and take this test process down) and overwritten in place.
+/// Fault drills on the weights file while serving: truncated between requests or during
+/// one (read through the mapping without `MappedFaultGuard`, SIGBUS: this test process
+/// would die) and overwritten in place.
 final class WeightsWatchTests: ServerTestCase {
     private var folder = ""
 
@@ -39,6 +41,16 @@ final class WeightsWatchTests: ServerTestCase {
         XCTAssertEqual(truncate(weightsPath, off_t(size / 2)), 0)
     }
 
+    /// Arms the cut: the weights file is truncated to half when the engine admits its next
+    /// sequence, after the request passed the per-request check and before the forward
+    /// pass that reads it. The hook must stay alive (the engine holds it weakly).
+    private func cutWeightsAtAdmission(_ service: InferenceService) throws -> (hook: OnFirstAdmission, size: Int) {
+        let size = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: weightsPath)[.size] as? Int)
+        let hook = OnFirstAdmission(forwardingTo: service.metrics) { [weightsPath] in _ = truncate(weightsPath, off_t(size / 2)) }
+        try service.readyEngine().observer = hook
+        return (hook, size)
+    }
+
     func testTruncatedMappedWeightsFailRequestsAndHealthWithoutCrashing() throws {
         let (service, port, log) = try serve(.mapped)
         defer { service.drainAndStop(grace: 1) }
@@ -50,6 +62,71 @@ final class WeightsWatchTests: ServerTestCase {
         // Still up, and the change was logged once however often it is seen.
         assertError(Self.post(port, "/v1/loglikelihood", ["requests": [["context": "a", "continuation": " b"]]]), 503, mentions: "truncated")
         XCTAssertEqual(log.value.filter { $0.contains("truncated") }.count, 1, "\(log.value)")
+    }
+
+    /// The file is cut between the per-request check and the forward pass.
+    func testWeightsTruncatedDuringARequestFailItAndTheServerStaysUp() throws {
+        let (service, port, log) = try serve(.mapped)
+        defer { service.drainAndStop(grace: 1) }
+        let (cutter, size) = try cutWeightsAtAdmission(service)
+        let failed = Self.post(port, "/v1/completions", prompt)
+        // 500 from the engine's check after the pass; the per-request check answers 503.
+        assertError(failed, 500, mentions: "truncated from \(size) to \(size / 2) bytes")
+        XCTAssertTrue(failed.text.contains("restart the server"), failed.text)
+        XCTAssertEqual(cutter.admissions.value, 1)
+        assertError(Self.request(port, "GET", "/health"), 503, mentions: "truncated")
+        assertError(Self.post(port, "/v1/loglikelihood", ["requests": [["context": "a", "continuation": " b"]]]), 503, mentions: "truncated")
+        XCTAssertEqual(Self.request(port, "GET", "/metrics").status, 200)
+        assertError(Self.request(port, "GET", "/health"), 503, mentions: "truncated")
+        XCTAssertEqual(log.value.filter { $0.contains("truncated") }.count, 1, "\(log.value)")
+    }
+
+    /// Scoring too: the batch fails with the change, not with scores computed from zeros.
+    func testWeightsTruncatedDuringScoringFailIt() throws {
+        let (service, port, _) = try serve(.mapped)
+        defer { service.drainAndStop(grace: 1) }
+        let (cutter, size) = try cutWeightsAtAdmission(service)
+        let failed = Self.post(port, "/v1/loglikelihood", ["requests": [["context": "The capital of France is", "continuation": " Paris"]]])
+        assertError(failed, 500, mentions: "truncated from \(size) to \(size / 2) bytes")
+        assertError(Self.request(port, "GET", "/health"), 503, mentions: "truncated")
+        XCTAssertEqual(cutter.admissions.value, 1)
+    }
+
+    /// A counted fault is a change even when the file looks as loaded again (cut, grown
+    /// back, modification time restored): the engine's check must never come back empty.
+    func testAFaultIsAChangeEvenWhenTheFileLooksAsLoadedAgain() throws {
+        try MappedFaultGuard.install()
+        let file = try SafeTensorsFile(path: weightsPath)
+        let watch = WeightsWatch([file], loading: .mapped, log: { _ in })
+        let size = file.snapshot.size
+        var before = stat()
+        XCTAssertEqual(stat(weightsPath, &before), 0)
+        XCTAssertEqual(truncate(weightsPath, off_t(size / 2)), 0)
+        XCTAssertEqual(file.mapping.bytes[size - 1], 0, "a lost page reads as zeros")
+        XCTAssertEqual(file.mapping.readFaults, 1)
+        XCTAssertEqual(truncate(weightsPath, off_t(size)), 0)
+        var times = [before.st_atim, before.st_mtim]
+        XCTAssertEqual(utimensat(AT_FDCWD, weightsPath, &times, 0), 0)
+        XCTAssertNil(file.snapshot.change(), "the stat sees the file as loaded")
+        XCTAssertEqual(watch.readFault(), "the model's weights changed on disk since they were loaded: \(weightsPath) "
+                       + "lost pages while they were being read (the file was truncated); restart the server")
+    }
+
+    /// Streamed, the status went out before the pass: the error comes in the stream.
+    func testWeightsTruncatedDuringAStreamEndItWithTheError() throws {
+        let (service, port, _) = try serve(.mapped)
+        defer { service.drainAndStop(grace: 1) }
+        let (cutter, size) = try cutWeightsAtAdmission(service)
+        let streamed = Self.post(port, "/v1/completions", ["prompt": "Once upon a time", "max_tokens": 4, "stream": true])
+        XCTAssertEqual(streamed.status, 200)
+        let events = streamed.text.components(separatedBy: "\n\n").filter { $0.hasPrefix("data: ") }.map { String($0.dropFirst(6)) }
+        let error = events.compactMap { try? JSONValue.parse(Array($0.utf8)) }.first { $0["error"] != nil }
+        XCTAssertEqual(error?["error"]?["code"]?.intValue, 500, streamed.text)
+        XCTAssertTrue(error?["error"]?["message"]?.stringValue?.contains("truncated from \(size)") == true, streamed.text)
+        XCTAssertTrue(streamed.text.contains(#""finish_reason":"abort""#), streamed.text)
+        XCTAssertEqual(events.last, "[DONE]")
+        assertError(Self.request(port, "GET", "/health"), 503, mentions: "truncated")
+        XCTAssertEqual(cutter.admissions.value, 1)
     }
 
     func testWeightsOverwrittenInPlaceAreDetected() throws {
