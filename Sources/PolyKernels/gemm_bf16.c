@@ -7,8 +7,11 @@
 // weights widened on the fly, so no f32 copy of the matrix is ever written (convert-then-
 // sgemm wrote and re-read one, and its speed hung on which CPUs the OpenBLAS build knew).
 //
-// Blocked GEMM: K in blocks of 2·KC2 columns; per block the activations are packed once,
-// MR tokens interleaved per column (xp[k][t]), and the weights NR rows at a time, kept
+// Blocked GEMM: K in blocks of 2·KC2 columns. Up to MB tokens are packed at once over all of
+// K, MR tokens interleaved per column (xp[k][t]); then for each NC-row weight block the K
+// blocks run one after another, so that block's outputs (MB × NC floats) stay in cache
+// while they accumulate, instead of every output streaming through memory once per K block
+// (10-20% of the time at 512 tokens). The weights are packed NR rows at a time, kept
 // bf16 as pairs: lane j of wp[k2] holds (w[j][2k2], w[j][2k2+1]), which widens without
 // shuffles (shift left 16 = the even column as an f32, mask the low half = the odd one),
 // the trick of matmul_simd.c. A micro-kernel keeps an MR × NR tile of outputs in registers
@@ -27,6 +30,7 @@
 
 #define KC2 128 // column pairs per K block: a 32-row weight panel is 16 KiB (L1)
 #define NC 256  // weight rows packed per K block (128 KiB, L2); a multiple of every NR
+#define MB 512  // tokens packed at once (rounded up to whole tiles): ≈ 2 KiB × K of x per thread
 
 /// Pairs from k0 with both columns inside K, at most kc2.
 static size_t whole_pairs(size_t K, size_t k0, size_t kc2) {
@@ -223,28 +227,37 @@ int pk_gemm_bf16_isa(int isa, float *out, size_t ldo, const float *x, const uint
         for (size_t t = 0; t < T; t++) memset(out + t * ldo, 0, rows * sizeof(float));
         return 0;
     }
-    size_t K2 = (K + 1) / 2, tiles = (T + MR - 1) / MR;
-    if (tiles > SIZE_MAX / (MR * 2 * KC2 * sizeof(float))) return -1;
-    float *xp = aligned_alloc(64, tiles * MR * 2 * KC2 * sizeof(float));
+    size_t K2 = (K + 1) / 2, blocks = (K2 + KC2 - 1) / KC2, mb = (MB + MR - 1) / MR * MR;
+    size_t stride = (T < mb ? (T + MR - 1) / MR * MR : mb) * 2 * KC2; // floats per packed K block of x
+    if (blocks > SIZE_MAX / (stride * sizeof(float))) return -1;
+    float *xp = aligned_alloc(64, blocks * stride * sizeof(float));
     uint32_t *wp = aligned_alloc(64, KC2 * NC * sizeof(uint32_t));
     if (!xp || !wp) { free(xp); free(wp); return -1; }
-    for (size_t k0 = 0; k0 < K2; k0 += KC2) {
-        size_t kc2 = K2 - k0 < KC2 ? K2 - k0 : KC2;
-        for (size_t i = 0; i < tiles; i++) pack_x(xp + i * MR * 2 * kc2, x, T, K, i * MR, k0, kc2, MR);
+    for (size_t m0 = 0; m0 < T; m0 += mb) {
+        size_t mt = T - m0 < mb ? T - m0 : mb, tiles = (mt + MR - 1) / MR;
+        for (size_t k0 = 0; k0 < K2; k0 += KC2) {
+            size_t kc2 = K2 - k0 < KC2 ? K2 - k0 : KC2;
+            for (size_t i = 0; i < tiles; i++)
+                pack_x(xp + k0 / KC2 * stride + i * MR * 2 * kc2, x + m0 * K, mt, K, i * MR, k0, kc2, MR);
+        }
         for (size_t nc0 = 0; nc0 < rows; nc0 += NC) {
             size_t ncn = rows - nc0 < NC ? rows - nc0 : NC;
-            for (size_t n0 = 0; n0 < ncn; n0 += NR) {
-                size_t nr = ncn - n0 < NR ? ncn - n0 : NR;
+            for (size_t k0 = 0; k0 < K2; k0 += KC2) {
+                size_t kc2 = K2 - k0 < KC2 ? K2 - k0 : KC2;
+                for (size_t n0 = 0; n0 < ncn; n0 += NR) {
+                    size_t nr = ncn - n0 < NR ? ncn - n0 : NR;
 #ifdef PK_GEMM_SIMD
-                if (kernel == kernel512) { pack_w512(wp + n0 * kc2, w + (nc0 + n0) * K, K, nr, k0, kc2); continue; }
+                    if (kernel == kernel512) { pack_w512(wp + n0 * kc2, w + (nc0 + n0) * K, K, nr, k0, kc2); continue; }
 #endif
-                pack_w(wp + n0 * kc2, w + (nc0 + n0) * K, K, nr, k0, kc2, NR);
-            }
-            for (size_t i = 0; i < tiles; i++) { // one token tile stays in L1 across the panels
-                size_t t0 = i * MR, mr = T - t0 < MR ? T - t0 : MR;
-                for (size_t n0 = 0; n0 < ncn; n0 += NR)
-                    kernel(out + t0 * ldo + nc0 + n0, ldo, xp + i * MR * 2 * kc2, wp + n0 * kc2, kc2, mr,
-                           ncn - n0 < NR ? ncn - n0 : NR, k0 > 0);
+                    pack_w(wp + n0 * kc2, w + (nc0 + n0) * K, K, nr, k0, kc2, NR);
+                }
+                const float *xb = xp + k0 / KC2 * stride;
+                for (size_t i = 0; i < tiles; i++) { // one token tile stays in L1 across the panels
+                    size_t t0 = i * MR, mr = mt - t0 < MR ? mt - t0 : MR;
+                    for (size_t n0 = 0; n0 < ncn; n0 += NR)
+                        kernel(out + (m0 + t0) * ldo + nc0 + n0, ldo, xb + i * MR * 2 * kc2, wp + n0 * kc2, kc2, mr,
+                               ncn - n0 < NR ? ncn - n0 : NR, k0 > 0);
+                }
             }
         }
     }

@@ -33,6 +33,24 @@ extension MatmulKernelTests {
         }
     }
 
+    /// Token counts around the 512-token packing block (516 with 12- and 6-token tiles) and
+    /// over two of them: each block packs its own tokens over all K blocks (K = 259 is two,
+    /// the last a half-filled pair) and writes its own output rows of a strided output.
+    func testBF16GemmAcrossTokenBlocksMatchesNaiveProduct() {
+        var rng = SplitMix64(seed: 64)
+        let (rows, K) = (35, 259)
+        let w = bf16(rows * K, &rng)
+        for family in families {
+            for T in [511, 513, 517, 1033] {
+                let x = rng.floats(T * K, in: -1...1)
+                checkProduct(x, widened(w), tokens: T, rows: rows, cols: K, ldo: rows + 3,
+                             "gemm \(family) T=\(T) rows=\(rows) K=\(K)") {
+                    XCTAssertEqual(pk_gemm_bf16_isa(family.rawValue, $0, rows + 3, x, w, T, rows, K), 0)
+                }
+            }
+        }
+    }
+
     /// Prefill on bf16 weights (Matrix.apply at panelThreshold tokens and more) runs the GEMM
     /// of the forced family, rows split across threads, into a strided output.
     func testBF16PrefillThroughMatrixMatchesNaiveProduct() {
