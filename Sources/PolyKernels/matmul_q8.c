@@ -185,15 +185,14 @@ Q8_TILE(tile_avx2, TQ_AVX2, block_avx2)
 
 // VNNI on 512-bit vectors: one vector is a pair of blocks, so each vpdpbusd, conversion and
 // FMA serves two blocks (the integer sums are ~4 vector operations per token and vector, and
-// a batch of 8 is bound by them, not by reading the weights). Two weight rows per pass share
-// each activation load.
+// a batch of 8 was bound by them, not by reading the weights). Two weight rows per pass share
+// each activation load; measured on one core with rows streamed from memory, they won at
+// every token count (8 tokens on 8256 columns 2.7 ms against 5.6 with one row; 1 token 1.0
+// against 1.1).
 
 // Measured on one core (Zen 5, rows streamed from memory): 4 KiB ahead beat 1 and 2 KiB by
-// 1.3–1.5× at 8 tokens. Two rows per pass lose below 4 tokens (two streams a row's length
-// apart read slower than one: 1 token on 8256 columns 1.0 ms with one row, 1.8 with two)
-// and win at 8 (shared activation loads: 4.0 ms against 5.5).
+// 1.3–1.5× at 8 tokens.
 #define VNNI_PREFETCH 4096
-#define VNNI_PAIR_ROWS_MIN 4
 
 /// Activations for VNNI (see act_q8), with the same rounding as quantize_acts: the padding
 /// lanes are zeros (ob 128, da 0).
@@ -255,9 +254,16 @@ PK_INLINE TQ_VNNI void tile_vnni(float *out, size_t ldo, const act_q8 *a, const 
     __m512 sv[2];
     for (int r = 0; r < R; r++)
         for (int t = 0; t < M; t++) acc[r][t] = _mm512_setzero_ps();
+    // Each row's prefetch runs VNNI_PREFETCH bytes ahead along the rows this tile's row
+    // position reads next (r, r + R, r + 2R, ...), not into the row after it, which the
+    // tile's other row has read already.
+    size_t pf_col = VNNI_PREFETCH % C;
+    const int8_t *pf = w + VNNI_PREFETCH / C * R * C;
     for (; p < full; p++) {
+        for (int r = 0; r < R; r++) _mm_prefetch((const char *)(pf + r * C + pf_col), _MM_HINT_T0);
+        pf_col += 64;
+        if (pf_col >= C) { pf_col -= C; pf += R * C; }
         for (int r = 0; r < R; r++) {
-            _mm_prefetch((const char *)(w + r * C + p * 64 + VNNI_PREFETCH), _MM_HINT_T0);
             wv[r] = _mm512_loadu_si512((const void *)(w + r * C + p * 64));
             sv[r] = pair_scales(ws + r * nb, p, nb);
         }
@@ -285,9 +291,9 @@ PK_INLINE TQ_VNNI void tile_vnni(float *out, size_t ldo, const act_q8 *a, const 
 /// Rows in pairs (a last odd one alone), tokens in tiles of up to 8; constant M and R unroll the tile.
 TQ_VNNI static void rows_vnni(float *out, size_t ldo, const act_q8 *a, const int8_t *q, const uint16_t *scales,
                               size_t T, size_t rows, size_t C) {
-    for (size_t r = 0; r < rows; r += (r + 1 < rows && T >= VNNI_PAIR_ROWS_MIN) ? 2 : 1)
+    for (size_t r = 0; r < rows; r += 2)
         for (size_t t0 = 0; t0 < T; t0 += TILE_MAX) {
-            if (r + 1 < rows && T >= VNNI_PAIR_ROWS_MIN) { VNNI_TILES(2) } else { VNNI_TILES(1) }
+            if (r + 1 < rows) { VNNI_TILES(2) } else { VNNI_TILES(1) }
         }
 }
 #endif
