@@ -80,14 +80,15 @@ final class MatmulQ8KernelTests: XCTestCase {
         XCTAssertTrue((0..<T * ldo).filter { $0 % ldo >= rows }.allSatisfy { out[$0].isNaN }, "wrote outside out", file: file, line: line)
     }
 
-    /// Every family, odd widths around the 32-column blocks and the 2-block unrolled loop,
-    /// odd rows, every token count of the tiles (1…8 in one tile, 9 a full tile and one
-    /// more; AVX2's tiles of 4 and their tails; 17 two full tiles and one more).
+    /// Every family, odd widths around the 32-column blocks and the 2-block unrolled loop
+    /// (VNNI's 64-column vectors: 63…65, 127…129), even and odd rows (VNNI's row pairs and a
+    /// last row alone), every token count of the tiles (1…8 in one tile, 9 a full tile and
+    /// one more; AVX2's tiles of 4 and their tails; 17 two full tiles and one more).
     func testQ8KernelsMatchNaiveProductOfQuantisedValues() {
         var rng = SplitMix64(seed: 82)
         for family in families {
-            for C in [1, 7, 31, 32, 33, 48, 64, 65, 100, 176, 257] {
-                for rows in [1, 3, 7] {
+            for C in [1, 7, 31, 32, 33, 48, 63, 64, 65, 100, 127, 128, 129, 176, 257] {
+                for rows in [1, 2, 3, 7] {
                     for T in Array(1...9) + [17] {
                         checkKernel(family, w: rng.floats(rows * C, in: -1...1), x: rng.floats(T * C, in: -3...3),
                                     rows: rows, cols: C, tokens: T)
