@@ -45,7 +45,7 @@ final class AttentionKernelTests: XCTestCase {
     /// is (2·spread + L + 6)u (SoftmaxKernelTests); the output sums L products p·v (γ_L).
     func testAttendOneMatchesNaiveAttention() {
         var rng = SplitMix64(seed: 42)
-        for hd in [1, 5, 33] {
+        for hd in [1, 5, 16, 33, 47, 128] {  // whole 16-lane blocks, tails, and both
             for L in [1, 3, 7, 33, 129] {
                 let ld = 2 * hd + 1, scale = 1 / Float(hd).squareRoot()
                 let q = rng.floats(hd, in: -3...3)
