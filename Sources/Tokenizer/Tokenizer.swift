@@ -55,6 +55,13 @@ public final class Tokenizer: @unchecked Sendable {
         try self.init(url: URL(fileURLWithPath: path))
     }
 
+    /// The tokenizer file a model folder holds: tokenizer.json, else (SentencePiece-only
+    /// folders) tokenizer.model; nil when it has neither.
+    public static func file(inFolder folder: URL) -> URL? {
+        ["tokenizer.json", "tokenizer.model"].lazy.map { folder.appendingPathComponent($0) }
+            .first { FileManager.default.fileExists(atPath: $0.path) }
+    }
+
     public convenience init(url: URL) throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
@@ -63,12 +70,7 @@ public final class Tokenizer: @unchecked Sendable {
         let folder = isDirectory.boolValue ? url : url.deletingLastPathComponent()
         let config = try TokenizerConfig.load(folder.appendingPathComponent("tokenizer_config.json"))
         let map = try TokenizerConfig.load(folder.appendingPathComponent("special_tokens_map.json"))
-        var file = isDirectory.boolValue ? folder.appendingPathComponent("tokenizer.json") : url
-        let sentencePiece = folder.appendingPathComponent("tokenizer.model")
-        if isDirectory.boolValue && !FileManager.default.fileExists(atPath: file.path)
-            && FileManager.default.fileExists(atPath: sentencePiece.path) {
-            file = sentencePiece
-        }
+        let file = isDirectory.boolValue ? Self.file(inFolder: folder) ?? folder.appendingPathComponent("tokenizer.json") : url
         if file.pathExtension == "model" {
             try self.init(sentencePieceModel: readFile(file), config: config, specialTokensMap: map)
         } else {

@@ -57,7 +57,7 @@ struct Generate: ParsableCommand {
         let m = try Architectures.load(path: model, options: ComputeOptions(weights: weights))
         // The tokenizer's EOS ends generation too, so it is read even for --tokens, from
         // tokenizer.json or (SentencePiece folders) tokenizer.model.
-        let hasTokenizer = ["tokenizer.json", "tokenizer.model"].contains { FileManager.default.fileExists(atPath: model + "/" + $0) }
+        let hasTokenizer = Tokenizer.file(inFolder: URL(fileURLWithPath: model)) != nil
         let tokenizer = prompt != nil || hasTokenizer ? try Tokenizer(path: model) : nil
         guard stop.isEmpty || tokenizer != nil else { throw ValidationError("--stop needs the model's tokenizer.json or tokenizer.model") }
         let ids = tokens?.ids ?? tokenizer!.encode(prompt!, addSpecialTokens: true)
