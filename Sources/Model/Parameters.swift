@@ -69,7 +69,7 @@ extension DecoderModel {
     public var weightProductsUseBLAS: Bool {
         parameters().contains { p in
             guard p.tensor.shape.count == 2 else { return false }
-            return p.tensor.dtype != .bf16 || Matrix.bf16PrefillRunsBLAS(options, cols: p.tensor.shape[1])
+            return p.tensor.dtype != .bf16 || Matrix.bf16PrefillRunsBLAS(options)
         }
     }
 
