@@ -53,13 +53,13 @@ TARGET static inline __m128 sum4(__m512 a, __m512 b, __m512 c, __m512 d) {
 /// L2 on the way. `mr` is a constant at each call.
 TARGET static inline __attribute__((always_inline))
 void tile(float *out, size_t ldo, const uint16_t *const x[MR], const uint16_t *const w[NR],
-          const uint16_t *next, size_t ldn, size_t kn, int mr, int nr, int accumulate) {
+          const uint16_t *next, size_t kn, int mr, int nr, int accumulate) {
     __m512 acc[MR][NR];
     for (int t = 0; t < mr; t++)
         for (int r = 0; r < NR; r++) acc[t][r] = _mm512_setzero_ps();
     size_t k = 0;
     for (; k + 32 <= kn; k += 32) {
-        for (int r = 0; r < NR; r++) _mm_prefetch((const char *)(next + r * ldn + k), _MM_HINT_T1);
+        _mm_prefetch((const char *)(next + k), _MM_HINT_T1);
         __m512bh xv[MR];
         for (int t = 0; t < mr; t++) xv[t] = (__m512bh)_mm512_loadu_si512(x[t] + k);
         for (int r = 0; r < NR; r++) {
@@ -106,18 +106,16 @@ TARGET static void gemm(float *out, size_t ldo, const uint16_t *xb, const uint16
                     // The first 64 tiles of a block fetch the next block's rows, one each, so that
                     // block does not start at memory speed (with few tokens a block's products
                     // take little longer than reading its weights from memory).
-                    size_t ahead = n1 + (r0 - n0);
-                    int fetch = t0 == 0 && ahead + NR <= rows;
-                    const uint16_t *next = fetch ? w + ahead * K + k0 : wr[0];
-                    size_t ldn = fetch ? K : 0;
+                    size_t q = t0 / MR * (NB / NR) + (r0 - n0) / NR, ahead = n1 + q;
+                    const uint16_t *next = q < NB && ahead < rows ? w + ahead * K + k0 : wr[0];
                     float *o = out + t0 * ldo + r0;
                     switch (mr) { // one copy of the tile per token count, its loops unrolled
-                    case 6: tile(o, ldo, x, wr, next, ldn, kn, 6, nr, accumulate); break;
-                    case 5: tile(o, ldo, x, wr, next, ldn, kn, 5, nr, accumulate); break;
-                    case 4: tile(o, ldo, x, wr, next, ldn, kn, 4, nr, accumulate); break;
-                    case 3: tile(o, ldo, x, wr, next, ldn, kn, 3, nr, accumulate); break;
-                    case 2: tile(o, ldo, x, wr, next, ldn, kn, 2, nr, accumulate); break;
-                    default: tile(o, ldo, x, wr, next, ldn, kn, 1, nr, accumulate); break;
+                    case 6: tile(o, ldo, x, wr, next, kn, 6, nr, accumulate); break;
+                    case 5: tile(o, ldo, x, wr, next, kn, 5, nr, accumulate); break;
+                    case 4: tile(o, ldo, x, wr, next, kn, 4, nr, accumulate); break;
+                    case 3: tile(o, ldo, x, wr, next, kn, 3, nr, accumulate); break;
+                    case 2: tile(o, ldo, x, wr, next, kn, 2, nr, accumulate); break;
+                    default: tile(o, ldo, x, wr, next, kn, 1, nr, accumulate); break;
                     }
                 }
             }
