@@ -86,18 +86,30 @@ public struct Attention: Sendable {
                 row += 1
                 continue
             }
-            let scores = pass.work.buffer(.scores, n * total)
+            // Each worker has its own scores.
+            let workers = min(pass.headWorkers, heads)
+            let scores = pass.work.buffer(.scores, workers * n * total)
             let valid = (0..<n).map { start + $0 + 1 }
-            for h in 0..<heads {
-                let g = h / group
-                // scores[n, total] = q_h · k_gᵀ / √hd
-                BLAS.sgemm(transB: true, m: n, n: total, k: headDim, alpha: scale,
-                           a: qs + row * qDim + h * headDim, lda: qDim,
-                           b: kc + g * headDim, ldb: kvDim, c: scores, ldc: total)
-                pk_softmax_causal(scores, total, valid, n)
-                // context[n, hd] = scores · v_g
-                BLAS.sgemm(m: n, n: headDim, k: total, a: scores, lda: total,
-                           b: vc + g * headDim, ldb: kvDim, c: context + row * qDim + h * headDim, ldc: qDim)
+            let q = UnsafeSendable(qs + row * qDim), ctx = UnsafeSendable(context + row * qDim)
+            let kp = UnsafeSendable(kc), vp = UnsafeSendable(vc), sp = UnsafeSendable(scores)
+            let hd = headDim, heads = heads
+            let work = { (part: Int) in
+                let s = sp.pointer + part * n * total
+                for h in stride(from: part, to: heads, by: workers) {
+                    let g = h / group
+                    // scores[n, total] = q_h · k_gᵀ / √hd
+                    BLAS.sgemm(transB: true, m: n, n: total, k: hd, alpha: scale, a: q.pointer + h * hd, lda: qDim,
+                               b: kp.pointer + g * hd, ldb: kvDim, c: s, ldc: total)
+                    pk_softmax_causal(s, total, valid, n)
+                    // context[n, hd] = scores · v_g
+                    BLAS.sgemm(m: n, n: hd, k: total, a: s, lda: total,
+                               b: vp.pointer + g * hd, ldb: kvDim, c: ctx.pointer + h * hd, ldc: qDim)
+                }
+            }
+            if workers > 1 {
+                DispatchQueue.concurrentPerform(iterations: workers, execute: work)
+            } else {
+                work(0)
             }
             row += n
         }

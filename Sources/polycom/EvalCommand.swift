@@ -153,11 +153,7 @@ struct Eval: ParsableCommand {
             if bf16Prefill && !ComputeOptions.cpuHasBF16Dot { warn("note: this CPU has no AVX512-BF16; --bf16-prefill is ignored") }
             let m = try Architectures.load(path: model, options: compute, adapter: lora)
             contextLength = m.config.maxPositionEmbeddings
-            // Where our kernels compute the weight products, OpenBLAS runs only attention's
-            // small per-head products; threaded, its helper threads spin (sched_yield) after
-            // each call against our kernels' workers: 13% of the CPU samples of 1000 HellaSwag
-            // docs on polynorm-kjv (2 cores), while the helper ran under 1% of the products.
-            if !m.weightProductsUseBLAS { BLAS.threads = 1 }
+            BLASThreads.set(for: m, requested: threads)
             var options = EngineOptions()
             options.maxBatchTokens = maxBatchTokens
             options.maxSequences = maxSequences
