@@ -46,6 +46,10 @@ public struct HTTPServerConfiguration: Sendable {
     /// The 413 answer for a body over `maxBodyBytes` (given that limit), so an API can send
     /// its own error format; nil: a plain-text 413.
     public var bodyTooLargeResponse: (@Sendable (Int) -> HTTPResponse)? = nil
+    /// The 400 answer for a request whose framing cannot be trusted (a `Content-Length`
+    /// that is no 64-bit decimal, or several that differ), given what is wrong; nil: plain
+    /// text. The connection is closed after it.
+    public var malformedRequestResponse: (@Sendable (String) -> HTTPResponse)? = nil
 
     public init() {}
 
