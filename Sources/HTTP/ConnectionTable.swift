@@ -42,6 +42,9 @@ final class ConnectionTable: @unchecked Sendable {
     private var reaper: PeriodicTask?
     private var closedForTimeout = 0
     private var closedForRoom = 0
+    /// Connections handed to MHD that it has not reported open yet (it adds them on its own
+    /// thread), by when: a reservation MHD never honours lapses instead of holding a place.
+    private var reservations: [ContinuousClock.Instant] = []
 
     init(maxConnections: Int, requestTimeoutSeconds: Double, log: (@Sendable (String) -> Void)?) {
         self.maxConnections = maxConnections
@@ -64,12 +67,32 @@ final class ConnectionTable: @unchecked Sendable {
         return (closedForTimeout, closedForRoom)
     }
 
+    /// The relay is about to hand MHD a connection: true, and a place held for it, while
+    /// MHD has fewer than `limit` (open, being closed, or on their way in).
+    func reserve(limit: Int) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        let now = ContinuousClock.now
+        reservations.removeAll { now - $0 > .seconds(5) }
+        guard entries.count + reservations.count < limit else { return false }
+        reservations.append(now)
+        return true
+    }
+
+    /// MHD refused the connection a place was reserved for.
+    func cancelReservation() {
+        condition.lock()
+        if !reservations.isEmpty { reservations.removeFirst() }
+        condition.unlock()
+    }
+
     // MARK: - MHD callbacks
 
     func opened(_ connection: OpaquePointer, fd: Int32) {
         let copy = fd >= 0 ? dup(fd) : -1
         condition.lock()
         defer { condition.unlock() }
+        if !reservations.isEmpty { reservations.removeFirst() }
         entries[connection] = Entry(fd: copy, phase: .awaiting, since: .now)
         guard entries.values.count(where: { !$0.closing }) > maxConnections else { return }
         // Make room: the connection that has waited longest for a request goes.

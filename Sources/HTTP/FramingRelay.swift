@@ -24,7 +24,9 @@ final class FramingRelay: @unchecked Sendable {
     private let daemon: OpaquePointer
     private let listener: Int32
     private let maxHeaderBytes: Int
-    /// Past this many open connections a new one is closed at once.
+    /// Says whether MHD has room for one more connection (and holds it).
+    private let connections: ConnectionTable
+    /// Past this many MHD connections a new client is closed at once.
     private let connectionLimit: Int
     private let log: (@Sendable (String) -> Void)?
     /// Wakes the thread for a command.
@@ -41,7 +43,8 @@ final class FramingRelay: @unchecked Sendable {
     private var acceptPausedUntil: ContinuousClock.Instant?
 
     /// Starts relaying; `listener` (non-blocking, listening) is the relay's from now on.
-    init(listener: Int32, daemon: OpaquePointer, maxHeaderBytes: Int, connectionLimit: Int,
+    init(listener: Int32, daemon: OpaquePointer, maxHeaderBytes: Int,
+         connections: ConnectionTable, connectionLimit: Int,
          log: (@Sendable (String) -> Void)?, host: String, port: UInt16) throws {
         var ends: [Int32] = [-1, -1]
         guard pipe(&ends) == 0 else { throw HTTPServerError.startFailed(host: host, port: port, errno: errno) }
@@ -49,6 +52,7 @@ final class FramingRelay: @unchecked Sendable {
         self.listener = listener
         self.daemon = daemon
         self.maxHeaderBytes = maxHeaderBytes
+        self.connections = connections
         self.connectionLimit = connectionLimit
         self.log = log
         wake = (ends[0], ends[1])
@@ -110,7 +114,7 @@ final class FramingRelay: @unchecked Sendable {
             fds.append(pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0))
             fds.append(pollfd(fd: accepting && !paused ? listener : -1, events: Int16(POLLIN), revents: 0))
             for link in links {
-                fds.append(pollfd(fd: link.clientGone ? -1 : link.client, events: link.clientEvents, revents: 0))
+                fds.append(pollfd(fd: link.client, events: link.clientEvents, revents: 0))
                 // A negative descriptor is skipped by poll: MHD's end is done with.
                 fds.append(pollfd(fd: link.serverEOF ? -1 : link.server, events: link.serverEvents, revents: 0))
             }
@@ -170,7 +174,7 @@ final class FramingRelay: @unchecked Sendable {
                     return
                 }
             }
-            guard links.count < connectionLimit else {
+            guard connections.reserve(limit: connectionLimit) else {
                 // MHD is never asked past its limit: 0.9.75's refusal of an added connection
                 // can deadlock its thread-per-connection listener (seen with 1000 clients).
                 Socket.close(client)
@@ -181,6 +185,7 @@ final class FramingRelay: @unchecked Sendable {
             var pair: [Int32] = [-1, -1]
             guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue),
                              0, &pair) == 0 else {
+                connections.cancelReservation()
                 pauseAccepting(errno)
                 Socket.close(client)
                 return
@@ -192,6 +197,7 @@ final class FramingRelay: @unchecked Sendable {
             }
             guard added == .YES else {
                 // MHD closed its end (out of memory, say).
+                connections.cancelReservation()
                 Socket.close(pair[0])
                 Socket.close(client)
                 continue
@@ -206,19 +212,10 @@ final class FramingRelay: @unchecked Sendable {
     }
 
     private func service(_ link: Link, client: Int16, server: Int16, scratch: UnsafeMutableRawBufferPointer) {
-        if link.clientGone {
-            // Wait for MHD to close its end, so that the open links never undercount MHD's
-            // connections (see `connectionLimit`).
-            if server != 0 {
-                let n = recv(link.server, scratch.baseAddress, scratch.count, 0)
-                if n == 0 || (n < 0 && !Self.wouldBlock(errno)) { link.close() }
-            }
-            return
-        }
         // A reset client (POLLERR) or one whose both directions are gone (POLLHUP) is beyond
-        // answering; the end of file passed to MHD tells it.
+        // answering; closing MHD's end tells MHD (its next read sees the end, a write fails).
         if client & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {
-            link.dropClient()
+            link.close()
             return
         }
         if client & Int16(POLLIN) != 0 {
@@ -228,7 +225,7 @@ final class FramingRelay: @unchecked Sendable {
             } else if n == 0 {
                 link.clientFinished()
             } else if !Self.wouldBlock(errno) {
-                link.dropClient()
+                link.close()
                 return
             }
         }
@@ -252,8 +249,7 @@ final class FramingRelay: @unchecked Sendable {
             } while toEnd
         }
         if client & Int16(POLLOUT) != 0 || link.serverEOF, !link.down.isEmpty, !link.down.flush(to: link.client) {
-            link.dropClient()
-            if link.serverEOF { link.close() }
+            link.close()
             return
         }
         link.settle()
@@ -281,8 +277,6 @@ private final class Link {
     var serverEOF = false
     /// Writing to MHD failed: the client's bytes are dropped.
     var serverGone = false
-    /// The client is closed; MHD has been told and its end is read to its close.
-    private(set) var clientGone = false
     private(set) var isClosed = false
 
     init(client: Int32, server: Int32, framing: RequestFraming) {
@@ -300,7 +294,6 @@ private final class Link {
     }
 
     var serverEvents: Int16 {
-        if clientGone { return Int16(POLLIN) }
         var events: Int16 = 0
         if down.count < FramingRelay.bufferBytes { events |= Int16(POLLIN) }
         if !up.isEmpty && !serverGone { events |= Int16(POLLOUT) }
@@ -329,24 +322,9 @@ private final class Link {
         if serverEOF && down.isEmpty { close() }
     }
 
-    /// The client reset or vanished: close it and pass MHD an end of file; what MHD still
-    /// sends is read and dropped until it closes.
-    func dropClient() {
-        guard !clientGone else { return }
-        clientGone = true
-        Socket.close(client)
-        up.clear()
-        down.clear()
-        _ = shutdown(server, Int32(SHUT_WR))
-    }
-
     func close() {
         guard !isClosed else { return }
         isClosed = true
-        if clientGone {
-            Socket.close(server)
-            return
-        }
         // Unread bytes at close make the kernel send a reset, which can destroy the answer
         // before the client reads it: read what is there first.
         var sink = [UInt8](repeating: 0, count: 4096)

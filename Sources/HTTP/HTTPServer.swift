@@ -71,6 +71,7 @@ public final class HTTPServer: @unchecked Sendable {
             port = Socket.boundPort(listener)
             do {
                 relay = try FramingRelay(listener: listener, daemon: started, maxHeaderBytes: configuration.maxHeaderBytes,
+                                         connections: core.connections,
                                          connectionLimit: configuration.maxConnections + configuration.overflowConnections,
                                          log: configuration.log, host: configuration.host, port: configuration.port)
             } catch {

@@ -24,8 +24,6 @@ struct RequestFraming {
         case malformedLength = "malformed-length"
         /// Several `Content-Length` fields with different values.
         case conflictingLengths = "conflicting-lengths"
-        /// 2^64 - 1: MHD reads it as "size unknown", not as a length.
-        case lengthTooLarge = "length-too-large"
     }
 
     private enum State: Equatable {
@@ -69,16 +67,16 @@ struct RequestFraming {
             case .refused:
                 return
             case .passthrough:
-                output.append(contentsOf: input[position...])
+                output.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[position...]))
                 return
             case .body(let remaining):
                 let take = Int(min(remaining, UInt64(input.count - position)))
-                output.append(contentsOf: input[position..<position + take])
+                output.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[position..<position + take]))
                 position += take
                 state = remaining == UInt64(take) ? .head : .body(remaining: remaining - UInt64(take))
             case .chunkData(let remaining):
                 let take = Int(min(remaining, UInt64(input.count - position)))
-                output.append(contentsOf: input[position..<position + take])
+                output.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[position..<position + take]))
                 position += take
                 state = remaining == UInt64(take) ? .chunkDataEnd(sawCR: false) : .chunkData(remaining: remaining - UInt64(take))
             case .chunkSize, .chunkDataEnd, .trailers:
@@ -88,7 +86,7 @@ struct RequestFraming {
                 state = Self.chunkFraming(after: state, byte)
             case .head:
                 let before = held.count
-                held.append(contentsOf: input[position...])
+                held.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[position...]))
                 let end = headEnd()
                 guard let end, end <= maxHeaderBytes else {
                     if end != nil || held.count > maxHeaderBytes {
@@ -270,7 +268,6 @@ struct RequestFraming {
         }
         if differ { return .failure(.conflictingLengths) }
         guard let agreed else { return .failure(.malformedLength) }
-        if agreed == UInt64.max { return .failure(.lengthTooLarge) }
         return .success(agreed)
     }
 

@@ -255,8 +255,6 @@ final class ServerCore: @unchecked Sendable {
     private func refusal(_ fault: RequestFraming.Fault) -> HTTPResponse {
         var response: HTTPResponse
         switch fault {
-        case .lengthTooLarge:
-            response = tooLarge()
         case .malformedLength:
             response = badRequest("the Content-Length header is not a decimal number of bytes that fits 64 bits")
         case .conflictingLengths:
