@@ -229,7 +229,9 @@ final class FramingRelay: @unchecked Sendable {
                 return
             }
         }
-        if server & Int16(POLLOUT) != 0, !link.up.flush(to: link.server) {
+        // Writes are tried as soon as there is something to write, not one poll later: a
+        // token reaches the client in the same round it left MHD.
+        if !link.up.isEmpty, !link.serverGone, !link.up.flush(to: link.server) {
             // MHD closed its end: what the client sends from now on goes nowhere.
             link.serverGone = true
             link.up.clear()
@@ -248,7 +250,7 @@ final class FramingRelay: @unchecked Sendable {
                 }
             } while toEnd
         }
-        if client & Int16(POLLOUT) != 0 || link.serverEOF, !link.down.isEmpty, !link.down.flush(to: link.client) {
+        if !link.down.isEmpty, !link.down.flush(to: link.client) {
             link.close()
             return
         }
