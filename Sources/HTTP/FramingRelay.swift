@@ -257,6 +257,14 @@ final class FramingRelay: @unchecked Sendable {
         link.settle()
     }
 
+    /// MHD believes its socketpair end is TCP (it was given the client's IP address), so it
+    /// tries TCP_CORK / TCP_NODELAY around every response and logs each refusal; a Unix
+    /// socket has no Nagle delay to undo, so these lines say nothing.
+    static func isSocketOptionNoise(_ line: String) -> Bool {
+        line.hasPrefix("Setting TCP_CORK option") || line.hasPrefix("Setting TCP_NODELAY option")
+            || line.hasPrefix("Failed to push the data from buffers to the network")
+    }
+
     static func wouldBlock(_ code: Int32) -> Bool {
         code == EAGAIN || code == EWOULDBLOCK || code == EINTR
     }

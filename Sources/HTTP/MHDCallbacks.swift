@@ -45,6 +45,7 @@ let loggerThunk: MHD_LogCallback = { cls, format, arguments in
     var buffer = [CChar](repeating: 0, count: 1024)
     _ = vsnprintf(&buffer, buffer.count, format, arguments)
     let line = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    guard !FramingRelay.isSocketOptionNoise(line) else { return }
     core.configuration.log?(line.trimmingCharacters(in: .whitespacesAndNewlines))
 }
 

@@ -142,6 +142,23 @@ final class FramingRelayTests: XCTestCase {
         XCTAssertEqual(echoed.text, "ping")
     }
 
+    /// MHD takes its socketpair end for TCP and would log a failed TCP_CORK / TCP_NODELAY
+    /// around every response; those lines are dropped, MHD's others still come through.
+    func testSocketOptionNoiseIsNotLogged() throws {
+        let lines = Shared<[String]>([])
+        let server = try makeServer(configure: { $0.log = { line in lines.update { $0.append(line) } } })
+        let client = try TestConnection(port: server.port)
+        for _ in 0..<3 { XCTAssertEqual(try client.request("GET", "/hello").text, "hello") }
+        let garbage = try TestConnection(port: server.port)
+        try garbage.send("GET / HTTP/1.1\r\nNo colon here\r\n\r\n")
+        _ = try? garbage.readToEnd()
+        let logged = lines.wait { !$0.isEmpty }
+        XCTAssertFalse(logged.isEmpty, "MHD's complaint about the garbage should be logged")
+        for line in logged {
+            XCTAssertFalse(line.contains("TCP_CORK") || line.contains("TCP_NODELAY") || line.contains("push the data"), line)
+        }
+    }
+
     /// A body that looks like a bad request is a body: forwarded whole, not judged.
     func testBodyThatLooksLikeABadRequestIsEchoedWhole() throws {
         let server = try makeJSONServer()
