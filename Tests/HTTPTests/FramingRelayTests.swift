@@ -159,6 +159,32 @@ final class FramingRelayTests: XCTestCase {
         }
     }
 
+    /// Graceful stop closes the relay's listening socket at once: connection attempts fail
+    /// while a request still runs, and that request is still answered.
+    func testStopRefusesNewConnectionsWhileARequestFinishes() throws {
+        let release = DispatchSemaphore(value: 0)
+        let server = try makeServer { request in
+            if request.path == "/block" { release.wait() }
+            return HTTPResponse(text: "done")
+        }
+        let port = server.port
+        let busy = try TestConnection(port: port)
+        try busy.sendRequest("GET", "/block")
+        for _ in 0..<1000 where server.activeRequests != 1 { Thread.sleep(forTimeInterval: 0.01) }
+        let stopping = Background { server.stop(grace: 20) }
+        var refused = false
+        for _ in 0..<500 where !refused {
+            if (try? TestConnection(port: port, timeout: 1)) == nil { refused = true } else { Thread.sleep(forTimeInterval: 0.01) }
+        }
+        XCTAssertTrue(refused, "still accepting while stopping")
+        XCTAssertEqual(server.activeRequests, 1)
+        release.signal()
+        let answer = try busy.readResponse()
+        XCTAssertEqual(answer.text, "done")
+        XCTAssertEqual(answer.header("Connection")?.lowercased(), "close")
+        XCTAssertTrue(stopping.join())
+    }
+
     /// A body that looks like a bad request is a body: forwarded whole, not judged.
     func testBodyThatLooksLikeABadRequestIsEchoedWhole() throws {
         let server = try makeJSONServer()
