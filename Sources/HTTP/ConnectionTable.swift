@@ -12,8 +12,9 @@ import Foundation
 ///   is waiting for a request (never one whose request is being handled or answered).
 /// - If none can be closed, requests beyond the limit are answered 503 at once
 ///   (`HTTPServerConfiguration.overloadedResponse`) instead of being reset; paths in
-///   `alwaysServedPaths` (/health) are still served. MHD itself resets only past
-///   `maxConnections + overflowConnections`.
+///   `alwaysServedPaths` (/health) are still served. Only past
+///   `maxConnections + overflowConnections` is a new client closed unanswered, by the relay,
+///   which asks `reserve(limit:)` before it hands MHD a connection.
 ///
 /// Connections are closed from here with `shutdown(2)` on a `dup` of their socket: MHD's
 /// thread then sees end of file and closes as for any client, and the duplicate keeps the

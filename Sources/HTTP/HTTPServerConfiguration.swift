@@ -18,8 +18,8 @@ public struct HTTPServerConfiguration: Sendable {
     /// Open connections beyond this first close the oldest connection still waiting for a
     /// request; if none is, requests get `overloadedResponse` (503). See `ConnectionTable`.
     public var maxConnections: Int = 256
-    /// Connections MHD still accepts past `maxConnections`, to answer them 503 rather than
-    /// reset them; beyond both it resets.
+    /// Connections still accepted past `maxConnections`, to answer them 503 rather than
+    /// reset them; beyond both a new one is closed at once.
     public var overflowConnections: Int = 64
     /// A whole request (headers and body) must arrive within this many seconds of the
     /// connection opening or of its previous response finishing, or the connection is
