@@ -84,6 +84,7 @@ public final class InferenceService: @unchecked Sendable {
         config.bodyTooLargeResponse = { limit in
             APIError(status: 413, type: "invalid_request_error", message: "the request body exceeds \(limit) bytes").response
         }
+        config.malformedRequestResponse = { APIError.badRequest($0).response }
         let logRequests = options.logRequests, log = self.log
         let server = try HTTPServer(configuration: config, onComplete: { [metrics] completion in
             metrics.record(completion)
