@@ -142,8 +142,7 @@ def numpy_gemm(T, repeats):
 
 
 def polycom(path, args, *flags):
-    binary = os.path.join(ROOT, ".build", "release", "polycom")
-    out = subprocess.run([binary, "bench", "model", "--model", path, "--prompt-tokens", "128", "512",
+    out = subprocess.run([args.polycom, "bench", "model", "--model", path, "--prompt-tokens", "128", "512",
                           "--decode-tokens", str(args.decode_tokens), "--batch", "1", "8", "--repeats", str(args.repeats),
                           "--scoring-docs", str(args.scoring_docs), "--json", *flags],
                          check=True, capture_output=True, text=True).stdout
@@ -151,6 +150,11 @@ def polycom(path, args, *flags):
     j["prefill_at"] = {p["tokens"]: p for p in j["prefill"]}
     j["decode_at"] = {d["batch"]: d for d in j["decode"]}
     return j
+
+
+def add_polycom_argument(ap):
+    ap.add_argument("--polycom", default=os.path.join(ROOT, ".build", "release", "polycom"),
+                    help="the polycom binary (default: this checkout's release build)")
 
 
 def hf_scoring(model, docs):
@@ -185,6 +189,7 @@ def main():
     ap.add_argument("--decode-tokens", type=int, default=16)
     ap.add_argument("--scoring-docs", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=3)
+    add_polycom_argument(ap)
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count())
     print(f"load average before: {os.getloadavg()[0]:.2f}; {os.cpu_count()} cores; "
