@@ -331,9 +331,23 @@ int pk_q8_isa(int isa) {
     return PK_ISA_PORTABLE;
 }
 
-int pk_matmul_q8_isa(int isa, float *out, size_t ldo, const float *x, const int8_t *q, const uint16_t *scales,
-                     size_t T, size_t rows, size_t C) {
+/// Rows r0 ..< r0 + n through a family's row loop (the activations quantised already).
+static void rows_family(int family, float *out, size_t ldo, const act_q8 *a, const int8_t *q, const uint16_t *scales,
+                        size_t T, size_t r0, size_t n, size_t C) {
+    out += r0;
+    q += r0 * C;
+    scales += r0 * a->nb;
+#ifdef PK_Q8_SIMD
+    if (family == PK_ISA_AVX512) { rows_vnni(out, ldo, a, q, scales, T, n, C); return; }
+    if (family == PK_ISA_AVX2) { rows_avx2(out, ldo, a, q, scales, T, n, C); return; }
+#endif
+    rows_portable(out, ldo, a, q, scales, T, n, C);
+}
+
+int pk_matmul_q8_claim(int isa, float *out, size_t ldo, const float *x, const int8_t *q, const uint16_t *scales,
+                       size_t T, size_t rows, size_t C, size_t chunk, size_t *next) {
     if (T == 0 || rows == 0) return 0;
+    if (chunk == 0) chunk = rows;
     act_q8 a = {0};
     a.nb = blocks(C);
     a.pairs = (a.nb + 1) / 2;
@@ -343,19 +357,23 @@ int pk_matmul_q8_isa(int isa, float *out, size_t ldo, const float *x, const int8
         a.ob = aligned_alloc(64, T * a.pairs * 64);
         a.dx = aligned_alloc(64, T * a.pairs * 64);
         if (!a.ob || !a.dx) rc = -1;
-        else {
-            quantize_acts_vnni(&a, x, T, C);
-            rows_vnni(out, ldo, &a, q, scales, T, rows, C);
-        }
-        free_acts(&a);
-        return rc;
-    }
+        else quantize_acts_vnni(&a, x, T, C);
+    } else
 #endif
     if (quantize_acts(&a, x, T, C) != 0) rc = -1;
-#ifdef PK_Q8_SIMD
-    else if (family == PK_ISA_AVX2) rows_avx2(out, ldo, &a, q, scales, T, rows, C);
-#endif
-    else rows_portable(out, ldo, &a, q, scales, T, rows, C);
+    // Activations are quantised before the first claim, so a thread that could not
+    // allocate them has taken no rows.
+    while (rc == 0) {
+        size_t r0 = __atomic_fetch_add(next, chunk, __ATOMIC_RELAXED);
+        if (r0 >= rows) break;
+        rows_family(family, out, ldo, &a, q, scales, T, r0, rows - r0 < chunk ? rows - r0 : chunk, C);
+    }
     free_acts(&a);
     return rc;
+}
+
+int pk_matmul_q8_isa(int isa, float *out, size_t ldo, const float *x, const int8_t *q, const uint16_t *scales,
+                     size_t T, size_t rows, size_t C) {
+    size_t next = 0;
+    return pk_matmul_q8_claim(isa, out, ldo, x, q, scales, T, rows, C, rows, &next);
 }
