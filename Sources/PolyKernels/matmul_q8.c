@@ -227,16 +227,6 @@ PK_INLINE TQ_VNNI __m512 pair_scales(const uint16_t *ws, size_t p, size_t nb) {
     return _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0), s);
 }
 
-/// The same for a whole pair (both blocks exist): one 4-byte load instead of two 2-byte
-/// ones and their shift and or. Measured on one core with rows in L2 (1 token): 55 → 77 GB/s;
-/// streamed from memory the loop was not bound by its operations (25–28 GB/s either way).
-PK_INLINE TQ_VNNI __m512 full_pair_scales(const uint16_t *two_scales) {
-    uint32_t two;
-    memcpy(&two, two_scales, sizeof two);
-    __m512 s = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128((int)two)));
-    return _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0), s);
-}
-
 /// Pair p of R rows (their 64 weight bytes in w) into each token's accumulators. Σ (qa + 128) · qw
 /// starting from −128 · Σ qw (per 4-byte lane, as vpdpbusd sums) is Σ qa · qw.
 PK_INLINE TQ_VNNI void pair_vnni(__m512 (*acc)[TILE_MAX], const act_q8 *a, size_t t0, int M, int R, size_t p,
@@ -275,7 +265,7 @@ PK_INLINE TQ_VNNI void tile_vnni(float *out, size_t ldo, const act_q8 *a, const 
         if (pf_col >= C) { pf_col -= C; pf += R * C; }
         for (int r = 0; r < R; r++) {
             wv[r] = _mm512_loadu_si512((const void *)(w + r * C + p * 64));
-            sv[r] = full_pair_scales(ws + r * nb + 2 * p);
+            sv[r] = pair_scales(ws + r * nb, p, nb);
         }
         pair_vnni(acc, a, t0, M, R, p, wv, sv);
     }
