@@ -5,26 +5,25 @@ import PolyKernels
 /// weight row is streamed once from memory by the row kernels (matmul_simd.c, matmul_q8.c),
 /// rows shared across cores.
 ///
-/// The threads take rows in chunks from a shared counter (pk_*_claim) rather than a fixed
-/// half each: on a machine shared with other processes one of two cores is often taken for
-/// a while, and with fixed halves every product waited for the slower one. Several products
-/// of the same input (attention's q, k and v; a gated MLP's gate and up) run in one hand-off
-/// to the threads: a thread done with one product's rows goes on to the next one's instead
-/// of waiting for the others at the end of each.
+/// The threads take rows from a shared counter (pk_*_claim; a quarter of the rows left at a
+/// time, at least `chunkRows`) rather than a fixed half each: on a machine shared with other
+/// processes one of two cores is often taken for a while, and with fixed halves every product
+/// waited for the slower one. Several products of the same input (attention's q, k and v; a
+/// gated MLP's gate and up) run in one hand-off to the threads: a thread done with one
+/// product's rows goes on to the next one's instead of waiting for the others at the end of each.
 extension Matrix {
-    /// Bytes of weights per claimed chunk: large enough that the hardware prefetcher's stream
-    /// along the rows settles (a chunk is read sequentially) and the counter is touched
-    /// rarely, small enough that the last chunks even out the threads' finishing times
-    /// (128 KiB is ~8 µs of reading at 15 GB/s per core).
-    static let chunkBytes = 128 << 10
+    /// Bytes of weights of the smallest claim (the last ones of a product): 64 KiB is ~4 µs
+    /// of reading at 15 GB/s per core, so the threads finish a product about that close.
+    static let chunkBytes = 64 << 10
 
     /// Whether `apply` with `tokens` tokens streams rows through the decode kernels.
     public func streams(tokens T: Int) -> Bool {
         tensor.dtype != .f32 && T < Matrix.panelThreshold
     }
 
-    /// Rows per claim: whole 4-row groups (the batched bf16 tiles' and VNNI's row pairs'
-    /// multiple), about `chunkBytes` of this matrix's rows.
+    /// Rows of the smallest claim: whole 4-row groups (the batched bf16 tiles' and VNNI's row
+    /// pairs' multiple; claims stay on them, so a row's sums do not depend on the split),
+    /// about `chunkBytes` of this matrix's rows.
     var chunkRows: Int {
         let rowBytes = max(1, byteCount / max(1, rows))
         return max(4, Matrix.chunkBytes / rowBytes / 4 * 4)
@@ -69,7 +68,7 @@ extension Matrix {
         }
     }
 
-    /// Rows taken `chunk` at a time from `next` until none are left.
+    /// Rows taken from `next` until none are left.
     private func claimRows(_ x: UnsafePointer<Float>, T: Int, out: UnsafeMutablePointer<Float>, ldo: Int, isa: Int32,
                            chunk: Int, next: UnsafeMutablePointer<Int>) {
         let base = tensor.bytes.baseAddress!

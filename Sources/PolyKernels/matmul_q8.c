@@ -1,5 +1,6 @@
 #include "PolyKernels.h"
 #include "half.h"
+#include "claim.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -364,9 +365,9 @@ int pk_matmul_q8_claim(int isa, float *out, size_t ldo, const float *x, const in
     // Activations are quantised before the first claim, so a thread that could not
     // allocate them has taken no rows.
     while (rc == 0) {
-        size_t r0 = __atomic_fetch_add(next, chunk, __ATOMIC_RELAXED);
-        if (r0 >= rows) break;
-        rows_family(family, out, ldo, &a, q, scales, T, r0, rows - r0 < chunk ? rows - r0 : chunk, C);
+        size_t r0, n = pk_claim_rows(next, rows, chunk, &r0);
+        if (n == 0) break;
+        rows_family(family, out, ldo, &a, q, scales, T, r0, n, C);
     }
     free_acts(&a);
     return rc;

@@ -1,4 +1,5 @@
 #include "PolyKernels.h"
+#include "claim.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -284,7 +285,7 @@ static void batch_rows(int isa, float *out, size_t ldo, const float *xp, size_t 
     }
 }
 
-/// Rows claimed `chunk` at a time from *next until none are left (see pk_matmul_bf16_claim);
+/// Rows claimed from *next until none are left (see pk_matmul_bf16_claim);
 /// the activations are laid out once per call. Returns -1 (nothing claimed) when their
 /// buffer cannot be allocated.
 static int run_simd(int isa, float *out, size_t ldo, const float *x, const uint16_t *w,
@@ -295,9 +296,8 @@ static int run_simd(int isa, float *out, size_t ldo, const float *x, const uint1
     if (!xp) return -1;
     layout_x(xp, x, T, C, Cp, lanes, bf16);
     for (;;) {
-        size_t r0 = __atomic_fetch_add(next, chunk, __ATOMIC_RELAXED);
-        if (r0 >= rows) break;
-        size_t n = rows - r0 < chunk ? rows - r0 : chunk;
+        size_t r0, n = pk_claim_rows(next, rows, chunk, &r0);
+        if (n == 0) break;
         float *o = out + r0;
         const uint16_t *wr = w + r0 * C;
         if (T > SIMD_MAX_T) batch_rows(isa, o, ldo, xp, Cp, wr, T, n, C, bf16);
@@ -312,9 +312,8 @@ static int run_simd(int isa, float *out, size_t ldo, const float *x, const uint1
 static void run_portable(float *out, size_t ldo, const float *x, const uint16_t *w,
                          size_t T, size_t rows, size_t C, int bf16, size_t chunk, size_t *next) {
     for (;;) {
-        size_t r0 = __atomic_fetch_add(next, chunk, __ATOMIC_RELAXED);
-        if (r0 >= rows) break;
-        size_t n = rows - r0 < chunk ? rows - r0 : chunk;
+        size_t r0, n = pk_claim_rows(next, rows, chunk, &r0);
+        if (n == 0) break;
         if (bf16) pk_matmul_bf16_portable(out + r0, ldo, x, w + r0 * C, T, n, C);
         else pk_matmul_f16_portable(out + r0, ldo, x, w + r0 * C, T, n, C);
     }

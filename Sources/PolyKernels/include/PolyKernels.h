@@ -36,9 +36,9 @@ void pk_matmul_bf16_isa(int isa, float *out, size_t ldo, const float *x, const u
 void pk_matmul_f16_isa(int isa, float *out, size_t ldo, const float *x, const uint16_t *w,
                        size_t T, size_t rows, size_t C);
 /// The same products shared by threads: each thread calls with the same `next` (zero
-/// before the first call) and takes rows `chunk` at a time from it (an atomic add) until
-/// none are left, so a thread that runs slower (another process on its core) takes fewer
-/// rows instead of holding up the others. With chunk a multiple of 4 (the portable
+/// before the first call) and takes rows from it until none are left — a quarter of those
+/// left at a time, at least `chunk` — so a thread that runs slower (another process on its
+/// core) takes fewer rows instead of holding up the others. With chunk a multiple of 4 (the portable
 /// kernel's row tiles) each row's result is the same as from _isa.
 void pk_matmul_bf16_claim(int isa, float *out, size_t ldo, const float *x, const uint16_t *w,
                           size_t T, size_t rows, size_t C, size_t chunk, size_t *next);
@@ -64,8 +64,7 @@ int pk_q8_isa(int isa);
 /// Returns 0, or -1 with out untouched when the activations' buffer cannot be allocated.
 int pk_matmul_q8_isa(int isa, float *out, size_t ldo, const float *x, const int8_t *q,
                      const uint16_t *scales, size_t T, size_t rows, size_t C);
-/// The same shared by threads, rows taken `chunk` at a time from `next` (as
-/// pk_matmul_bf16_claim). A thread that cannot allocate its quantised activations returns
+/// The same shared by threads, rows taken from `next` as by pk_matmul_bf16_claim. A thread that cannot allocate its quantised activations returns
 /// -1 having taken no rows; rows left in `next` afterwards are the caller's to compute.
 int pk_matmul_q8_claim(int isa, float *out, size_t ldo, const float *x, const int8_t *q, const uint16_t *scales,
                        size_t T, size_t rows, size_t C, size_t chunk, size_t *next);
