@@ -8,10 +8,11 @@
 // independent FMAs (the multiply rate a compute-bound one can). numpy's sum under-reads
 // bandwidth by about 2×; these are the numbers the bench reports fractions of.
 //
-// The parallel read runs on threads of its own that start together at a barrier: a
+// The parallel read runs on threads of its own that start together at one flag: a
 // dispatch pool's second worker may wake late or not at all (the caller then reads every
 // share itself), so timing DispatchQueue.concurrentPerform measured between one core's
-// and all cores' bandwidth from run to run (16–38 GB/s over 20 runs on 2 shared cores).
+// and all cores' bandwidth from run to run (10–38 GB/s over 30 runs on 2 shared cores;
+// this one's best of 30: 30–40 GB/s over 10 runs at the same load).
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>

@@ -22,7 +22,7 @@ struct BenchModel: ParsableCommand {
             documents (an 80-token context and four 20-token endings) through the engine's \
             log-likelihood scoring, as polycom eval runs them. The same run measures the machine's limits \
             (read bandwidth with the widest loads on all threads started together, the best \
-            of 10 reads of 1 GiB, with their median and worst; register FMA rate; OpenBLAS sgemm rate) and reports each result as a fraction of its limit: decode \
+            of 30 reads of 512 MiB, with their median and worst; register FMA rate; OpenBLAS sgemm rate) and reports each result as a fraction of its limit: decode \
             against the bandwidth its weight bytes need, prefill and scoring against sgemm. Timings are \
             medians of --repeats runs; decode also reports its fastest single step, against the read limit's \
             best sample (on a shared machine, the step and the read that had the cores to themselves).
@@ -190,8 +190,8 @@ struct BenchModel: ParsableCommand {
                      loadSeconds, Double(peakRSS) / 1e9, "\(options.kernels)", weights.rawValue, Double(weightBytes) / 1e9,
                      m.options.threads))
         if let limits {
-            print(String(format: "limits   read %.1f GB/s (all threads, best of 10; median %.1f, worst %.1f), FMA %.0f GFLOP/s, OpenBLAS sgemm %.0f GFLOP/s",
-                         limits.readGBPerS, limits.readMedianGBPerS, limits.readWorstGBPerS, limits.fmaGFLOPPerS,
+            print(String(format: "limits   read %.1f GB/s (all threads, best of %d; median %.1f, worst %.1f), FMA %.0f GFLOP/s, OpenBLAS sgemm %.0f GFLOP/s",
+                         limits.readGBPerS, Roofline.readSamples, limits.readMedianGBPerS, limits.readWorstGBPerS, limits.fmaGFLOPPerS,
                          limits.sgemmGFLOPPerS))
         }
         for p in prefills {
