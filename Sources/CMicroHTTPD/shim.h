@@ -7,19 +7,13 @@
 #include <microhttpd.h>
 
 // MHD's info getters are variadic, which Swift cannot call, and have no `_va` twin.
-// These fixed-argument wrappers expose the two facts the HTTP module needs.
+// These fixed-argument wrappers expose the few facts the HTTP module needs.
 
 /// The accepted socket of a connection, or -1.
 static inline int polycom_mhd_connection_fd(struct MHD_Connection *connection) {
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
     return info ? (int) info->connect_fd : -1;
-}
-
-/// The port the daemon actually bound (resolves port 0), or 0.
-static inline uint16_t polycom_mhd_bind_port(struct MHD_Daemon *daemon) {
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
-    return info ? info->port : 0;
 }
 
 /// Sets one connection's idle timeout in seconds (0: none). MHD_YES on success.

@@ -16,8 +16,11 @@ public struct ResultsFile {
         public var fewshotData: [(task: EvalTask, path: String)]
         public var maxLength: Int
         public var addBOSToken: Bool
+        /// How an in-process model computed (weights, bf16 dot products, threads); nil when
+        /// servers scored.
+        public var compute: String?
         public init(model: String, data: [(task: EvalTask, path: String)], limit: Int?, numFewshot: Int, fewshotSeed: UInt64,
-                    fewshotData: [(task: EvalTask, path: String)], maxLength: Int, addBOSToken: Bool) {
+                    fewshotData: [(task: EvalTask, path: String)], maxLength: Int, addBOSToken: Bool, compute: String? = nil) {
             self.model = model
             self.data = data
             self.limit = limit
@@ -26,6 +29,7 @@ public struct ResultsFile {
             self.fewshotData = fewshotData
             self.maxLength = maxLength
             self.addBOSToken = addBOSToken
+            self.compute = compute
         }
     }
 
@@ -64,6 +68,7 @@ public struct ResultsFile {
             ("skipped_docs", .object(JSONObject(outcome.scores.map { ($0.task.rawValue, .int(outcome.skipped[$0.task] ?? 0)) }))),
             ("version", .string(Self.version)),
         ])
+        if let compute = config.compute { c["compute"] = .string(compute) }
         if outcome.interrupted { c["interrupted"] = true }
         return ["results": .object(results), "config": .object(c)]
     }

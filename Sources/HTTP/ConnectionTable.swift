@@ -12,8 +12,9 @@ import Foundation
 ///   is waiting for a request (never one whose request is being handled or answered).
 /// - If none can be closed, requests beyond the limit are answered 503 at once
 ///   (`HTTPServerConfiguration.overloadedResponse`) instead of being reset; paths in
-///   `alwaysServedPaths` (/health) are still served. MHD itself resets only past
-///   `maxConnections + overflowConnections`.
+///   `alwaysServedPaths` (/health) are still served. Only past
+///   `maxConnections + overflowConnections` is a new client closed unanswered, by the relay,
+///   which asks `reserve(limit:)` before it hands MHD a connection.
 ///
 /// Connections are closed from here with `shutdown(2)` on a `dup` of their socket: MHD's
 /// thread then sees end of file and closes as for any client, and the duplicate keeps the
@@ -42,6 +43,9 @@ final class ConnectionTable: @unchecked Sendable {
     private var reaper: PeriodicTask?
     private var closedForTimeout = 0
     private var closedForRoom = 0
+    /// Connections handed to MHD that it has not reported open yet (it adds them on its own
+    /// thread), by when: a reservation MHD never honours lapses instead of holding a place.
+    private var reservations: [ContinuousClock.Instant] = []
 
     init(maxConnections: Int, requestTimeoutSeconds: Double, log: (@Sendable (String) -> Void)?) {
         self.maxConnections = maxConnections
@@ -64,12 +68,32 @@ final class ConnectionTable: @unchecked Sendable {
         return (closedForTimeout, closedForRoom)
     }
 
+    /// The relay is about to hand MHD a connection: true, and a place held for it, while
+    /// MHD has fewer than `limit` (open, being closed, or on their way in).
+    func reserve(limit: Int) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        let now = ContinuousClock.now
+        reservations.removeAll { now - $0 > .seconds(5) }
+        guard entries.count + reservations.count < limit else { return false }
+        reservations.append(now)
+        return true
+    }
+
+    /// MHD refused the connection a place was reserved for.
+    func cancelReservation() {
+        condition.lock()
+        if !reservations.isEmpty { reservations.removeFirst() }
+        condition.unlock()
+    }
+
     // MARK: - MHD callbacks
 
     func opened(_ connection: OpaquePointer, fd: Int32) {
         let copy = fd >= 0 ? dup(fd) : -1
         condition.lock()
         defer { condition.unlock() }
+        if !reservations.isEmpty { reservations.removeFirst() }
         entries[connection] = Entry(fd: copy, phase: .awaiting, since: .now)
         guard entries.values.count(where: { !$0.closing }) > maxConnections else { return }
         // Make room: the connection that has waited longest for a request goes.

@@ -11,7 +11,8 @@ public struct HTTPConnectionStats: Sendable, Equatable {
 }
 
 /// An HTTP/1.1 server on libmicrohttpd. It listens from `init` until `stop()` / `close()`
-/// (or deinit). Keep-alive is on; accepted sockets get TCP_NODELAY.
+/// (or deinit). Keep-alive is on; accepted sockets get TCP_NODELAY. Clients reach MHD
+/// through `FramingRelay`, which accepts them and checks each request's framing first.
 ///
 ///     let server = try HTTPServer { request in
 ///         HTTPResponse(text: "hello \(request.path)")
@@ -32,14 +33,17 @@ public struct HTTPConnectionStats: Sendable, Equatable {
 /// stream then suspends its connection instead of holding a thread, but a blocking handler
 /// still stalls its thread's other connections.
 ///
-/// Never fatal on input: malformed requests get MHD's 4xx, oversize bodies 413, a handler
-/// response MHD rejects becomes a 500, and invalid UTF-8 is repaired, not trapped on.
+/// Never fatal on input: a `Content-Length` that is no 64-bit decimal (or several that
+/// differ) gets `malformedRequestResponse` (400) and the connection closed, other malformed
+/// requests MHD's 4xx, oversize bodies 413, a handler response MHD rejects becomes a 500,
+/// and invalid UTF-8 is repaired, not trapped on.
 public final class HTTPServer: @unchecked Sendable {
     public let configuration: HTTPServerConfiguration
     /// The bound port (the kernel's choice when `configuration.port` was 0).
     public let port: UInt16
 
     private let core: ServerCore
+    private let relay: FramingRelay
     private let lock = NSLock()
     private var daemon: OpaquePointer?
 
@@ -54,22 +58,31 @@ public final class HTTPServer: @unchecked Sendable {
         self.core = core
         // MHD holds this retain for the daemon's whole life; `close()` gives it back.
         let cls = Unmanaged.passRetained(core).toOpaque()
-        let started: OpaquePointer?
+        var listener: Int32 = -1
         do {
-            started = try Socket.withAddress(host: configuration.host, port: configuration.port) { address, isIPv6 in
-                Self.startDaemon(configuration, address: address, isIPv6: isIPv6, cls: cls)
+            // Clients connect to the relay's socket, never to MHD (see `FramingRelay`).
+            listener = try Socket.withAddress(host: configuration.host, port: configuration.port) { address, isIPv6 in
+                try Socket.listen(on: address, isIPv6: isIPv6, host: configuration.host, port: configuration.port)
+            }
+            guard let started = Self.startDaemon(configuration, cls: cls) else {
+                throw HTTPServerError.startFailed(host: configuration.host, port: configuration.port, errno: errno)
+            }
+            daemon = started
+            port = Socket.boundPort(listener)
+            do {
+                relay = try FramingRelay(listener: listener, daemon: started, maxHeaderBytes: configuration.maxHeaderBytes,
+                                         connections: core.connections,
+                                         connectionLimit: configuration.maxConnections + configuration.overflowConnections,
+                                         log: configuration.log, host: configuration.host, port: configuration.port)
+            } catch {
+                MHD_stop_daemon(started)
+                throw error
             }
         } catch {
+            Socket.close(listener)
             Unmanaged<ServerCore>.fromOpaque(cls).release()
             throw error
         }
-        guard let started else {
-            let code = errno
-            Unmanaged<ServerCore>.fromOpaque(cls).release()
-            throw HTTPServerError.startFailed(host: configuration.host, port: configuration.port, errno: code)
-        }
-        daemon = started
-        port = polycom_mhd_bind_port(started)
         core.startDisconnectTicker()
         core.connections.start()
     }
@@ -101,9 +114,8 @@ public final class HTTPServer: @unchecked Sendable {
         }
         if !core.isDraining {
             core.beginDraining()
-            // Needs MHD_USE_ITC (set at start). Closing the returned socket right away makes
-            // new connection attempts fail fast instead of waiting in an unserved backlog.
-            Socket.close(MHD_quiesce_daemon(daemon))
+            // New connection attempts fail fast instead of waiting in an unserved backlog.
+            relay.stopAccepting()
         }
         lock.unlock()
 
@@ -126,16 +138,20 @@ public final class HTTPServer: @unchecked Sendable {
         core.stopDisconnectTicker()
         core.connections.stop()
         core.cancelAllStreams()
+        // No connection may be added while MHD stops; the relay forwards what MHD still
+        // sends until then, and closes the clients once MHD has closed its ends.
+        relay.stopAccepting()
         MHD_stop_daemon(daemon)
+        relay.stop()
         // No callback can run after MHD_stop_daemon returns: the daemon's retain can go.
         Unmanaged.passUnretained(core).release()
     }
 
     private static func startDaemon(_ configuration: HTTPServerConfiguration,
-                                    address: UnsafePointer<sockaddr>, isIPv6: Bool,
                                     cls: UnsafeMutableRawPointer) -> OpaquePointer? {
-        var flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_ITC.rawValue
-        if isIPv6 { flags |= MHD_USE_IPv6.rawValue }
+        // The relay accepts and hands connections over with MHD_add_connection, which needs
+        // MHD_USE_ITC to wake MHD's threads for them.
+        var flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_ITC.rawValue | MHD_USE_NO_LISTEN_SOCKET.rawValue
         if configuration.log != nil { flags |= MHD_USE_ERROR_LOG.rawValue }
 
         var options: [MHD_OptionItem] = []
@@ -157,8 +173,9 @@ public final class HTTPServer: @unchecked Sendable {
             flags |= MHD_USE_POLL.rawValue | MHD_ALLOW_SUSPEND_RESUME.rawValue
             if threads > 1 { option(.THREAD_POOL_SIZE, threads) }
         }
-        option(.SOCK_ADDR, 0, UnsafeMutableRawPointer(mutating: address))
-        option(.CONNECTION_LIMIT, configuration.maxConnections + configuration.overflowConnections)
+        // The relay enforces the limit itself (closing past it, as MHD did); MHD's own is
+        // only a backstop it never reaches.
+        option(.CONNECTION_LIMIT, configuration.maxConnections + configuration.overflowConnections + 16)
         option(.CONNECTION_MEMORY_LIMIT, configuration.maxHeaderBytes)
         option(.CONNECTION_TIMEOUT, configuration.idleTimeoutSeconds)
         option(.NOTIFY_COMPLETED, function(requestCompletedThunk), cls)
@@ -168,7 +185,7 @@ public final class HTTPServer: @unchecked Sendable {
         return options.withUnsafeMutableBufferPointer { array in
             // MHD_start_daemon is variadic; its `_va` twin takes the options as an array.
             withVaList([MHD_OPTION.ARRAY.rawValue, array.baseAddress!, MHD_OPTION.END.rawValue]) { arguments in
-                MHD_start_daemon_va(flags, configuration.port, nil, nil, accessHandlerThunk, cls, arguments)
+                MHD_start_daemon_va(flags, 0, nil, nil, accessHandlerThunk, cls, arguments)
             }
         }
     }

@@ -18,8 +18,8 @@ public struct HTTPServerConfiguration: Sendable {
     /// Open connections beyond this first close the oldest connection still waiting for a
     /// request; if none is, requests get `overloadedResponse` (503). See `ConnectionTable`.
     public var maxConnections: Int = 256
-    /// Connections MHD still accepts past `maxConnections`, to answer them 503 rather than
-    /// reset them; beyond both it resets.
+    /// Connections still accepted past `maxConnections`, to answer them 503 rather than
+    /// reset them; beyond both a new one is closed at once.
     public var overflowConnections: Int = 64
     /// A whole request (headers and body) must arrive within this many seconds of the
     /// connection opening or of its previous response finishing, or the connection is
@@ -46,6 +46,10 @@ public struct HTTPServerConfiguration: Sendable {
     /// The 413 answer for a body over `maxBodyBytes` (given that limit), so an API can send
     /// its own error format; nil: a plain-text 413.
     public var bodyTooLargeResponse: (@Sendable (Int) -> HTTPResponse)? = nil
+    /// The 400 answer for a request whose framing cannot be trusted (a `Content-Length`
+    /// that is no 64-bit decimal, or several that differ), given what is wrong; nil: plain
+    /// text. The connection is closed after it.
+    public var malformedRequestResponse: (@Sendable (String) -> HTTPResponse)? = nil
 
     public init() {}
 

@@ -30,9 +30,8 @@ let notifyConnectionThunk: MHD_NotifyConnectionCallback = { cls, connection, _, 
     let core = Unmanaged<ServerCore>.fromOpaque(cls).takeUnretainedValue()
     switch code {
     case .CONNECTION_NOTIFY_STARTED:
-        let fd = polycom_mhd_connection_fd(connection)
-        Socket.setNoDelay(fd)
-        core.connections.opened(connection, fd: fd)
+        // MHD's socket is the relay's socketpair end; the relay set TCP_NODELAY on the client's.
+        core.connections.opened(connection, fd: polycom_mhd_connection_fd(connection))
     case .CONNECTION_NOTIFY_CLOSED:
         core.connections.closed(connection)
     @unknown default:
@@ -46,6 +45,7 @@ let loggerThunk: MHD_LogCallback = { cls, format, arguments in
     var buffer = [CChar](repeating: 0, count: 1024)
     _ = vsnprintf(&buffer, buffer.count, format, arguments)
     let line = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    guard !FramingRelay.isSocketOptionNoise(line) else { return }
     core.configuration.log?(line.trimmingCharacters(in: .whitespacesAndNewlines))
 }
 

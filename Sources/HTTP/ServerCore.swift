@@ -48,6 +48,7 @@ final class ServerCore: @unchecked Sendable {
                                          version: Self.text(version))
             requestSlot.pointee = Unmanaged.passRetained(context).toOpaque()
             register(context)
+            if let fault = Self.framingFault(connection) { return respond(context, connection, refusal(fault)) }
             if connections.liveCount > configuration.maxConnections,
                !configuration.alwaysServedPaths.contains(context.path) {
                 return respond(context, connection, overloaded())
@@ -249,6 +250,24 @@ final class ServerCore: @unchecked Sendable {
             ?? .plain(413, "request body exceeds \(configuration.maxBodyBytes) bytes")
     }
 
+    /// The relay cut the client off after this request (`RequestFraming`): the answer is
+    /// the last thing on the connection.
+    private func refusal(_ fault: RequestFraming.Fault) -> HTTPResponse {
+        var response: HTTPResponse
+        switch fault {
+        case .malformedLength:
+            response = badRequest("the Content-Length header is not a decimal number of bytes that fits 64 bits")
+        case .conflictingLengths:
+            response = badRequest("the request has several Content-Length headers with different values")
+        }
+        response.headers.add("Connection", "close")
+        return response
+    }
+
+    private func badRequest(_ message: String) -> HTTPResponse {
+        configuration.malformedRequestResponse?(message) ?? .plain(400, message)
+    }
+
     /// Closes the connection after answering: it is one too many.
     private func overloaded() -> HTTPResponse {
         var response = configuration.overloadedResponse?()
@@ -260,6 +279,15 @@ final class ServerCore: @unchecked Sendable {
     private static func text(_ pointer: UnsafePointer<CChar>?) -> String {
         guard let pointer else { return "" }
         return String(decoding: UnsafeRawBufferPointer(start: pointer, count: strlen(pointer)), as: UTF8.self)
+    }
+
+    /// Only the relay can set the marker: it removes every copy a client sends.
+    private static func framingFault(_ connection: OpaquePointer) -> RequestFraming.Fault? {
+        guard let value = MHD_lookup_connection_value(connection, .HEADER_KIND, RequestFraming.marker) else {
+            return nil
+        }
+        // An unknown value cannot come from the relay; refusing it is the safe reading.
+        return RequestFraming.Fault(rawValue: String(cString: value)) ?? .malformedLength
     }
 
     private static func contentLength(_ connection: OpaquePointer) -> UInt64? {

@@ -1,11 +1,59 @@
 import Foundation
 
-/// The few raw socket operations MHD leaves to us.
+/// The few raw socket operations MHD leaves to us: listening and relaying are ours
+/// (`FramingRelay`), reading requests is MHD's.
 enum Socket {
+    /// A non-blocking listening socket bound to `address`, as MHD would open it
+    /// (SO_REUSEADDR; an IPv6 one takes IPv6 only).
+    static func listen(on address: UnsafePointer<sockaddr>, isIPv6: Bool,
+                       host: String, port: UInt16) throws -> Int32 {
+        let family = isIPv6 ? AF_INET6 : AF_INET
+        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw HTTPServerError.startFailed(host: host, port: port, errno: errno) }
+        var on: Int32 = 1
+        let size = socklen_t(MemoryLayout<Int32>.size)
+        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, size)
+        if isIPv6 { _ = setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &on, size) }
+        let length = socklen_t(isIPv6 ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size)
+        guard bind(fd, address, length) == 0, systemListen(fd, SOMAXCONN) == 0 else {
+            let code = errno
+            close(fd)
+            throw HTTPServerError.startFailed(host: host, port: port, errno: code)
+        }
+        return fd
+    }
+
+    /// The port a socket is bound to (resolves port 0), or 0.
+    static func boundPort(_ fd: Int32) -> UInt16 {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let rc = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard rc == 0 else { return 0 }
+        let family = Int32(storage.ss_family)
+        return withUnsafePointer(to: &storage) { pointer in
+            switch family {
+            case AF_INET:
+                return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
+            case AF_INET6:
+                return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) }
+            default:
+                return 0
+            }
+        }
+    }
+
     /// Token streams are many tiny writes; Nagle would hold each one back waiting for an ACK.
     static func setNoDelay(_ fd: Int32) {
         var on: Int32 = 1
         _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    /// Non-blocking and closed on exec (Glibc's module has neither accept4 nor pipe2).
+    static func setNonBlocking(_ fd: Int32) {
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
     }
 
     /// True when the peer has closed (EOF) or the socket is in error. Peeks, so nothing the
@@ -43,6 +91,14 @@ enum Socket {
         default:
             return nil
         }
+    }
+
+    private static func systemListen(_ fd: Int32, _ backlog: Int32) -> Int32 {
+        #if canImport(Glibc)
+        return Glibc.listen(fd, backlog)
+        #else
+        return Darwin.listen(fd, backlog)
+        #endif
     }
 
     static func close(_ fd: Int32) {

@@ -9,7 +9,8 @@ import PolyKernels
 /// models in one process may compute differently and tests never toggle globals.
 ///
 /// OpenBLAS keeps one thread count for the whole process (`BLAS.threads`); the CLI sets it
-/// once at startup from `--threads`. `threads` here is what our own kernels split over.
+/// once a model is loaded (polycom's BLASThreads: `--threads` where OpenBLAS computes the
+/// weight products, else one). `threads` here is what our own kernels split over.
 public struct ComputeOptions: Sendable, Equatable {
     /// Threads our kernels split a product over (at least 1).
     public var threads: Int

@@ -78,8 +78,8 @@ public struct Matrix: @unchecked Sendable {
         default:
             if T < Matrix.panelThreshold {
                 stream(x, T: T, out: out, ldo: ldo, options: options)
-            } else if tensor.dtype == .bf16 && !Matrix.bf16PrefillRunsBLAS(options, cols: cols) {
-                if options.usesBF16Dot && cols % 2 == 0 {
+            } else if tensor.dtype == .bf16 && !Matrix.bf16PrefillRunsBLAS(options) {
+                if options.usesBF16Dot {
                     bf16Dot(x, T: T, out: out, ldo: ldo, threads: options.threads)
                 } else {
                     gemmBF16(x, T: T, out: out, ldo: ldo, threads: options.threads, kernels: options.kernels)
@@ -90,10 +90,10 @@ public struct Matrix: @unchecked Sendable {
         }
     }
 
-    /// Whether prefill products of bf16 weights with `cols` columns go to OpenBLAS (converted
+    /// Whether prefill products of bf16 weights go to OpenBLAS (converted
     /// panels) rather than our kernels.
-    public static func bf16PrefillRunsBLAS(_ options: ComputeOptions, cols: Int) -> Bool {
-        !(options.usesBF16Dot && cols % 2 == 0) && Matrix.blasHasAVX512Kernels && options.kernels == .avx512
+    public static func bf16PrefillRunsBLAS(_ options: ComputeOptions) -> Bool {
+        !options.usesBF16Dot && Matrix.blasHasAVX512Kernels && options.kernels == .avx512
     }
 
     /// Blocked bf16 GEMM (gemm_bf16.c), weight rows split across cores in whole 32-row tiles.
@@ -134,16 +134,14 @@ public struct Matrix: @unchecked Sendable {
                                                UnsafePointer<UInt16>?, Int, Int, Int) -> Int32
 
     /// Activations rounded to bf16 once, weight rows split over the cores in 64-row panels.
-    /// A share the kernel refuses (pk_gemm_bf16dot returns -1, e.g. when it cannot allocate its
-    /// packing buffer) goes through the exact panels instead, so every output is written.
+    /// A share the kernel refuses (pk_gemm_bf16dot returns -1: the CPU lacks AVX512-BF16) goes
+    /// through the exact panels instead, so every output is written.
     /// `kernel` is replaceable for tests.
     func bf16Dot(_ x: UnsafePointer<Float>, T: Int, out: UnsafeMutablePointer<Float>, ldo: Int, threads: Int,
                  kernel: BF16DotKernel = pk_gemm_bf16dot) {
-        let padded = (T + 3) / 4 * 4
-        let xb = UnsafeMutablePointer<UInt16>.allocate(capacity: padded * cols)
+        let xb = UnsafeMutablePointer<UInt16>.allocate(capacity: T * cols)
         defer { xb.deallocate() }
         pk_f32_to_bf16(xb, x, T * cols)
-        (xb + T * cols).initialize(repeating: 0, count: (padded - T) * cols)
         let kernelPanels = (rows + 63) / 64, workers = min(threads, kernelPanels)
         let share = (kernelPanels + workers - 1) / workers * 64
         let refused = UnsafeMutablePointer<Bool>.allocate(capacity: workers)

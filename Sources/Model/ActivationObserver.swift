@@ -37,6 +37,8 @@ public struct ForwardPass {
     let options: ComputeOptions
     let work: Workspace
     let observer: ActivationObserver?
+    /// Workers attention's prefill heads are split over (1: OpenBLAS splits each product).
+    let headWorkers: Int
     /// The layer running, for names.
     var layer = 0
 

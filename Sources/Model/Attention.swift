@@ -6,6 +6,8 @@ import PolyKernels
 
 /// Causal self-attention with grouped KV heads, optional QK-norm (OLMoE) and clipping.
 public struct Attention: Sendable {
+    /// Query rows of a prefill chunk whose scores are computed at once.
+    static let queryBlock = 128
     public let q: Matrix, k: Matrix, v: Matrix, o: Matrix
     /// RMSNorm weights [H·hd] / [KV·hd] F32 over the whole q / k projection (OLMoE),
     /// applied before RoPE.
@@ -84,18 +86,36 @@ public struct Attention: Sendable {
                 row += 1
                 continue
             }
-            let scores = pass.work.buffer(.scores, n * total)
+            // Queries in blocks of `Attention.queryBlock` rows, each against the keys up to its
+            // last position only: scores never hold more than a block's rows (not n × total),
+            // and the causal upper triangle past each block is never computed. Each worker
+            // has its own scores.
+            let workers = min(pass.headWorkers, heads), block = min(n, Attention.queryBlock)
+            let scores = pass.work.buffer(.scores, workers * block * total)
             let valid = (0..<n).map { start + $0 + 1 }
-            for h in 0..<heads {
-                let g = h / group
-                // scores[n, total] = q_h · k_gᵀ / √hd
-                BLAS.sgemm(transB: true, m: n, n: total, k: headDim, alpha: scale,
-                           a: qs + row * qDim + h * headDim, lda: qDim,
-                           b: kc + g * headDim, ldb: kvDim, c: scores, ldc: total)
-                pk_softmax_causal(scores, total, valid, n)
-                // context[n, hd] = scores · v_g
-                BLAS.sgemm(m: n, n: headDim, k: total, a: scores, lda: total,
-                           b: vc + g * headDim, ldb: kvDim, c: context + row * qDim + h * headDim, ldc: qDim)
+            let q = UnsafeSendable(qs + row * qDim), ctx = UnsafeSendable(context + row * qDim)
+            let kp = UnsafeSendable(kc), vp = UnsafeSendable(vc), sp = UnsafeSendable(scores)
+            let hd = headDim, heads = heads
+            let work = { (part: Int) in
+                let s = sp.pointer + part * block * total
+                for h in stride(from: part, to: heads, by: workers) {
+                    let g = h / group
+                    for r0 in stride(from: 0, to: n, by: block) {
+                        let rows = min(block, n - r0), keys = start + r0 + rows
+                        // scores[rows, keys] = q_h · k_gᵀ / √hd
+                        BLAS.sgemm(transB: true, m: rows, n: keys, k: hd, alpha: scale, a: q.pointer + r0 * qDim + h * hd,
+                                   lda: qDim, b: kp.pointer + g * hd, ldb: kvDim, c: s, ldc: keys)
+                        valid.withUnsafeBufferPointer { pk_softmax_causal(s, keys, $0.baseAddress! + r0, rows) }
+                        // context[rows, hd] = scores · v_g
+                        BLAS.sgemm(m: rows, n: hd, k: keys, a: s, lda: keys, b: vp.pointer + g * hd, ldb: kvDim,
+                                   c: ctx.pointer + r0 * qDim + h * hd, ldc: qDim)
+                    }
+                }
+            }
+            if workers > 1 {
+                DispatchQueue.concurrentPerform(iterations: workers, execute: work)
+            } else {
+                work(0)
             }
             row += n
         }

@@ -32,6 +32,10 @@ public final class DecoderModel: @unchecked Sendable {
     public let options: ComputeOptions
     /// Tokens routed per expert per layer (MoE models only).
     public let routerStats: RouterStats?
+    /// Whether OpenBLAS computes products of the weights: f32 matrices, f16 and q8 prefill
+    /// panels, bf16 prefill when OpenBLAS runs AVX-512 kernels (`Matrix.apply`). Otherwise
+    /// it computes only attention's per-head products of prefill chunks.
+    public private(set) var weightProductsUseBLAS = false
     private let workspaces = WorkspacePool()
 
     public init(config: ModelConfig, embedding: Matrix, layers: [DecoderLayer], finalNorm: Tensor, lmHead: Matrix,
@@ -44,6 +48,9 @@ public final class DecoderModel: @unchecked Sendable {
         self.lmHead = lmHead
         self.options = options
         rope = RoPE(config: config)
+        weightProductsUseBLAS = parameters().contains { p in
+            p.tensor.shape.count == 2 && (p.tensor.dtype != .bf16 || Matrix.bf16PrefillRunsBLAS(options))
+        }
     }
 
     public var vocabSize: Int { config.vocabSize }
@@ -94,7 +101,10 @@ public final class DecoderModel: @unchecked Sendable {
     private func run(tokens: [Int], positions: [Int], chunks: [SequenceChunk], rows: [Int], work: Workspace,
                      observer: ActivationObserver?) -> Logits {
         let N = tokens.count, D = config.hiddenSize, V = config.vocabSize, eps = config.rmsNormEps
-        var pass = ForwardPass(options: options, work: work, observer: observer)
+        // Where OpenBLAS does the weight products it splits each one itself; otherwise (and the
+        // CLI then runs OpenBLAS at one thread) attention's per-head products go to our workers.
+        var pass = ForwardPass(options: options, work: work, observer: observer,
+                               headWorkers: weightProductsUseBLAS ? 1 : options.threads)
         let x = work.buffer(.hidden, N * D), normed = work.buffer(.normed, N * D), delta = work.buffer(.delta, N * D)
         for (i, t) in tokens.enumerated() { embedding.copyRow(t, into: x + i * D) }
         pass.observe("embed", x, [N, D])

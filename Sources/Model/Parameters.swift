@@ -63,15 +63,6 @@ extension DecoderModel {
         return out
     }
 
-    /// Whether OpenBLAS computes products of the weights: f32 matrices, f16 and q8 prefill
-    /// panels, bf16 prefill when OpenBLAS runs AVX-512 kernels (`Matrix.apply`). Otherwise
-    /// it computes only attention's per-head products of prefill chunks, which are small.
-    public var weightProductsUseBLAS: Bool {
-        parameters().contains { p in
-            guard p.tensor.shape.count == 2 else { return false }
-            return p.tensor.dtype != .bf16 || Matrix.bf16PrefillRunsBLAS(options, cols: p.tensor.shape[1])
-        }
-    }
 
     public var parameterCount: ParameterCount { ParameterCount(parameters(), config: config) }
 

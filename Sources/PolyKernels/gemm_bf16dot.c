@@ -1,11 +1,17 @@
 #include "PolyKernels.h"
 #include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
+#include <stddef.h>
 
 // bf16 × bf16 → f32 matrix product on AVX512-BF16 (vdpbf16ps): twice the multiply rate of
 // f32 FMAs and half the bytes. Opt-in (activations are rounded to bf16, as in a bf16
 // PyTorch run), used for prefill; decode stays on the exact f32 path.
+//
+// Inner products along K, weights read in place: both operands are row-major with K
+// contiguous, so a 512-bit load of either is 32 consecutive terms of the same sums and
+// nothing has to be packed. (The earlier kernel transposed every 64-row panel of weights
+// into pair-interleaved order on each call: a scalar pass that cost as much as the
+// products themselves at 80-token prefills.) Each tile keeps 6 tokens × 4 rows of 16-lane
+// partial sums in registers and reduces them once per K block.
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
@@ -15,64 +21,104 @@
 int pk_has_bf16dot(void) {
 #ifdef PK_BF16DOT
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512f");
+    return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512f")
+        && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
 #else
     return 0;
 #endif
 }
 
 #ifdef PK_BF16DOT
-#define PANEL 64  // weight rows per packed panel: four 16-lane vectors of outputs
-#define TILE 4    // tokens per micro-tile
+#define MR 6       // tokens per tile: 6 activation vectors + 24 sums + 1 weight vector = 31 registers
+#define NR 4       // weight rows per tile
+#define KC 2048    // most K terms per block: a tile's 6 activation rows (24 KB) stay in L1
+#define NB 64      // weight rows per block: 64 × KC bf16 (256 KB) stay in L2 for every token tile
 
-/// `panel` (K/2 · PANEL lanes, 64-byte aligned) comes from the caller, which alone can fail.
-__attribute__((target("avx512f,avx512bf16")))
-static void gemm(float *out, size_t ldo, const uint16_t *xb, const uint16_t *w,
-                 size_t T, size_t rows, size_t K, uint32_t *panel) {
-    size_t K2 = K / 2;
-    // panel[k2][j] = the pair (w[j][2·k2], w[j][2·k2+1]) of panel row j, as one 32-bit lane.
-    for (size_t n0 = 0; n0 < rows; n0 += PANEL) {
-        size_t nb = rows - n0 < PANEL ? rows - n0 : PANEL;
-        for (size_t j = 0; j < PANEL; j++) {
-            if (j < nb) {
-                const uint16_t *src = w + (n0 + j) * K;
-                for (size_t k2 = 0; k2 < K2; k2++) {
-                    uint32_t pair;
-                    memcpy(&pair, src + 2 * k2, 4);
-                    panel[k2 * PANEL + j] = pair;
-                }
-            } else {
-                for (size_t k2 = 0; k2 < K2; k2++) panel[k2 * PANEL + j] = 0;
-            }
+#define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+/// [Σa, Σb, Σc, Σd] of four 16-lane vectors.
+TARGET static inline __m128 sum4(__m512 a, __m512 b, __m512 c, __m512 d) {
+    // Per 128-bit lane: [a0+a2, b0+b2, a1+a3, b1+b3], then [Σa, Σb, Σc, Σd] of that lane.
+    __m512 ab = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+    __m512 cd = _mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));
+    __m512 s = _mm512_add_ps(_mm512_shuffle_ps(ab, cd, _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_ps(ab, cd, _MM_SHUFFLE(3, 2, 3, 2)));
+    __m256 h = _mm256_add_ps(_mm512_castps512_ps256(s),
+                             _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)));
+    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+/// out[t][0..<nr] (+)= x[t] · w[r] over kn terms for the `mr` tokens of `x` and 4 weight rows
+/// (rows past `nr` repeat a real row and are not stored), fetching the kn terms at `next` into
+/// L2 on the way. `mr` is a constant at each call.
+TARGET static inline __attribute__((always_inline))
+void tile(float *out, size_t ldo, const uint16_t *const x[MR], const uint16_t *const w[NR],
+          const uint16_t *next, size_t kn, int mr, int nr, int accumulate) {
+    __m512 acc[MR][NR];
+    for (int t = 0; t < mr; t++)
+        for (int r = 0; r < NR; r++) acc[t][r] = _mm512_setzero_ps();
+    size_t k = 0;
+    for (; k + 32 <= kn; k += 32) {
+        _mm_prefetch((const char *)(next + k), _MM_HINT_T1);
+        // Weight rows come from L2: asking 256 bytes ahead hides its latency (8–12% here).
+        for (int r = 0; r < NR; r++) _mm_prefetch((const char *)(w[r] + k + 128), _MM_HINT_T0);
+        __m512bh xv[MR];
+        for (int t = 0; t < mr; t++) xv[t] = (__m512bh)_mm512_loadu_si512(x[t] + k);
+        for (int r = 0; r < NR; r++) {
+            __m512bh wv = (__m512bh)_mm512_loadu_si512(w[r] + k);
+            for (int t = 0; t < mr; t++) acc[t][r] = _mm512_dpbf16_ps(acc[t][r], xv[t], wv);
         }
-        for (size_t t0 = 0; t0 < T; t0 += TILE) {
-            __m512 acc[TILE][4];
-            for (int t = 0; t < TILE; t++)
-                for (int v = 0; v < 4; v++) acc[t][v] = _mm512_setzero_ps();
-            const uint16_t *a = xb + t0 * K; // xb has zero rows up to a multiple of TILE
-            for (size_t k2 = 0; k2 < K2; k2++) {
-                const uint32_t *p = panel + k2 * PANEL;
-                __m512bh w0 = (__m512bh)_mm512_load_si512(p);
-                __m512bh w1 = (__m512bh)_mm512_load_si512(p + 16);
-                __m512bh w2 = (__m512bh)_mm512_load_si512(p + 32);
-                __m512bh w3 = (__m512bh)_mm512_load_si512(p + 48);
-                for (int t = 0; t < TILE; t++) {
-                    uint32_t pair;
-                    memcpy(&pair, a + t * K + 2 * k2, 4);
-                    __m512bh x = (__m512bh)_mm512_set1_epi32((int)pair);
-                    acc[t][0] = _mm512_dpbf16_ps(acc[t][0], x, w0);
-                    acc[t][1] = _mm512_dpbf16_ps(acc[t][1], x, w1);
-                    acc[t][2] = _mm512_dpbf16_ps(acc[t][2], x, w2);
-                    acc[t][3] = _mm512_dpbf16_ps(acc[t][3], x, w3);
-                }
-            }
-            for (int t = 0; t < TILE && t0 + t < T; t++) {
-                for (int v = 0; v < 4; v++) {
-                    size_t c0 = (size_t)v * 16;
-                    if (c0 >= nb) break;
-                    size_t n = nb - c0 < 16 ? nb - c0 : 16;
-                    __mmask16 mask = (__mmask16)((1u << n) - 1u);
-                    _mm512_mask_storeu_ps(out + (t0 + t) * ldo + n0 + c0, mask, acc[t][v]);
+    }
+    if (k < kn) { // the last kn % 32 terms; masked-off halves are zeros and add nothing
+        __mmask32 m = (__mmask32)((1ull << (kn - k)) - 1);
+        __m512bh xv[MR];
+        for (int t = 0; t < mr; t++) xv[t] = (__m512bh)_mm512_maskz_loadu_epi16(m, x[t] + k);
+        for (int r = 0; r < NR; r++) {
+            __m512bh wv = (__m512bh)_mm512_maskz_loadu_epi16(m, w[r] + k);
+            for (int t = 0; t < mr; t++) acc[t][r] = _mm512_dpbf16_ps(acc[t][r], xv[t], wv);
+        }
+    }
+    __mmask8 store = (__mmask8)((1u << nr) - 1);
+    for (int t = 0; t < mr; t++) {
+        __m128 s = sum4(acc[t][0], acc[t][1], acc[t][2], acc[t][3]);
+        float *o = out + (size_t)t * ldo;
+        if (accumulate) s = _mm_add_ps(s, _mm_maskz_loadu_ps(store, o));
+        _mm_mask_storeu_ps(o, store, s);
+    }
+}
+
+TARGET static void gemm(float *out, size_t ldo, const uint16_t *xb, const uint16_t *w,
+                        size_t T, size_t rows, size_t K) {
+    // Balanced K blocks, each a whole number of 32-term vectors but the last.
+    size_t blocks = (K + KC - 1) / KC;
+    size_t kc = ((K + blocks - 1) / blocks + 31) / 32 * 32;
+    for (size_t k0 = 0; k0 < K; k0 += kc) {
+        size_t kn = K - k0 < kc ? K - k0 : kc;
+        int accumulate = k0 > 0;
+        for (size_t n0 = 0; n0 < rows; n0 += NB) {
+            size_t n1 = rows - n0 < NB ? rows : n0 + NB;
+            for (size_t t0 = 0; t0 < T; t0 += MR) {
+                int mr = T - t0 < MR ? (int)(T - t0) : MR;
+                const uint16_t *x[MR];
+                for (int t = 0; t < MR; t++) x[t] = xb + (t0 + (size_t)(t < mr ? t : 0)) * K + k0;
+                for (size_t r0 = n0; r0 < n1; r0 += NR) {
+                    int nr = n1 - r0 < NR ? (int)(n1 - r0) : NR;
+                    const uint16_t *wr[NR];
+                    for (int r = 0; r < NR; r++) wr[r] = w + (r0 + (size_t)(r < nr ? r : 0)) * K + k0;
+                    // The first 64 tiles of a block fetch the next block's rows, one each, so that
+                    // block does not start at memory speed (with few tokens a block's products
+                    // take little longer than reading its weights from memory).
+                    size_t q = t0 / MR * (NB / NR) + (r0 - n0) / NR, ahead = n1 + q;
+                    const uint16_t *next = q < NB && ahead < rows ? w + ahead * K + k0 : wr[0];
+                    float *o = out + t0 * ldo + r0;
+                    switch (mr) { // one copy of the tile per token count, its loops unrolled
+                    case 6: tile(o, ldo, x, wr, next, kn, 6, nr, accumulate); break;
+                    case 5: tile(o, ldo, x, wr, next, kn, 5, nr, accumulate); break;
+                    case 4: tile(o, ldo, x, wr, next, kn, 4, nr, accumulate); break;
+                    case 3: tile(o, ldo, x, wr, next, kn, 3, nr, accumulate); break;
+                    case 2: tile(o, ldo, x, wr, next, kn, 2, nr, accumulate); break;
+                    default: tile(o, ldo, x, wr, next, kn, 1, nr, accumulate); break;
+                    }
                 }
             }
         }
@@ -83,13 +129,14 @@ static void gemm(float *out, size_t ldo, const uint16_t *xb, const uint16_t *w,
 int pk_gemm_bf16dot(float *out, size_t ldo, const uint16_t *xb, const uint16_t *w,
                     size_t T, size_t rows, size_t K) {
 #ifdef PK_BF16DOT
-    if (!pk_has_bf16dot() || K % 2 != 0) return -1;
-    size_t lanes = K / 2;
-    if (lanes > (SIZE_MAX - 64) / (PANEL * 4)) return -1;
-    uint32_t *panel = aligned_alloc(64, lanes * PANEL * 4 + 64);
-    if (!panel) return -1;
-    gemm(out, ldo, xb, w, T, rows, K, panel);
-    free(panel);
+    if (!pk_has_bf16dot()) return -1;
+    if (T == 0 || rows == 0) return 0;
+    if (K == 0) {
+        for (size_t t = 0; t < T; t++)
+            for (size_t r = 0; r < rows; r++) out[t * ldo + r] = 0;
+        return 0;
+    }
+    gemm(out, ldo, xb, w, T, rows, K);
     return 0;
 #else
     (void)out; (void)ldo; (void)xb; (void)w; (void)T; (void)rows; (void)K;

@@ -84,6 +84,7 @@ public final class InferenceService: @unchecked Sendable {
         config.bodyTooLargeResponse = { limit in
             APIError(status: 413, type: "invalid_request_error", message: "the request body exceeds \(limit) bytes").response
         }
+        config.malformedRequestResponse = { APIError.badRequest($0).response }
         let logRequests = options.logRequests, log = self.log
         let server = try HTTPServer(configuration: config, onComplete: { [metrics] completion in
             metrics.record(completion)
@@ -99,8 +100,9 @@ public final class InferenceService: @unchecked Sendable {
         return server.port
     }
 
-    /// Loads tokenizer and model (blocking); /health turns 200 when done.
-    public func load() throws {
+    /// Loads tokenizer and model (blocking); /health turns 200 when done. `prepare` sees the
+    /// model before its engine starts (the CLI sets OpenBLAS's threads from it).
+    public func load(prepare: (DecoderModel) -> Void = { _ in }) throws {
         do {
             let started = Date()
             let folder = try CheckpointFolder(path: modelPath, loading: options.weightLoading)
@@ -109,6 +111,7 @@ public final class InferenceService: @unchecked Sendable {
             // after the pass (the engine's `weightsFault`), instead of the process dying.
             if options.weightLoading == .mapped { try MappedFaultGuard.install() }
             let model = try Architectures.load(folder, options: options.compute, adapter: options.lora)
+            prepare(model)
             let tokenizer = try Tokenizer(path: modelPath)
             let stops = stopTokenIds(config: model.config, generationConfig: try GenerationConfig.load(folder: modelPath),
                                      tokenizerEOS: tokenizer.eosTokenId)

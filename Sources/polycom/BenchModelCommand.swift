@@ -72,7 +72,8 @@ struct BenchModel: ParsableCommand {
     }
 
     func run() throws {
-        // OpenBLAS's thread count is process-wide: set once, here, next to our kernels' count.
+        // The sgemm limit is OpenBLAS on every thread asked for; the model then runs as serve
+        // and eval run it (BLASThreads).
         if let threads { BLAS.threads = threads }
         let options = ComputeOptions(threads: threads ?? ComputeOptions.cores, bf16DotProducts: bf16Prefill,
                                      kernels: KernelFamily(name: kernels)!, weights: weights)
@@ -80,6 +81,7 @@ struct BenchModel: ParsableCommand {
         let m = try Architectures.load(path: model, options: options)
         let loadSeconds = Date().timeIntervalSince(t0)
         let limits = roofline ? Roofline.measure(threads: options.threads) : nil
+        BLASThreads.set(for: m, requested: threads)
         let vocab = m.config.vocabSize
         var rng = SplitMix64(seed: 1)
         let longest = promptTokens.max()!

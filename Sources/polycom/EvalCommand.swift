@@ -82,6 +82,15 @@ struct Eval: ParsableCommand {
     @Option(help: "Most sequences running at once (in-process scoring).")
     var maxSequences = 32
 
+    @Option(help: "Threads for matrix products (in-process scoring; default: all cores).")
+    var threads: Int?
+
+    @Flag(help: "Score bf16 weights with AVX512-BF16 dot products (activations rounded to bf16, as lm-eval's hf backend with dtype=bfloat16; in-process scoring). Default: exact f32 math, as lm-eval with float32.")
+    var bf16Prefill = false
+
+    @Option(help: WeightFormat.help)
+    var weights: WeightFormat = .auto
+
     func validate() throws {
         if data != nil && dataDir != nil { throw ValidationError("give --data or --data-dir, not both") }
         if data == nil && dataDir == nil { throw ValidationError("give --data FILE or --data-dir DIR") }
@@ -89,8 +98,11 @@ struct Eval: ParsableCommand {
         if numFewshot < 0 { throw ValidationError("--num-fewshot must be ≥ 0") }
         if let maxLength, maxLength < 2 { throw ValidationError("--max-length must be at least 2") }
         if resume && logSamples == nil { throw ValidationError("--resume continues a --log-samples file: give it") }
-        guard maxBatchTokens > 0, maxSequences > 0, serverTimeout > 0 else {
-            throw ValidationError("--max-batch-tokens, --max-sequences and --server-timeout must be positive")
+        guard maxBatchTokens > 0, maxSequences > 0, serverTimeout > 0, (threads ?? 1) > 0 else {
+            throw ValidationError("--max-batch-tokens, --max-sequences, --threads and --server-timeout must be positive")
+        }
+        if server != nil && (threads != nil || bf16Prefill || weights != .auto) {
+            throw ValidationError("--threads, --bf16-prefill and --weights set up the model loaded here: with --server, give them to the servers")
         }
     }
 
@@ -137,13 +149,11 @@ struct Eval: ParsableCommand {
             guard !urls.isEmpty else { throw ValidationError("--server needs at least one URL") }
             scorer = ServerPool(urls: urls, timeout: serverTimeout, log: { warn($0) })
         } else {
-            let m = try Architectures.load(path: model, adapter: lora)
+            let compute = ComputeOptions(threads: threads ?? ComputeOptions.cores, bf16DotProducts: bf16Prefill, weights: weights)
+            if bf16Prefill && !ComputeOptions.cpuHasBF16Dot { warn("note: this CPU has no AVX512-BF16; --bf16-prefill is ignored") }
+            let m = try Architectures.load(path: model, options: compute, adapter: lora)
             contextLength = m.config.maxPositionEmbeddings
-            // Where our kernels compute the weight products, OpenBLAS runs only attention's
-            // small per-head products; threaded, its helper threads spin (sched_yield) after
-            // each call against our kernels' workers: 13% of the CPU samples of 1000 HellaSwag
-            // docs on polynorm-kjv (2 cores), while the helper ran under 1% of the products.
-            if !m.weightProductsUseBLAS { BLAS.threads = 1 }
+            BLASThreads.set(for: m, requested: threads)
             var options = EngineOptions()
             options.maxBatchTokens = maxBatchTokens
             options.maxSequences = maxSequences
@@ -174,7 +184,8 @@ struct Eval: ParsableCommand {
 
         let results = ResultsFile(outcome: outcome, config: ResultsFile.Config(
             model: model, data: zip(tasks, paths).map { ($0, $1) }, limit: limit, numFewshot: numFewshot,
-            fewshotSeed: fewshotSeed, fewshotData: fewshotPaths, maxLength: length, addBOSToken: addBosToken))
+            fewshotSeed: fewshotSeed, fewshotData: fewshotPaths, maxLength: length, addBOSToken: addBosToken,
+            compute: server == nil ? computeDescription : nil))
         if let output { try results.write(to: output) }
         print(results.table)
         let seconds = Date().timeIntervalSince(started)
@@ -185,6 +196,12 @@ struct Eval: ParsableCommand {
         }
         warn(summary)
         if outcome.interrupted { throw ExitCode(130) }
+    }
+
+    /// How the in-process model computed, for results.json (lm-eval's model_args counterpart).
+    private var computeDescription: String {
+        let dot = bf16Prefill && ComputeOptions.cpuHasBF16Dot
+        return "weights=\(weights.rawValue),bf16_prefill=\(dot),threads=\(threads ?? ComputeOptions.cores)"
     }
 
     private func taskList() throws -> [EvalTask] {

@@ -76,7 +76,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Most (context, continuation) pairs in one /v1/loglikelihood request (more: 400).")
     var maxLoglikelihoodItems = 100_000
 
-    @Option(help: "Threads for matrix products, ours and OpenBLAS's (default: all cores).")
+    @Option(help: "Threads for matrix products (default: all cores; OpenBLAS gets them only where it computes the weight products).")
     var threads: Int?
 
     @Flag(help: "Prefill and scoring of bf16 weights with AVX512-BF16 dot products (activations rounded to bf16, as in a bf16 PyTorch run; 2-3x faster). Default: exact f32 math.")
@@ -119,8 +119,6 @@ struct Serve: ParsableCommand {
         options.engine.maxQueue = maxQueue
         options.engine.kvCacheBytes = kvCacheGib.map { Int($0 * Double(1 << 30)) }
         options.engine.prefixCacheBytes = Int(prefixCacheGib * Double(1 << 30))
-        // OpenBLAS's thread count is process-wide: set once, here, next to our kernels' count.
-        if let threads { BLAS.threads = threads }
         options.compute = ComputeOptions(threads: threads ?? ComputeOptions.cores, bf16DotProducts: bf16Prefill, weights: weights)
         if bf16Prefill && !ComputeOptions.cpuHasBF16Dot { FileHandle.standardError.write("note: this CPU has no AVX512-BF16; --bf16-prefill is ignored\n".data(using: .utf8)!) }
 
@@ -139,7 +137,7 @@ struct Serve: ParsableCommand {
             Foundation.exit(0)
         }
         do {
-            try service.load()
+            try service.load { model in BLASThreads.set(for: model, requested: threads) }
         } catch {
             service.log("error: \(error)")
             throw ExitCode.failure

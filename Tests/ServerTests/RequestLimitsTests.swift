@@ -28,6 +28,12 @@ final class RequestLimitsTests: ServerTestCase {
     /// A POST over a plain socket, sent straight from `body` (URLSession would copy it in
     /// this very process, whose memory the test measures). Returns status and body text.
     func rawPost(_ port: UInt16, _ path: String, body: [UInt8]) throws -> (status: Int, text: String) {
+        let head = Array("POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n".utf8)
+        return try rawExchange(port, [head, body]).reply
+    }
+
+    /// Sends `parts` in turn, reads to the server's close; status, body text and the whole reply.
+    func rawExchange(_ port: UInt16, _ parts: [[UInt8]]) throws -> (reply: (status: Int, text: String), raw: String) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw XCTSkip("no socket") }
         defer { close(fd) }
@@ -39,8 +45,7 @@ final class RequestLimitsTests: ServerTestCase {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         XCTAssertEqual(connected, 0)
-        let head = Array("POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n".utf8)
-        for bytes in [head, body] {
+        for bytes in parts {
             var sent = 0
             while sent < bytes.count {
                 let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
@@ -56,7 +61,7 @@ final class RequestLimitsTests: ServerTestCase {
         }
         let text = String(decoding: reply, as: UTF8.self)
         let status = Int(text.split(separator: " ").dropFirst().first ?? "") ?? -1
-        return (status, String(text.split(separator: "\r\n\r\n", maxSplits: 1).last ?? ""))
+        return ((status, String(text.split(separator: "\r\n\r\n", maxSplits: 1).last ?? "")), text)
     }
 
     /// The issue's body: 1.6 M one-token prompts in 6.4 MB (and the same tree hidden in a
@@ -122,6 +127,31 @@ final class RequestLimitsTests: ServerTestCase {
             }
         }
         XCTAssertEqual(Self.post(port, "/v1/completions", ["prompt": "Hi", "max_tokens": 2]).status, 200)
+    }
+
+    /// A Content-Length libmicrohttpd would answer with its own HTML page gets the API's error
+    /// envelope (and a close), first on a connection or after a served request.
+    func testUnparsableContentLengthGetsTheErrorEnvelope() throws {
+        let (service, port) = try Self.startService()
+        defer { service.drainAndStop(grace: 1) }
+        let good = Array(#"{"prompt": "Hi", "max_tokens": 1}"#.utf8)
+        let served = Array("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: \(good.count)\r\n\r\n".utf8) + good
+        for (value, status) in [("-1", 400), ("99999999999999999999", 400), ("12abc", 400), ("10000000000000000000", 413)] {
+            let bad = Array("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: \(value)\r\n\r\n{}".utf8)
+            for parts in [[bad], [served + bad]] {
+                let (reply, raw) = try rawExchange(port, parts)
+                XCTAssertFalse(raw.lowercased().contains("<html"), raw)
+                let answers = raw.components(separatedBy: "HTTP/1.1 ").dropFirst()
+                XCTAssertEqual(answers.count, parts[0].count > bad.count ? 2 : 1, raw)
+                XCTAssertEqual(reply.status, parts[0].count > bad.count ? 200 : status, raw)
+                let last = try XCTUnwrap(answers.last)
+                XCTAssertTrue(last.hasPrefix("\(status) "), raw)
+                XCTAssertTrue(last.lowercased().contains("content-type: application/json"), raw)
+                let error = (try? JSONValue.parse(Array(String(last.split(separator: "\r\n\r\n", maxSplits: 1).last ?? "").utf8)))?["error"]
+                XCTAssertEqual(error?["code"]?.intValue, status, raw)
+                XCTAssertEqual(error?["type"]?.stringValue, "invalid_request_error", raw)
+            }
+        }
     }
 
     /// --max-prompt-tokens, --max-generated-tokens and --max-logprobs: past each, a 400 that

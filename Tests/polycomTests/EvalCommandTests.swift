@@ -85,4 +85,34 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertLessThan(done, 1000)
         XCTAssertEqual(try String(contentsOfFile: dir + "/samples.jsonl", encoding: .utf8).split(separator: "\n").count, done)
     }
+    /// `--bf16-prefill` scores with bf16 activations: each choice within the issue's 0.05 per
+    /// token of lm-eval's float32 log-likelihoods (the committed reference), yet not equal to
+    /// them (the exact path is within 4e-5: a flag that changed nothing would fail here), and
+    /// results.json says how it computed.
+    func testBF16PrefillScoresCloseToLMEvalsFloat32() throws {
+        let dir = temporaryDirectory()
+        let r = try polycom(["eval", "--model", model, "--task", "hellaswag", "--data-dir", data, "--limit", "12",
+                             "--bf16-prefill", "--output", dir + "/results.json", "--log-samples", dir + "/samples.jsonl"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        try XCTSkipIf(r.stderr.contains("no AVX512-BF16"), "this CPU has no AVX512-BF16 instructions")
+        XCTAssertEqual(try json(dir + "/results.json")["config"]?["compute"]?.stringValue, "weights=auto,bf16_prefill=true,threads=\(ProcessInfo.processInfo.activeProcessorCount)")
+        let reference = try json(data + "/lm-eval-reference.json")["tasks"]?["hellaswag"]?["docs"]?.arrayValue ?? []
+        let lines = try String(contentsOfFile: dir + "/samples.jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 12)
+        var largest = 0.0
+        for (line, doc) in zip(lines, reference) {
+            let s = try JSONValue.parse(String(line))
+            XCTAssertEqual(s["doc_id"], doc["doc_id"])
+            let ours = s["loglikelihoods"]?.arrayValue?.compactMap(\.doubleValue) ?? []
+            let theirs = doc["loglikelihoods"]?.arrayValue?.compactMap(\.doubleValue) ?? []
+            let tokens = s["num_tokens"]?.arrayValue?.compactMap(\.intValue) ?? []
+            XCTAssertEqual(ours.count, 4)
+            XCTAssertEqual(theirs.count, 4)
+            for (i, (a, b)) in zip(ours, theirs).enumerated() {
+                XCTAssertLessThanOrEqual(abs(a - b), 0.05 * Double(tokens[i]), "doc \(doc["doc_id"]!) choice \(i)")
+                largest = max(largest, abs(a - b))
+            }
+        }
+        XCTAssertGreaterThan(largest, 1e-4, "bf16 activations change the log-likelihoods")
+    }
 }

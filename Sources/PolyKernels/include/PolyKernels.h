@@ -78,10 +78,9 @@ int pk_gemm_bf16_isa(int isa, float *out, size_t ldo, const float *x, const uint
 
 /// 1 when the CPU has AVX512-BF16 dot products.
 int pk_has_bf16dot(void);
-/// out[T, rows] = xb · wᵀ with bf16 inputs and f32 accumulation (vdpbf16ps). xb is the
-/// activations rounded to bf16, [T rounded up to 4, K] with zero padding rows.
-/// Returns 0, or -1 with out untouched when the CPU lacks AVX512-BF16 (pk_has_bf16dot),
-/// K is odd or the packing buffer cannot be allocated.
+/// out[T, rows] (row stride ldo) = xb · wᵀ with bf16 inputs and f32 accumulation (vdpbf16ps);
+/// xb is the activations rounded to bf16, [T, K]; any K. Returns 0, or -1 with out untouched
+/// when the CPU lacks AVX512-BF16 (pk_has_bf16dot).
 int pk_gemm_bf16dot(float *out, size_t ldo, const uint16_t *xb, const uint16_t *w,
                     size_t T, size_t rows, size_t K);
 
