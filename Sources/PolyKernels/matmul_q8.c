@@ -194,6 +194,7 @@ Q8_TILE(tile_avx2, TQ_AVX2, block_avx2)
 // Measured on one core (Zen 5, rows streamed from memory): 4 KiB ahead beat 1 and 2 KiB by
 // 1.3–1.5× at 8 tokens.
 #define VNNI_PREFETCH 4096
+#define SCALE_PREFETCH 1024 // scales (f16), 2 KiB
 
 /// Activations for VNNI (see act_q8), with the same rounding as quantize_acts: the padding
 /// lanes are zeros (ob 128, da 0).
@@ -262,6 +263,11 @@ PK_INLINE TQ_VNNI void tile_vnni(float *out, size_t ldo, const act_q8 *a, const 
     const int8_t *pf = w + VNNI_PREFETCH / C * R * C;
     for (; p < full; p++) {
         for (int r = 0; r < R; r++) _mm_prefetch((const char *)(pf + r * C + pf_col), _MM_HINT_T0);
+        // The rows' scales, a stream of their own (4 bytes per 64 weight bytes), 2 KiB ahead
+        // once per 64-byte line of them: 1 token, 2 threads, a 4-layer 1B-shaped model's matrices
+        // (285 MB) from memory, 6 alternated runs: 17.2 → 18.4 GB/s (medians); one thread 17.7 → 18.2.
+        if (p % 16 == 0)
+            for (int r = 0; r < R; r++) _mm_prefetch((const char *)(ws + r * nb + 2 * p + SCALE_PREFETCH), _MM_HINT_T0);
         pf_col += 64;
         if (pf_col >= C) { pf_col -= C; pf += R * C; }
         for (int r = 0; r < R; r++) {
