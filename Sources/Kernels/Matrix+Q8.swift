@@ -73,29 +73,13 @@ extension Matrix {
 
     func applyQ8(_ x: UnsafePointer<Float>, T: Int, out: UnsafeMutablePointer<Float>, ldo: Int, options: ComputeOptions) {
         if T < Matrix.panelThreshold {
-            let workers = Matrix.workers(for: rows * cols, threads: options.threads)
-            let chunk = (rows + workers - 1) / workers, nb = scales!.shape[1]
-            let q = q8Values, s = q8Scales, cols = cols, rows = rows, isa = options.kernels.rawValue
-            let o = UnsafeMutableSendablePointer(out), xs = UnsafeSendablePointer(x)
-            let refused = UnsafeMutablePointer<Bool>.allocate(capacity: workers)
-            defer { refused.deallocate() }
-            refused.initialize(repeating: false, count: workers)
-            let refusals = UnsafeMutableSendablePointer(refused)
-            DispatchQueue.concurrentPerform(iterations: workers) { part in
-                let r0 = part * chunk, n = min(chunk, rows - r0)
-                guard n > 0 else { return }
-                refusals.pointer[part] = pk_matmul_q8_isa(isa, o.pointer + r0, ldo, xs.pointer, q + r0 * cols, s + r0 * nb, T, n, cols) != 0
-            }
-            // A share the kernel refused (no memory for the quantised activations) goes through the panels.
-            for part in 0..<workers where refused[part] {
-                q8Panels(x, T: T, out: out, ldo: ldo, rows: part * chunk..<min(part * chunk + chunk, rows))
-            }
+            stream(x, T: T, out: out, ldo: ldo, options: options)
         } else {
             q8Panels(x, T: T, out: out, ldo: ldo, rows: 0..<rows)
         }
     }
 
-    private func q8Panels(_ x: UnsafePointer<Float>, T: Int, out: UnsafeMutablePointer<Float>, ldo: Int, rows: Range<Int>) {
+    func q8Panels(_ x: UnsafePointer<Float>, T: Int, out: UnsafeMutablePointer<Float>, ldo: Int, rows: Range<Int>) {
         let panel = FloatBuffer(count: Matrix.panelRows * cols)
         var r0 = rows.lowerBound
         while r0 < rows.upperBound {

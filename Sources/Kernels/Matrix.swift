@@ -5,7 +5,8 @@ import PolyKernels
 ///
 /// F32 goes straight to sgemm/sgemv. BF16 and F16 stay compressed in memory: up to
 /// `panelThreshold` tokens (decode batches) a C kernel converts weights in registers
-/// (intrinsics: one row at a time for 1–3 tokens, row × token tiles for more), rows split across cores; more tokens (prefill)
+/// (intrinsics: one row at a time for 1–3 tokens, row × token tiles for more), rows shared across cores
+/// (Matrix+Streaming.swift); more tokens (prefill)
 /// go to a blocked bf16 GEMM that widens weights in registers (gemm_bf16.c; BLAS stays off
 /// that path), while F16 converts 512-row panels to f32 and hands each panel to sgemm. q8 matrices (Matrix+Q8.swift)
 /// hold int8 values in `tensor` (I8) and their per-block scales in `scales`.
@@ -76,7 +77,7 @@ public struct Matrix: @unchecked Sendable {
             }
         default:
             if T < Matrix.panelThreshold {
-                streamRows(x, T: T, out: out, ldo: ldo, threads: options.threads, kernels: options.kernels)
+                stream(x, T: T, out: out, ldo: ldo, options: options)
             } else if tensor.dtype == .bf16 && !Matrix.bf16PrefillRunsBLAS(options) {
                 if options.usesBF16Dot {
                     bf16Dot(x, T: T, out: out, ldo: ldo, threads: options.threads)
@@ -93,25 +94,6 @@ public struct Matrix: @unchecked Sendable {
     /// panels) rather than our kernels.
     public static func bf16PrefillRunsBLAS(_ options: ComputeOptions) -> Bool {
         !options.usesBF16Dot && Matrix.blasHasAVX512Kernels && options.kernels == .avx512
-    }
-
-    /// Row-streaming kernel, rows split across cores.
-    private func streamRows(_ x: UnsafePointer<Float>, T: Int, out: UnsafeMutablePointer<Float>, ldo: Int, threads: Int,
-                            kernels: KernelFamily) {
-        let workers = Matrix.workers(for: rows * cols, threads: threads)
-        let chunk = (rows + workers - 1) / workers
-        let w = u16, bf16 = tensor.dtype == .bf16, cols = cols, rows = rows, isa = kernels.rawValue
-        let o = UnsafeMutableSendablePointer(out), xs = UnsafeSendablePointer(x)
-        DispatchQueue.concurrentPerform(iterations: workers) { part in
-            let r0 = part * chunk
-            let n = min(chunk, rows - r0)
-            guard n > 0 else { return }
-            if bf16 {
-                pk_matmul_bf16_isa(isa, o.pointer + r0, ldo, xs.pointer, w + r0 * cols, T, n, cols)
-            } else {
-                pk_matmul_f16_isa(isa, o.pointer + r0, ldo, xs.pointer, w + r0 * cols, T, n, cols)
-            }
-        }
     }
 
     /// Blocked bf16 GEMM (gemm_bf16.c), weight rows split across cores in whole 32-row tiles.

@@ -42,9 +42,7 @@ public struct Attention: Sendable {
                  rope: RoPE, ropeTables: RoPE.Tables, pass: ForwardPass, out: UnsafeMutablePointer<Float>) {
         let qDim = heads * headDim, kvDim = kvHeads * headDim, options = pass.options
         let qs = pass.work.buffer(.q, N * qDim), ks = pass.work.buffer(.k, N * kvDim), vs = pass.work.buffer(.v, N * kvDim)
-        q.apply(x, tokens: N, into: qs, options: options)
-        k.apply(x, tokens: N, into: ks, options: options)
-        v.apply(x, tokens: N, into: vs, options: options)
+        Matrix.apply([(q, qs), (k, ks), (v, vs)], to: x, tokens: N, options: options)
         if let qNorm { pk_rmsnorm(qs, qs, qNorm.f32, N, qDim, normEps) }
         if let kNorm { pk_rmsnorm(ks, ks, kNorm.f32, N, kvDim, normEps) }
         // transformers' OLMoE clamps after QK-norm (original OLMo code clamps the fused

@@ -28,14 +28,15 @@ public struct DenseMLP: FeedForward {
     public func forward(_ x: UnsafePointer<Float>, tokens N: Int, pass: ForwardPass, out: UnsafeMutablePointer<Float>) {
         let F = up.rows
         let hidden = pass.work.buffer(.up, N * F)
-        up.apply(x, tokens: N, into: hidden, options: pass.options)
-        pass.observeLayer("mlp.up", hidden, [N, F])
         if let gate {
             let g = pass.work.buffer(.gate, N * F)
-            gate.apply(x, tokens: N, into: g, options: pass.options)
+            Matrix.apply([(up, hidden), (gate, g)], to: x, tokens: N, options: pass.options)
+            pass.observeLayer("mlp.up", hidden, [N, F])
             pass.observeLayer("mlp.gate", g, [N, F])
             activation.applyGated(gate: g, up: hidden, count: N * F)
         } else {
+            up.apply(x, tokens: N, into: hidden, options: pass.options)
+            pass.observeLayer("mlp.up", hidden, [N, F])
             activation.apply(hidden, rows: N, width: F)
         }
         pass.observeLayer("mlp.act", hidden, [N, F])

@@ -1,4 +1,5 @@
 #include "PolyKernels.h"
+#include "claim.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -284,41 +285,71 @@ static void batch_rows(int isa, float *out, size_t ldo, const float *xp, size_t 
     }
 }
 
-/// Any number of tokens: one row at a time up to SIMD_MAX_T, row × token tiles past it.
-/// Returns -1 (nothing written) when the activations' buffer cannot be allocated.
+/// Rows claimed from *next until none are left (see pk_matmul_bf16_claim);
+/// the activations are laid out once per call. Returns -1 (nothing claimed) when their
+/// buffer cannot be allocated.
 static int run_simd(int isa, float *out, size_t ldo, const float *x, const uint16_t *w,
-                    size_t T, size_t rows, size_t C, int bf16) {
-    size_t chunk = isa == PK_ISA_AVX512 ? 32 : 16;
-    size_t Cp = (C + chunk - 1) / chunk * chunk;
+                    size_t T, size_t rows, size_t C, int bf16, size_t chunk, size_t *next) {
+    size_t lanes = isa == PK_ISA_AVX512 ? 32 : 16;
+    size_t Cp = (C + lanes - 1) / lanes * lanes;
     float *xp = aligned_alloc(64, (T * Cp * sizeof(float) + 63) / 64 * 64);
     if (!xp) return -1;
-    layout_x(xp, x, T, C, Cp, chunk, bf16);
-    if (T > SIMD_MAX_T) batch_rows(isa, out, ldo, xp, Cp, w, T, rows, C, bf16);
-    else if (isa == PK_ISA_AVX512) rows512(out, ldo, xp, Cp, w, rows, C, (int)T, bf16);
-    else rows256(out, ldo, xp, Cp, w, rows, C, (int)T, bf16);
+    layout_x(xp, x, T, C, Cp, lanes, bf16);
+    for (;;) {
+        size_t r0, n = pk_claim_rows(next, rows, chunk, &r0);
+        if (n == 0) break;
+        float *o = out + r0;
+        const uint16_t *wr = w + r0 * C;
+        if (T > SIMD_MAX_T) batch_rows(isa, o, ldo, xp, Cp, wr, T, n, C, bf16);
+        else if (isa == PK_ISA_AVX512) rows512(o, ldo, xp, Cp, wr, n, C, (int)T, bf16);
+        else rows256(o, ldo, xp, Cp, wr, n, C, (int)T, bf16);
+    }
     free(xp);
     return 0;
 }
 #endif
 
-void pk_matmul_bf16_isa(int isa, float *out, size_t ldo, const float *x, const uint16_t *w,
-                        size_t T, size_t rows, size_t C) {
+static void run_portable(float *out, size_t ldo, const float *x, const uint16_t *w,
+                         size_t T, size_t rows, size_t C, int bf16, size_t chunk, size_t *next) {
+    for (;;) {
+        size_t r0, n = pk_claim_rows(next, rows, chunk, &r0);
+        if (n == 0) break;
+        if (bf16) pk_matmul_bf16_portable(out + r0, ldo, x, w + r0 * C, T, n, C);
+        else pk_matmul_f16_portable(out + r0, ldo, x, w + r0 * C, T, n, C);
+    }
+}
+
+static void run_claim(int isa, float *out, size_t ldo, const float *x, const uint16_t *w,
+                      size_t T, size_t rows, size_t C, int bf16, size_t chunk, size_t *next) {
     int best = pk_isa_best();
     if (isa > best) isa = best;
+    if (chunk == 0) chunk = rows ? rows : 1;
 #ifdef PK_SIMD
-    if (isa >= PK_ISA_AVX2 && T >= 1 && C > 0 && run_simd(isa, out, ldo, x, w, T, rows, C, 1) == 0) return;
+    if (isa >= PK_ISA_AVX2 && T >= 1 && C > 0 && run_simd(isa, out, ldo, x, w, T, rows, C, bf16, chunk, next) == 0) return;
 #endif
-    pk_matmul_bf16_portable(out, ldo, x, w, T, rows, C);
+    run_portable(out, ldo, x, w, T, rows, C, bf16, chunk, next);
+}
+
+void pk_matmul_bf16_claim(int isa, float *out, size_t ldo, const float *x, const uint16_t *w,
+                          size_t T, size_t rows, size_t C, size_t chunk, size_t *next) {
+    run_claim(isa, out, ldo, x, w, T, rows, C, 1, chunk, next);
+}
+
+void pk_matmul_f16_claim(int isa, float *out, size_t ldo, const float *x, const uint16_t *w,
+                         size_t T, size_t rows, size_t C, size_t chunk, size_t *next) {
+    run_claim(isa, out, ldo, x, w, T, rows, C, 0, chunk, next);
+}
+
+void pk_matmul_bf16_isa(int isa, float *out, size_t ldo, const float *x, const uint16_t *w,
+                        size_t T, size_t rows, size_t C) {
+    size_t next = 0;
+    run_claim(isa, out, ldo, x, w, T, rows, C, 1, rows, &next);
 }
 
 void pk_matmul_f16_isa(int isa, float *out, size_t ldo, const float *x, const uint16_t *w,
                        size_t T, size_t rows, size_t C) {
-    int best = pk_isa_best();
-    if (isa > best) isa = best;
-#ifdef PK_SIMD
-    if (isa >= PK_ISA_AVX2 && T >= 1 && C > 0 && run_simd(isa, out, ldo, x, w, T, rows, C, 0) == 0) return;
-#endif
-    pk_matmul_f16_portable(out, ldo, x, w, T, rows, C);
+    size_t next = 0;
+    run_claim(isa, out, ldo, x, w, T, rows, C, 0, rows, &next);
 }
 
 void pk_matmul_bf16(float *out, size_t ldo, const float *x, const uint16_t *w,

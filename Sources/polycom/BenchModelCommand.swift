@@ -21,10 +21,11 @@ struct BenchModel: ParsableCommand {
             once (continuous batching's shape). Scoring: --scoring-docs HellaSwag-shaped \
             documents (an 80-token context and four 20-token endings) through the engine's \
             log-likelihood scoring, as polycom eval runs them. The same run measures the machine's limits \
-            (read bandwidth with the widest loads on all threads, register FMA rate, \
-            OpenBLAS sgemm rate) and reports each result as a fraction of its limit: decode \
+            (read bandwidth with the widest loads on all threads started together, the best \
+            of 30 reads of 512 MiB, with their median and worst; register FMA rate; OpenBLAS sgemm rate) and reports each result as a fraction of its limit: decode \
             against the bandwidth its weight bytes need, prefill and scoring against sgemm. Timings are \
-            medians of --repeats runs.
+            medians of --repeats runs; decode also reports its fastest single step, against the read limit's \
+            best sample (on a shared machine, the step and the read that had the cores to themselves).
             """)
 
     @Option(help: "Checkpoint folder.")
@@ -115,18 +116,25 @@ struct BenchModel: ParsableCommand {
             prefills.append((T, Double(T) / seconds))
         }
         let context = min(longest, 64) // decode after a short prompt, as a chat turn
-        var decodes: [(batch: Int, rate: Double)] = []
+        // Each step is timed too: the fastest is the step that had the cores to itself, the
+        // counterpart of the read limit's best sample on a machine shared with other processes.
+        var decodes: [(batch: Int, rate: Double, fastestStepRate: Double)] = []
         for b in batch {
+            var fastestStep = Double.infinity
             let seconds = median(try (0..<repeats).map { _ in
                 let caches = (0..<b).map { _ in m.makeCache(capacity: context + decodeTokens + 1) }
                 for c in caches { _ = try m.forward([SequenceChunk(cache: c, tokens: Array(prompt[0..<context]))], logits: .last) }
                 t0 = Date()
+                var stepStart = t0
                 for step in 0..<decodeTokens {
                     _ = try m.forward(caches.map { SequenceChunk(cache: $0, tokens: [prompt[step % context]]) }, logits: .last)
+                    let now = Date()
+                    fastestStep = min(fastestStep, now.timeIntervalSince(stepStart))
+                    stepStart = now
                 }
                 return Date().timeIntervalSince(t0)
             })
-            decodes.append((b, Double(decodeTokens * b) / seconds))
+            decodes.append((b, Double(decodeTokens * b) / seconds, Double(b) / fastestStep))
         }
         // Each repeat scores new documents (seeds 1, 2, ...) on a fresh engine.
         let scoringRuns = scoringDocs == 0 ? [] : try (1...repeats).map {
@@ -156,7 +164,10 @@ struct BenchModel: ParsableCommand {
                 ("prefill", .array(prefills.map { ["tokens": .int($0.tokens), "tokens_per_s": .double($0.rate),
                                                    "gflop_per_s": .double(prefillGFLOPs($0))] })),
                 ("decode", .array(decodes.map { ["batch": .int($0.batch), "tokens_per_s": .double($0.rate),
-                                                 "weight_gb_per_s": .double(Double(weightBytes) * $0.rate / Double($0.batch) / 1e9)] })),
+                                                 "weight_gb_per_s": .double(Double(weightBytes) * $0.rate / Double($0.batch) / 1e9),
+                                                 "fastest_step_tokens_per_s": .double($0.fastestStepRate),
+                                                 "fastest_step_weight_gb_per_s":
+                                                     .double(Double(weightBytes) * $0.fastestStepRate / Double($0.batch) / 1e9)] })),
             ]
             if let scoring {
                 o.append(("scoring_docs_per_s", .double(scoring.docsPerS)))
@@ -167,7 +178,10 @@ struct BenchModel: ParsableCommand {
                                       "gflop_per_s": .double(scoring.gflops)]))
             }
             if let limits {
-                o.append(("roofline", ["read_gb_per_s": .double(limits.readGBPerS), "fma_gflop_per_s": .double(limits.fmaGFLOPPerS),
+                o.append(("roofline", ["read_gb_per_s": .double(limits.readGBPerS),
+                                       "read_median_gb_per_s": .double(limits.readMedianGBPerS),
+                                       "read_worst_gb_per_s": .double(limits.readWorstGBPerS),
+                                       "fma_gflop_per_s": .double(limits.fmaGFLOPPerS),
                                        "sgemm_gflop_per_s": .double(limits.sgemmGFLOPPerS)]))
             }
             print(JSONValue.object(JSONObject(o)).serialized())
@@ -178,8 +192,9 @@ struct BenchModel: ParsableCommand {
                      loadSeconds, Double(peakRSS) / 1e9, "\(options.kernels)", weights.rawValue, Double(weightBytes) / 1e9,
                      m.options.threads))
         if let limits {
-            print(String(format: "limits   read %.1f GB/s (all threads), FMA %.0f GFLOP/s, OpenBLAS sgemm %.0f GFLOP/s",
-                         limits.readGBPerS, limits.fmaGFLOPPerS, limits.sgemmGFLOPPerS))
+            print(String(format: "limits   read %.1f GB/s (all threads, best of %d; median %.1f, worst %.1f), FMA %.0f GFLOP/s, OpenBLAS sgemm %.0f GFLOP/s",
+                         limits.readGBPerS, Roofline.readSamples, limits.readMedianGBPerS, limits.readWorstGBPerS, limits.fmaGFLOPPerS,
+                         limits.sgemmGFLOPPerS))
         }
         for p in prefills {
             let gflops = prefillGFLOPs(p)
@@ -193,8 +208,10 @@ struct BenchModel: ParsableCommand {
             let share = d.batch == 1
                 ? decodeRoofline.map { String(format: "; %.0f%% of the %.1f tok/s read roofline", 100 * d.rate / $0, $0) } ?? ""
                 : single.map { String(format: "; %.2f× batch 1", d.rate / $0) } ?? ""
-            print(String(format: "decode   %8.1f tokens/s  (batch %d, %d steps; weights streamed at %.2f GB/s%@)",
-                         d.rate, d.batch, decodeTokens, gbs, share))
+            let fastest = Double(weightBytes) * d.fastestStepRate / Double(d.batch) / 1e9
+            let fastestShare = limits.map { String(format: ", %.0f%% of the read limit", 100 * fastest / $0.readGBPerS) } ?? ""
+            print(String(format: "decode   %8.1f tokens/s  (batch %d, %d steps; weights streamed at %.2f GB/s%@; fastest step %.1f tokens/s, %.2f GB/s%@)",
+                         d.rate, d.batch, decodeTokens, gbs, share, d.fastestStepRate, fastest, fastestShare))
         }
         if let scoring {
             let share = limits.map { String(format: "; %.0f%% of sgemm", 100 * scoring.gflops / $0.sgemmGFLOPPerS) } ?? ""

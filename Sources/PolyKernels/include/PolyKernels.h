@@ -35,6 +35,15 @@ void pk_matmul_bf16_isa(int isa, float *out, size_t ldo, const float *x, const u
                         size_t T, size_t rows, size_t C);
 void pk_matmul_f16_isa(int isa, float *out, size_t ldo, const float *x, const uint16_t *w,
                        size_t T, size_t rows, size_t C);
+/// The same products shared by threads: each thread calls with the same `next` (zero
+/// before the first call) and takes rows from it until none are left — a quarter of those
+/// left at a time, at least `chunk` — so a thread that runs slower (another process on its
+/// core) takes fewer rows instead of holding up the others. With chunk a multiple of 4 (the portable
+/// kernel's row tiles) each row's result is the same as from _isa.
+void pk_matmul_bf16_claim(int isa, float *out, size_t ldo, const float *x, const uint16_t *w,
+                          size_t T, size_t rows, size_t C, size_t chunk, size_t *next);
+void pk_matmul_f16_claim(int isa, float *out, size_t ldo, const float *x, const uint16_t *w,
+                         size_t T, size_t rows, size_t C, size_t chunk, size_t *next);
 /// The portable C kernels (matmul.c), the reference of the others.
 void pk_matmul_bf16_portable(float *out, size_t ldo, const float *x, const uint16_t *w,
                              size_t T, size_t rows, size_t C);
@@ -55,6 +64,10 @@ int pk_q8_isa(int isa);
 /// Returns 0, or -1 with out untouched when the activations' buffer cannot be allocated.
 int pk_matmul_q8_isa(int isa, float *out, size_t ldo, const float *x, const int8_t *q,
                      const uint16_t *scales, size_t T, size_t rows, size_t C);
+/// The same shared by threads, rows taken from `next` as by pk_matmul_bf16_claim. A thread that cannot allocate its quantised activations returns
+/// -1 having taken no rows; rows left in `next` afterwards are the caller's to compute.
+int pk_matmul_q8_claim(int isa, float *out, size_t ldo, const float *x, const int8_t *q, const uint16_t *scales,
+                       size_t T, size_t rows, size_t C, size_t chunk, size_t *next);
 
 /// Prefill (gemm_bf16.c): out[T, rows] = x[T, K] · w[rows, K]ᵀ with bf16 weights and f32
 /// math, a blocked, packed GEMM that widens the weights in registers (no f32 copy of w).
@@ -127,6 +140,10 @@ int pk_cpu_vector_level(void);
 /// Reads `bytes` of buf (64-byte aligned) with the widest loads the CPU has; the result
 /// only keeps the reads from being optimised away.
 uint64_t pk_probe_read(const void *buf, size_t bytes);
+/// Seconds for `threads` threads (this one and threads − 1 new ones) to read disjoint
+/// shares of buf, each `passes` times, all started at one barrier: from the first start to
+/// the last finish. -1 when a thread cannot be created.
+double pk_probe_read_parallel(const void *buf, size_t bytes, int threads, int passes);
 /// `steps` rounds of 12 independent FMA vectors; returns the flops done (result in sink).
 double pk_probe_fma(size_t steps, float *sink);
 
