@@ -1,3 +1,4 @@
+import CMicroHTTPD
 import Foundation
 
 /// The few raw socket operations MHD leaves to us: listening and relaying are ours
