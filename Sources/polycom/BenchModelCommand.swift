@@ -46,17 +46,10 @@ struct BenchModel: ParsableCommand {
     @Option(help: "Repetitions (the median is reported).")
     var repeats = 3
 
-    @Option(help: "Threads for matrix products (default: all cores).")
-    var threads: Int?
-
-    @Flag(help: "Prefill bf16 weights with AVX512-BF16 dot products (activations rounded to bf16).")
-    var bf16Prefill = false
+    @OptionGroup var compute: ComputeFlags
 
     @Option(help: "Kernel family: auto, avx512, avx2 or portable (a family the CPU lacks is lowered).")
     var kernels = "auto"
-
-    @Option(help: WeightFormat.help)
-    var weights: WeightFormat = .auto
 
     @Flag(inversion: .prefixedNo, help: "Measure the machine's limits in the same run.")
     var roofline = true
@@ -74,14 +67,13 @@ struct BenchModel: ParsableCommand {
     func run() throws {
         // The sgemm limit is OpenBLAS on every thread asked for; the model then runs as serve
         // and eval run it (BLASThreads).
-        if let threads { BLAS.threads = threads }
-        let options = ComputeOptions(threads: threads ?? ComputeOptions.cores, bf16DotProducts: bf16Prefill,
-                                     kernels: KernelFamily(name: kernels)!, weights: weights)
+        if let threads = compute.threads { BLAS.threads = threads }
+        let options = compute.options(kernels: KernelFamily(name: kernels)!)
         var t0 = Date()
         let m = try Architectures.load(path: model, options: options)
         let loadSeconds = Date().timeIntervalSince(t0)
         let limits = roofline ? Roofline.measure(threads: options.threads) : nil
-        BLASThreads.set(for: m, requested: threads)
+        BLASThreads.set(for: m, requested: compute.threads)
         let vocab = m.config.vocabSize
         var rng = SplitMix64(seed: 1)
         let longest = promptTokens.max()!
@@ -157,7 +149,7 @@ struct BenchModel: ParsableCommand {
             var o: [(String, JSONValue)] = [
                 ("model", .string(model)), ("decode_tokens", .int(decodeTokens)), ("weight_bytes", .int(weightBytes)),
                 ("threads", .int(m.options.threads)), ("blas", .string(BLASCore.name)), ("kernels", .string("\(options.kernels)")),
-                ("weights", .string(weights.rawValue)),
+                ("weights", .string(compute.weights.rawValue)),
                 ("load_s", .double(loadSeconds)), ("peak_rss_bytes", .int(peakRSS)),
                 ("prompt_tokens", .int(prefills[0].tokens)), ("prefill_tokens_per_s", .double(prefills[0].rate)),
                 ("batch", .int(decodes[0].batch)), ("decode_tokens_per_s", .double(decodes[0].rate)),
@@ -189,7 +181,7 @@ struct BenchModel: ParsableCommand {
         }
         print(BLASCore.summary)
         print(String(format: "load     %8.2f s; peak RSS %.2f GB; kernels %@; weights %@ (%.2f GB read per token); %d threads",
-                     loadSeconds, Double(peakRSS) / 1e9, "\(options.kernels)", weights.rawValue, Double(weightBytes) / 1e9,
+                     loadSeconds, Double(peakRSS) / 1e9, "\(options.kernels)", compute.weights.rawValue, Double(weightBytes) / 1e9,
                      m.options.threads))
         if let limits {
             print(String(format: "limits   read %.1f GB/s (all threads, best of %d; median %.1f, worst %.1f), FMA %.0f GFLOP/s, OpenBLAS sgemm %.0f GFLOP/s",

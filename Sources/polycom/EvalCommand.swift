@@ -82,14 +82,7 @@ struct Eval: ParsableCommand {
     @Option(help: "Most sequences running at once (in-process scoring).")
     var maxSequences = 32
 
-    @Option(help: "Threads for matrix products (in-process scoring; default: all cores).")
-    var threads: Int?
-
-    @Flag(help: "Score bf16 weights with AVX512-BF16 dot products (activations rounded to bf16, as lm-eval's hf backend with dtype=bfloat16; in-process scoring). Default: exact f32 math, as lm-eval with float32.")
-    var bf16Prefill = false
-
-    @Option(help: WeightFormat.help)
-    var weights: WeightFormat = .auto
+    @OptionGroup(title: "In-process scoring") var compute: ComputeFlags
 
     func validate() throws {
         if data != nil && dataDir != nil { throw ValidationError("give --data or --data-dir, not both") }
@@ -98,10 +91,10 @@ struct Eval: ParsableCommand {
         if numFewshot < 0 { throw ValidationError("--num-fewshot must be ≥ 0") }
         if let maxLength, maxLength < 2 { throw ValidationError("--max-length must be at least 2") }
         if resume && logSamples == nil { throw ValidationError("--resume continues a --log-samples file: give it") }
-        guard maxBatchTokens > 0, maxSequences > 0, serverTimeout > 0, (threads ?? 1) > 0 else {
-            throw ValidationError("--max-batch-tokens, --max-sequences, --threads and --server-timeout must be positive")
+        guard maxBatchTokens > 0, maxSequences > 0, serverTimeout > 0 else {
+            throw ValidationError("--max-batch-tokens, --max-sequences and --server-timeout must be positive")
         }
-        if server != nil && (threads != nil || bf16Prefill || weights != .auto) {
+        if server != nil && compute.isSet {
             throw ValidationError("--threads, --bf16-prefill and --weights set up the model loaded here: with --server, give them to the servers")
         }
     }
@@ -149,11 +142,9 @@ struct Eval: ParsableCommand {
             guard !urls.isEmpty else { throw ValidationError("--server needs at least one URL") }
             scorer = ServerPool(urls: urls, timeout: serverTimeout, log: { warn($0) })
         } else {
-            let compute = ComputeOptions(threads: threads ?? ComputeOptions.cores, bf16DotProducts: bf16Prefill, weights: weights)
-            if bf16Prefill && !ComputeOptions.cpuHasBF16Dot { warn("note: this CPU has no AVX512-BF16; --bf16-prefill is ignored") }
-            let m = try Architectures.load(path: model, options: compute, adapter: lora)
+            let m = try Architectures.load(path: model, options: compute.options(), adapter: lora)
             contextLength = m.config.maxPositionEmbeddings
-            BLASThreads.set(for: m, requested: threads)
+            BLASThreads.set(for: m, requested: compute.threads)
             var options = EngineOptions()
             options.maxBatchTokens = maxBatchTokens
             options.maxSequences = maxSequences
@@ -200,8 +191,8 @@ struct Eval: ParsableCommand {
 
     /// How the in-process model computed, for results.json (lm-eval's model_args counterpart).
     private var computeDescription: String {
-        let dot = bf16Prefill && ComputeOptions.cpuHasBF16Dot
-        return "weights=\(weights.rawValue),bf16_prefill=\(dot),threads=\(threads ?? ComputeOptions.cores)"
+        let dot = compute.bf16Prefill && ComputeOptions.cpuHasBF16Dot
+        return "weights=\(compute.weights.rawValue),bf16_prefill=\(dot),threads=\(compute.threads ?? ComputeOptions.cores)"
     }
 
     private func taskList() throws -> [EvalTask] {

@@ -76,14 +76,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Most (context, continuation) pairs in one /v1/loglikelihood request (more: 400).")
     var maxLoglikelihoodItems = 100_000
 
-    @Option(help: "Threads for matrix products (default: all cores; OpenBLAS gets them only where it computes the weight products).")
-    var threads: Int?
-
-    @Flag(help: "Prefill and scoring of bf16 weights with AVX512-BF16 dot products (activations rounded to bf16, as in a bf16 PyTorch run; 2-3x faster). Default: exact f32 math.")
-    var bf16Prefill = false
-
-    @Option(help: WeightFormat.help)
-    var weights: WeightFormat = .auto
+    @OptionGroup var compute: ComputeFlags
 
     func validate() throws {
         guard maxBatchTokens > 0, maxSequences > 0, maxQueue > 0, maxBodyBytes > 0, maxLoglikelihoodItems > 0 else {
@@ -93,7 +86,6 @@ struct Serve: ParsableCommand {
         if maxGeneratedTokens <= 0 || maxLogprobs < 0 { throw ValidationError("--max-generated-tokens must be positive and --max-logprobs ≥ 0") }
         if maxConnections <= 0 { throw ValidationError("--max-connections must be positive") }
         if !(requestTimeout > 0) { throw ValidationError("--request-timeout must be positive") }
-        if let threads, threads <= 0 { throw ValidationError("--threads must be positive") }
         if let kvCacheGib, !(kvCacheGib > 0) { throw ValidationError("--kv-cache-gib must be positive") }
         if !(prefixCacheGib >= 0) { throw ValidationError("--prefix-cache-gib must be ≥ 0") }
     }
@@ -119,8 +111,7 @@ struct Serve: ParsableCommand {
         options.engine.maxQueue = maxQueue
         options.engine.kvCacheBytes = kvCacheGib.map { Int($0 * Double(1 << 30)) }
         options.engine.prefixCacheBytes = Int(prefixCacheGib * Double(1 << 30))
-        options.compute = ComputeOptions(threads: threads ?? ComputeOptions.cores, bf16DotProducts: bf16Prefill, weights: weights)
-        if bf16Prefill && !ComputeOptions.cpuHasBF16Dot { FileHandle.standardError.write("note: this CPU has no AVX512-BF16; --bf16-prefill is ignored\n".data(using: .utf8)!) }
+        options.compute = compute.options()
 
         let service = InferenceService(modelPath: model, options: options)
         let bound = try service.start()
@@ -137,7 +128,7 @@ struct Serve: ParsableCommand {
             Foundation.exit(0)
         }
         do {
-            try service.load { model in BLASThreads.set(for: model, requested: threads) }
+            try service.load { model in BLASThreads.set(for: model, requested: compute.threads) }
         } catch {
             service.log("error: \(error)")
             throw ExitCode.failure
