@@ -48,7 +48,7 @@ public struct ComputeOptions: Sendable, Equatable {
     }
 
     /// Whether bf16 products of many tokens take the AVX512-BF16 path.
-    var usesBF16Dot: Bool { bf16DotProducts && ComputeOptions.cpuHasBF16Dot }
+    public var usesBF16Dot: Bool { bf16DotProducts && ComputeOptions.cpuHasBF16Dot }
 }
 
 /// Our kernels' instruction-set families, chosen at run time (pk_isa_best).

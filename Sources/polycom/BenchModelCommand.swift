@@ -65,15 +65,15 @@ struct BenchModel: ParsableCommand {
     }
 
     func run() throws {
+        let options = compute.options(kernels: KernelFamily(name: kernels)!)
         // The sgemm limit is OpenBLAS on every thread asked for; the model then runs as serve
         // and eval run it (BLASThreads).
-        if let threads = compute.threads { BLAS.threads = threads }
-        let options = compute.options(kernels: KernelFamily(name: kernels)!)
+        BLAS.threads = options.threads
         var t0 = Date()
         let m = try Architectures.load(path: model, options: options)
         let loadSeconds = Date().timeIntervalSince(t0)
         let limits = roofline ? Roofline.measure(threads: options.threads) : nil
-        BLASThreads.set(for: m, requested: compute.threads)
+        BLASThreads.set(for: m)
         let vocab = m.config.vocabSize
         var rng = SplitMix64(seed: 1)
         let longest = promptTokens.max()!

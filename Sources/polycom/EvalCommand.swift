@@ -144,7 +144,7 @@ struct Eval: ParsableCommand {
         } else {
             let m = try Architectures.load(path: model, options: compute.options(), adapter: lora)
             contextLength = m.config.maxPositionEmbeddings
-            BLASThreads.set(for: m, requested: compute.threads)
+            BLASThreads.set(for: m)
             var options = EngineOptions()
             options.maxBatchTokens = maxBatchTokens
             options.maxSequences = maxSequences
@@ -176,7 +176,7 @@ struct Eval: ParsableCommand {
         let results = ResultsFile(outcome: outcome, config: ResultsFile.Config(
             model: model, data: zip(tasks, paths).map { ($0, $1) }, limit: limit, numFewshot: numFewshot,
             fewshotSeed: fewshotSeed, fewshotData: fewshotPaths, maxLength: length, addBOSToken: addBosToken,
-            compute: server == nil ? computeDescription : nil))
+            compute: engine.map { Self.describe($0.model.options) }))
         if let output { try results.write(to: output) }
         print(results.table)
         let seconds = Date().timeIntervalSince(started)
@@ -190,9 +190,8 @@ struct Eval: ParsableCommand {
     }
 
     /// How the in-process model computed, for results.json (lm-eval's model_args counterpart).
-    private var computeDescription: String {
-        let dot = compute.bf16Prefill && ComputeOptions.cpuHasBF16Dot
-        return "weights=\(compute.weights.rawValue),bf16_prefill=\(dot),threads=\(compute.threads ?? ComputeOptions.cores)"
+    private static func describe(_ options: ComputeOptions) -> String {
+        "weights=\(options.weights.rawValue),bf16_prefill=\(options.usesBF16Dot),threads=\(options.threads)"
     }
 
     private func taskList() throws -> [EvalTask] {

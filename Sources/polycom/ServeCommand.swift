@@ -128,7 +128,7 @@ struct Serve: ParsableCommand {
             Foundation.exit(0)
         }
         do {
-            try service.load { model in BLASThreads.set(for: model, requested: compute.threads) }
+            try service.load { model in BLASThreads.set(for: model) }
         } catch {
             service.log("error: \(error)")
             throw ExitCode.failure
