@@ -8,13 +8,14 @@ public final class ByteStorage: TensorStorage, @unchecked Sendable {
     public let pointer: UnsafeMutableRawPointer
     public let count: Int
 
+    /// Zeroed, in huge pages when large (WeightMemory).
     public init(count: Int) {
         self.count = count
-        pointer = .allocate(byteCount: max(count, 1), alignment: 64)
-        pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(count, 1))
+        guard let p = WeightMemory.allocate(count) else { fatalError("out of memory allocating \(count) bytes for a tensor") }
+        pointer = p
     }
 
-    deinit { pointer.deallocate() }
+    deinit { WeightMemory.deallocate(pointer, bytes: count) }
 }
 
 /// A read-only, row-major, typed view of tensor bytes plus the owner of those bytes.

@@ -50,10 +50,11 @@ public enum Architectures {
     }
 
     /// Loads a checkpoint folder: config, shapes checked against the architecture, weights
-    /// kept in their stored dtype (views on the mapped or copied files).
+    /// kept in their stored dtype (views on the files, mapped or copied as `loading` says).
     /// `adapter`: a PEFT LoRA folder merged into the weights at load.
-    public static func load(path: String, options: ComputeOptions = ComputeOptions(), adapter: String? = nil) throws -> DecoderModel {
-        try load(CheckpointFolder(path: path), options: options, adapter: adapter)
+    public static func load(path: String, options: ComputeOptions = ComputeOptions(), adapter: String? = nil,
+                            loading: WeightLoading = .mapped) throws -> DecoderModel {
+        try load(CheckpointFolder(path: path, loading: loading), options: options, adapter: adapter)
     }
 
     /// The same for a folder already opened (whose files' snapshots the caller keeps).

@@ -69,10 +69,12 @@ struct BenchModel: ParsableCommand {
         // The sgemm limit is OpenBLAS on every thread asked for; the model then runs as serve
         // and eval run it (BLASThreads).
         BLAS.threads = options.threads
-        var t0 = Date()
-        let m = try Architectures.load(path: model, options: options)
-        let loadSeconds = Date().timeIntervalSince(t0)
+        // The limits first, so their 512 MiB read buffer is gone before the weights come and
+        // the peak RSS reported is the model's.
         let limits = roofline ? Roofline.measure(threads: options.threads) : nil
+        var t0 = Date()
+        let m = try Architectures.load(path: model, options: options, loading: compute.loading)
+        let loadSeconds = Date().timeIntervalSince(t0)
         BLASThreads.set(for: m)
         let vocab = m.config.vocabSize
         var rng = SplitMix64(seed: 1)
@@ -149,7 +151,7 @@ struct BenchModel: ParsableCommand {
             var o: [(String, JSONValue)] = [
                 ("model", .string(model)), ("decode_tokens", .int(decodeTokens)), ("weight_bytes", .int(weightBytes)),
                 ("threads", .int(m.options.threads)), ("blas", .string(BLASCore.name)), ("kernels", .string("\(options.kernels)")),
-                ("weights", .string(compute.weights.rawValue)),
+                ("weights", .string(compute.weights.rawValue)), ("weight_files", .string(compute.mmap ? "mapped" : "copied")),
                 ("load_s", .double(loadSeconds)), ("peak_rss_bytes", .int(peakRSS)),
                 ("prompt_tokens", .int(prefills[0].tokens)), ("prefill_tokens_per_s", .double(prefills[0].rate)),
                 ("batch", .int(decodes[0].batch)), ("decode_tokens_per_s", .double(decodes[0].rate)),
@@ -180,9 +182,9 @@ struct BenchModel: ParsableCommand {
             return
         }
         print(BLASCore.summary)
-        print(String(format: "load     %8.2f s; peak RSS %.2f GB; kernels %@; weights %@ (%.2f GB read per token); %d threads",
-                     loadSeconds, Double(peakRSS) / 1e9, "\(options.kernels)", compute.weights.rawValue, Double(weightBytes) / 1e9,
-                     m.options.threads))
+        print(String(format: "load     %8.2f s (%@); peak RSS %.2f GB; kernels %@; weights %@ (%.2f GB read per token); %d threads",
+                     loadSeconds, compute.mmap ? "files mapped" : "read into 2 MiB pages", Double(peakRSS) / 1e9, "\(options.kernels)",
+                     compute.weights.rawValue, Double(weightBytes) / 1e9, m.options.threads))
         if let limits {
             print(String(format: "limits   read %.1f GB/s (all threads, best of %d; median %.1f, worst %.1f), FMA %.0f GFLOP/s, OpenBLAS sgemm %.0f GFLOP/s",
                          limits.readGBPerS, Roofline.readSamples, limits.readMedianGBPerS, limits.readWorstGBPerS, limits.fmaGFLOPPerS,

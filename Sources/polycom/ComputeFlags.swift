@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Checkpoint
 import Kernels
 
 /// How a loaded model computes: the flags `serve`, `eval` and `bench model` share.
@@ -13,12 +14,18 @@ struct ComputeFlags: ParsableArguments {
     @Option(help: WeightFormat.help)
     var weights: WeightFormat = .auto
 
+    @Flag(inversion: .prefixedNo, help: "Map the weight files (instant load, pages shared with other processes) instead of reading them into private memory in 2 MiB pages, which decode reads faster and which is immune to a file truncated or overwritten while serving (a mapped server refuses requests once a file changed). Default: --no-mmap.")
+    var mmap = false
+
     func validate() throws {
         if let threads, threads <= 0 { throw ValidationError("--threads must be positive") }
     }
 
     /// Whether any of them was given.
-    var isSet: Bool { threads != nil || bf16Prefill || weights != .auto }
+    var isSet: Bool { threads != nil || bf16Prefill || weights != .auto || mmap }
+
+    /// How the weight files are brought into memory.
+    var loading: WeightLoading { mmap ? .mapped : .copied }
 
     /// Their options; says on stderr when --bf16-prefill cannot take effect on this CPU.
     func options(kernels: KernelFamily = .best) -> ComputeOptions {

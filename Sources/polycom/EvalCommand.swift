@@ -95,7 +95,7 @@ struct Eval: ParsableCommand {
             throw ValidationError("--max-batch-tokens, --max-sequences and --server-timeout must be positive")
         }
         if server != nil && compute.isSet {
-            throw ValidationError("--threads, --bf16-prefill and --weights set up the model loaded here: with --server, give them to the servers")
+            throw ValidationError("--threads, --bf16-prefill, --weights and --mmap set up the model loaded here: with --server, give them to the servers")
         }
     }
 
@@ -142,7 +142,7 @@ struct Eval: ParsableCommand {
             guard !urls.isEmpty else { throw ValidationError("--server needs at least one URL") }
             scorer = ServerPool(urls: urls, timeout: serverTimeout, log: { warn($0) })
         } else {
-            let m = try Architectures.load(path: model, options: compute.options(), adapter: lora)
+            let m = try Architectures.load(path: model, options: compute.options(), adapter: lora, loading: compute.loading)
             contextLength = m.config.maxPositionEmbeddings
             BLASThreads.set(for: m)
             var options = EngineOptions()

@@ -70,9 +70,6 @@ struct Serve: ParsableCommand {
     @Option(help: "Largest 'logprobs' a completion may ask for (more: 400).")
     var maxLogprobs = 20
 
-    @Flag(help: "Read the weights into private memory instead of mapping the files: immune to a file truncated or overwritten while serving (a mapped server refuses requests once a file changed).")
-    var noMmap = false
-
     @Option(help: "Most (context, continuation) pairs in one /v1/loglikelihood request (more: 400).")
     var maxLoglikelihoodItems = 100_000
 
@@ -101,7 +98,7 @@ struct Serve: ParsableCommand {
         options.maxLoglikelihoodItems = maxLoglikelihoodItems
         options.maxConnections = maxConnections
         options.requestTimeoutSeconds = requestTimeout
-        options.weightLoading = noMmap ? .copied : .mapped
+        options.weightLoading = compute.loading
         options.maxPromptTokens = maxPromptTokens
         options.maxGeneratedTokens = maxGeneratedTokens
         options.maxLogprobs = maxLogprobs

@@ -51,6 +51,11 @@ final class CLITests: XCTestCase {
                                 "--batch", "1", "--decode-tokens", "1", "--scoring-docs", "0", "--repeats", "1", "--no-roofline", "--json"])
         XCTAssertEqual(none.status, 0, none.stderr)
         XCTAssertNil(try JSONValue.parse(none.stdout)["scoring_docs_per_s"], none.stdout)
+        XCTAssertEqual(o["weight_files"]?.stringValue, "copied", r.stdout)
+        let mapped = try polycom(["bench", "model", "--model", fixtureModel("polynorm-f32"), "--prompt-tokens", "4", "--batch", "1",
+                                  "--decode-tokens", "1", "--scoring-docs", "0", "--repeats", "1", "--no-roofline", "--mmap", "--json"])
+        XCTAssertEqual(mapped.status, 0, mapped.stderr)
+        XCTAssertEqual(try JSONValue.parse(mapped.stdout)["weight_files"]?.stringValue, "mapped", mapped.stdout)
         XCTAssertGreaterThan(o["peak_rss_bytes"]?.intValue ?? 0, 0)
         for key in ["read_gb_per_s", "fma_gflop_per_s", "sgemm_gflop_per_s"] {
             XCTAssertGreaterThan(o["roofline"]?[key]?.doubleValue ?? 0, 0, key)
