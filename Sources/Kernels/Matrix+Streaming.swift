@@ -1,4 +1,3 @@
-import Dispatch
 import PolyKernels
 
 /// Decode products (fewer than `panelThreshold` tokens on bf16, f16 or q8 weights): each
@@ -60,7 +59,7 @@ extension Matrix {
                                      chunk: workers == 1 ? job.matrix.rows : job.matrix.chunkRows, next: counters.pointer + i)
             }
         }
-        if workers == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: workers, execute: run) }
+        WorkerPool.shared(threads: workers).run(parts: workers, run)
         // Rows no thread took: q8 threads that could not allocate their quantised activations
         // take none, so these are left only when all of them failed.
         for (i, p) in products.enumerated() where next[i] < p.matrix.rows {

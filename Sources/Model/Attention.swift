@@ -78,11 +78,8 @@ public struct Attention: Sendable {
                     pk_attend_one(ctx.pointer + h * hd, q.pointer + h * hd, kp.pointer + g * hd, vp.pointer + g * hd,
                                   kvDim, total, hd, scale, sp.pointer + h * total)
                 }
-                if total * heads * hd < 1 << 16 {
-                    for h in 0..<heads { work(h) }
-                } else {
-                    DispatchQueue.concurrentPerform(iterations: heads, execute: work)
-                }
+                // The heads on the cores' pool, as the products around them (WorkerPool).
+                WorkerPool.shared(threads: total * heads * hd < 1 << 16 ? 1 : options.threads).run(parts: heads, work)
                 row += 1
                 continue
             }

@@ -53,7 +53,7 @@ static void layout_x(float *xp, const float *x, size_t T, size_t C, size_t Cp, s
 #ifdef PK_SIMD
 // ---- AVX-512: 32 weights (one cache line of bf16) per row and step -----------------------
 #define T512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma,f16c")))
-#define PREFETCH_AHEAD 512 // weights (1 KiB) ahead of the row being read
+#define PREFETCH_AHEAD 2048 // weights (4 KiB) ahead of the row being read
 
 /// Two f32 vectors of a row's 32 weights starting at column i, n ≤ 32 of them valid.
 PK_INLINE T512 void widen512(const uint16_t *w, size_t n, int bf16, __m512 *lo, __m512 *hi) {

@@ -195,4 +195,16 @@ double pk_cross_entropy_backward(float *dlogits, const float *logits, const int3
 #ifdef __cplusplus
 }
 #endif
+
+// ---- a pool of worker threads that spin briefly between runs (pool.c) -----------------
+typedef struct pk_pool pk_pool;
+/// `workers` threads besides the caller; NULL when out of memory (fewer threads start if
+/// the system refuses some: pk_pool_workers says how many).
+pk_pool *pk_pool_create(int workers);
+int pk_pool_workers(const pk_pool *pool);
+void pk_pool_destroy(pk_pool *pool);
+/// fn(ctx, part) for every part in 0 ..< parts, on the caller and the workers; returns when
+/// all are done. A run asked for during another (from a part, or another thread) runs all its
+/// parts on its caller.
+void pk_pool_run(pk_pool *pool, int parts, void (*fn)(void *ctx, int part), void *ctx);
 #endif

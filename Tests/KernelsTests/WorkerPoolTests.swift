@@ -1,0 +1,85 @@
+import Foundation
+import XCTest
+@testable import Kernels
+
+final class WorkerPoolTests: XCTestCase {
+    /// Each part's own slot counts how often it ran (slots are disjoint, so no atomics).
+    private final class Slots: @unchecked Sendable {
+        let p: UnsafeMutablePointer<Int>
+        let count: Int
+        init(_ count: Int) { self.count = count; p = .allocate(capacity: count); p.initialize(repeating: 0, count: count) }
+        deinit { p.deallocate() }
+        var values: [Int] { Array(UnsafeBufferPointer(start: p, count: count)) }
+        /// Slots whose count is not `n` (a short list to print when some are wrong).
+        func wrong(_ n: Int) -> [Int: Int] { Dictionary(uniqueKeysWithValues: (0..<count).filter { p[$0] != n }.prefix(8).map { ($0, p[$0]) }) }
+    }
+
+    func testEveryPartRunsExactlyOnceForAnyCountOfPartsAndThreads() {
+        for threads in 1...4 {
+            let pool = WorkerPool(threads: threads)
+            XCTAssertEqual(pool.threads, threads)
+            for parts in [1, 2, 3, 5, 16, 17, 40, 1000] {
+                let slots = Slots(parts)
+                pool.run(parts: parts) { slots.p[$0] += 1 }
+                XCTAssertEqual(slots.wrong(1), [:], "\(threads) threads, \(parts) parts: part → times run")
+            }
+            pool.run(parts: 0) { _ in XCTFail("no part to run") }
+        }
+    }
+
+    /// Back-to-back runs, as decode's products: none loses a part, none runs a part twice or
+    /// late (into the next run), and the caller sees every part's writes when run returns.
+    func testManyRunsInARowLoseNoPartAndTheCallerSeesTheirWrites() {
+        let pool = WorkerPool(threads: 2), slots = Slots(3)
+        for run in 1...20_000 {
+            pool.run(parts: 3) { slots.p[$0] = run }
+            if slots.values != [run, run, run] { XCTFail("run \(run): \(slots.values)"); return }
+        }
+    }
+
+    /// Workers that slept between runs (longer than they spin) wake for the next one and
+    /// take parts of it, rather than leaving every part to the caller.
+    func testWorkersWakeAfterSleepingAndTakeParts() {
+        let pool = WorkerPool(threads: 2)
+        var sawWorker = false
+        for _ in 0..<5 where !sawWorker {
+            Thread.sleep(forTimeInterval: 0.02)
+            let caller = pthread_self(), slots = Slots(64), ran = Slots(64)
+            pool.run(parts: 64) { part in
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                while DispatchTime.now().uptimeNanoseconds - t0 < 200_000 {} // 0.2 ms of work
+                slots.p[part] += 1
+                ran.p[part] = pthread_equal(pthread_self(), caller) != 0 ? 0 : 1
+            }
+            XCTAssertEqual(slots.wrong(1), [:])
+            sawWorker = ran.values.contains(1)
+        }
+        XCTAssertTrue(sawWorker, "no part ran on a worker in 5 runs of 64 × 0.2 ms")
+    }
+
+    /// A part that splits work of its own on the same pool, and two threads running at once,
+    /// get every part done (the busy pool runs the second run on its caller).
+    func testNestedAndConcurrentRunsCompleteEveryPart() {
+        let pool = WorkerPool(threads: 2)
+        let inner = Slots(8 * 5)
+        pool.run(parts: 8) { outer in pool.run(parts: 5) { inner.p[outer * 5 + $0] += 1 } }
+        XCTAssertEqual(inner.wrong(1), [:])
+
+        let a = Slots(4), b = Slots(4), group = DispatchGroup()
+        for slots in [a, b] {
+            DispatchQueue.global().async(group: group) {
+                for _ in 0..<2000 { pool.run(parts: 4) { slots.p[$0] += 1 } }
+            }
+        }
+        group.wait()
+        XCTAssertEqual(a.wrong(2000), [:])
+        XCTAssertEqual(b.wrong(2000), [:])
+    }
+
+    func testSharedPoolsAreOnePerThreadCount() {
+        XCTAssertTrue(WorkerPool.shared(threads: 2) === WorkerPool.shared(threads: 2))
+        XCTAssertFalse(WorkerPool.shared(threads: 2) === WorkerPool.shared(threads: 3))
+        XCTAssertEqual(WorkerPool.shared(threads: 3).threads, 3)
+        XCTAssertEqual(WorkerPool.shared(threads: 1).threads, 1)
+    }
+}
