@@ -46,7 +46,7 @@ int pk_gemm_blocked(const pk_gemm_format *f, float *out, size_t ldo, const float
     size_t stride = (T < mb ? (T + MR - 1) / MR * MR : mb) * S * KC; // floats per packed K block of x
     if (blocks > SIZE_MAX / (stride * sizeof(float))) return -1;
     float *xp = aligned_alloc(64, blocks * stride * sizeof(float));
-    char *wp = aligned_alloc(64, KC * NC * f->lane);
+    uint32_t *wp = aligned_alloc(64, KC * NC * sizeof(uint32_t));
     if (!xp || !wp) { free(xp); free(wp); return -1; }
     for (size_t m0 = 0; m0 < T; m0 += mb) {
         size_t mt = T - m0 < mb ? T - m0 : mb, tiles = (mt + MR - 1) / MR;
@@ -60,12 +60,12 @@ int pk_gemm_blocked(const pk_gemm_format *f, float *out, size_t ldo, const float
             for (size_t k0 = 0; k0 < KS; k0 += KC) {
                 size_t kc = KS - k0 < KC ? KS - k0 : KC;
                 for (size_t n0 = 0; n0 < ncn; n0 += NR)
-                    f->pack(wp + n0 * kc * f->lane, weights, K, nc0 + n0, ncn - n0 < NR ? ncn - n0 : NR, k0, kc, NR);
+                    f->pack(wp + n0 * kc, weights, K, nc0 + n0, ncn - n0 < NR ? ncn - n0 : NR, k0, kc, NR);
                 const float *xb = xp + k0 / KC * stride;
                 for (size_t i = 0; i < tiles; i++) { // one token tile stays in L1 across the panels
                     size_t t0 = i * MR, mr = mt - t0 < MR ? mt - t0 : MR;
                     for (size_t n0 = 0; n0 < ncn; n0 += NR)
-                        f->kernel(out + (m0 + t0) * ldo + nc0 + n0, ldo, xb + i * MR * S * kc, wp + n0 * kc * f->lane,
+                        f->kernel(out + (m0 + t0) * ldo + nc0 + n0, ldo, xb + i * MR * S * kc, wp + n0 * kc,
                                   kc, mr, ncn - n0 < NR ? ncn - n0 : NR, k0 > 0);
                 }
             }

@@ -28,8 +28,7 @@ typedef void (*pk_gemm_pack)(void *wp, const void *weights, size_t K, size_t row
 /// One weight format on one kernel family.
 typedef struct {
     size_t MR, NR;        // the micro-kernel's tile: tokens × weight rows
-    size_t step;          // columns per packed weight lane: 2 for bf16 pairs, 1 for f32
-    size_t lane;          // bytes per packed weight lane
+    size_t step;          // columns per packed 4-byte weight lane: 2 for bf16 pairs, 1 for f32
     size_t KC;            // steps per K block
     size_t NC;            // weight rows packed per K block, a multiple of NR
     pk_gemm_kernel kernel;
@@ -68,7 +67,7 @@ static inline __attribute__((always_inline)) PK_T512 void pk_store_tile512(float
 
 /// Stores the 16 × 16 transpose of 32-bit lanes r[i][m] (row i, step m) as o[m · NR + i],
 /// NR a multiple of 16 and o 64-byte aligned: 64 unpacks and shuffles in registers against
-/// the 256 loads and stores of a scalar copy.
+/// a load and a store per lane for a scalar copy.
 static inline __attribute__((always_inline)) PK_T512 void pk_transpose16_store(uint32_t *o, const __m512i r[16],
                                                                                 size_t NR) {
     __m512i t[16], u[16];
