@@ -4,8 +4,10 @@ import PolyKernels
 /// q8 weights: blocks of 32 int8 values along a row, one f16 scale per block (llama.cpp's
 /// Q8_0 layout, values and scales in two arrays). Decode batches (below
 /// `panelThreshold` tokens) quantise the activations per block too and take integer dot
-/// products (VNNI, AVX2 or portable C, pk_matmul_q8_isa); prefill dequantises 512-row
-/// panels to f32 and hands them to sgemm, so its activations stay f32.
+/// products (VNNI, AVX2 or portable C, pk_matmul_q8_isa); prefill runs the blocked GEMM of
+/// bf16 prefill with a packing that dequantises the weights (gemm_q8.c), so its activations
+/// and math stay f32. Dequantised 512-row panels through sgemm (`q8Panels`) are left for
+/// what the kernels refuse (no buffers).
 extension Matrix {
     /// The scales' shape for values of `shape` [rows, cols]: [rows, ⌈cols/32⌉].
     public static func q8ScaleShape(_ shape: [Int]) -> [Int] {
@@ -75,7 +77,24 @@ extension Matrix {
         if T < Matrix.panelThreshold {
             stream(x, T: T, out: out, ldo: ldo, options: options)
         } else {
-            q8Panels(x, T: T, out: out, ldo: ldo, rows: 0..<rows)
+            gemmQ8(x, T: T, out: out, ldo: ldo, threads: options.threads, kernels: options.kernels)
+        }
+    }
+
+    typealias GemmQ8Kernel = @convention(c) (Int32, UnsafeMutablePointer<Float>?, Int, UnsafePointer<Float>?,
+                                              UnsafePointer<Int8>?, UnsafePointer<UInt16>?, Int, Int, Int) -> Int32
+
+    /// Blocked GEMM on the dequantised weights (gemm_q8.c), rows split across cores as bf16's
+    /// (`gemmShares`); a share the kernel refuses goes through `q8Panels`, so every output is
+    /// written. `kernel` is replaceable for tests.
+    func gemmQ8(_ x: UnsafePointer<Float>, T: Int, out: UnsafeMutablePointer<Float>, ldo: Int, threads: Int,
+                kernels: KernelFamily, kernel: GemmQ8Kernel = pk_gemm_q8_isa) {
+        let o = UnsafeMutableSendablePointer(out), xs = UnsafeSendablePointer(x)
+        let q = q8Values, s = q8Scales, nb = scales!.shape[1], cols = cols, isa = kernels.rawValue
+        for refused in Matrix.gemmShares(rows: rows, threads: threads, { r0, n in
+            kernel(isa, o.pointer + r0, ldo, xs.pointer, q + r0 * cols, s + r0 * nb, T, n, cols) == 0
+        }) {
+            q8Panels(x, T: T, out: out, ldo: ldo, rows: refused)
         }
     }
 

@@ -9,7 +9,8 @@ import PolyKernels
 /// (Matrix+Streaming.swift); more tokens (prefill)
 /// go to a blocked bf16 GEMM that widens weights in registers (gemm_bf16.c; BLAS stays off
 /// that path), while F16 converts 512-row panels to f32 and hands each panel to sgemm. q8 matrices (Matrix+Q8.swift)
-/// hold int8 values in `tensor` (I8) and their per-block scales in `scales`.
+/// hold int8 values in `tensor` (I8) and their per-block scales in `scales`; their prefill
+/// runs the same blocked GEMM on the dequantised weights (gemm_q8.c).
 public struct Matrix: @unchecked Sendable {
     public let tensor: Tensor
     /// q8 only: F16 [rows, ⌈cols/32⌉], one scale per block of 32 columns.
@@ -96,27 +97,37 @@ public struct Matrix: @unchecked Sendable {
         !options.usesBF16Dot && Matrix.blasHasAVX512Kernels && options.kernels == .avx512
     }
 
-    /// Blocked bf16 GEMM (gemm_bf16.c), weight rows split across cores in whole 32-row tiles.
+    /// Blocked bf16 GEMM (gemm_bf16.c), weight rows split across cores (`gemmShares`).
     /// A share the kernel refuses (it could not allocate its packing buffers) goes through
     /// the panels instead, so every output is written. `kernel` is replaceable for tests.
     func gemmBF16(_ x: UnsafePointer<Float>, T: Int, out: UnsafeMutablePointer<Float>, ldo: Int, threads: Int,
                   kernels: KernelFamily, kernel: GemmBF16Kernel = pk_gemm_bf16_isa) {
+        let o = UnsafeMutableSendablePointer(out), xs = UnsafeSendablePointer(x)
+        let w = u16, cols = cols, isa = kernels.rawValue
+        for refused in Matrix.gemmShares(rows: rows, threads: threads, { r0, n in
+            kernel(isa, o.pointer + r0, ldo, xs.pointer, w + r0 * cols, T, n, cols) == 0
+        }) {
+            panels(x, T: T, out: out, ldo: ldo, rows: refused)
+        }
+    }
+
+    /// Rows of a prefill GEMM split across cores, one share per worker in whole 32-row tiles
+    /// (the widest kernels' tile, so a row's sums do not depend on the split). `share(r0, n)`
+    /// computes rows r0 ..< r0 + n and returns false when its kernel refused them (no
+    /// packing buffers); the refused ranges are returned for the caller's fallback.
+    static func gemmShares(rows: Int, threads: Int, _ share: (_ r0: Int, _ n: Int) -> Bool) -> [Range<Int>] {
         let tiles = (rows + 31) / 32, workers = max(1, min(threads, tiles))
-        let share = (tiles + workers - 1) / workers * 32
+        let size = (tiles + workers - 1) / workers * 32
         let refused = UnsafeMutablePointer<Bool>.allocate(capacity: workers)
         defer { refused.deallocate() }
         refused.initialize(repeating: false, count: workers)
-        let o = UnsafeMutableSendablePointer(out), xs = UnsafeSendablePointer(x), refusals = UnsafeMutableSendablePointer(refused)
-        let w = u16, rows = rows, cols = cols, isa = kernels.rawValue
+        let refusals = UnsafeMutableSendablePointer(refused)
         DispatchQueue.concurrentPerform(iterations: workers) { part in
-            let r0 = part * share, n = min(share, rows - r0)
+            let r0 = part * size, n = min(size, rows - r0)
             guard n > 0 else { return }
-            refusals.pointer[part] = kernel(isa, o.pointer + r0, ldo, xs.pointer, w + r0 * cols, T, n, cols) != 0
+            refusals.pointer[part] = !share(r0, n)
         }
-        for part in 0..<workers where refused[part] {
-            let r0 = part * share
-            panels(x, T: T, out: out, ldo: ldo, rows: r0..<min(r0 + share, rows))
-        }
+        return (0..<workers).filter { refused[$0] }.map { $0 * size..<min(($0 + 1) * size, rows) }
     }
 
     /// Convert a panel of rows to f32, multiply it with sgemm, move on (on the calling thread:

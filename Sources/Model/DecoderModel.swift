@@ -32,9 +32,10 @@ public final class DecoderModel: @unchecked Sendable {
     public let options: ComputeOptions
     /// Tokens routed per expert per layer (MoE models only).
     public let routerStats: RouterStats?
-    /// Whether OpenBLAS computes products of the weights: f32 matrices, f16 and q8 prefill
-    /// panels, bf16 prefill when OpenBLAS runs AVX-512 kernels (`Matrix.apply`). Otherwise
-    /// it computes only attention's per-head products of prefill chunks.
+    /// Whether OpenBLAS computes products of the weights: f32 matrices, f16 prefill panels,
+    /// bf16 prefill when OpenBLAS runs AVX-512 kernels (`Matrix.apply`); q8 prefill is our
+    /// GEMM (sgemm only for shares it refuses). Otherwise OpenBLAS computes only attention's
+    /// per-head products of prefill chunks.
     public private(set) var weightProductsUseBLAS = false
     private let workspaces = WorkspacePool()
 
@@ -49,7 +50,7 @@ public final class DecoderModel: @unchecked Sendable {
         self.options = options
         rope = RoPE(config: config)
         weightProductsUseBLAS = parameters().contains { p in
-            p.tensor.shape.count == 2 && (p.tensor.dtype != .bf16 || Matrix.bf16PrefillRunsBLAS(options))
+            p.tensor.shape.count == 2 && p.tensor.dtype != .i8 && (p.tensor.dtype != .bf16 || Matrix.bf16PrefillRunsBLAS(options))
         }
     }
 

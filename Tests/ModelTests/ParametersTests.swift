@@ -75,13 +75,16 @@ final class ParametersTests: XCTestCase {
         XCTAssertEqual(moe.bytesReadPerToken, (moeTotal - 320 * 64 - 2 * 3 * expert) * 4)
     }
 
-    /// f32 and q8 weights reach OpenBLAS (sgemm, q8 prefill panels); bf16 weights only where
-    /// OpenBLAS's AVX-512 kernels take bf16 prefill (the portable kernels never), so the
-    /// eval command may leave OpenBLAS to attention's small products alone.
+    /// f32 weights reach OpenBLAS (sgemm; q8 leaves an f32 embedding table as stored); bf16
+    /// weights only where OpenBLAS's AVX-512 kernels take bf16 prefill (the portable kernels
+    /// never), q8 ones never (our GEMM), so the eval command may leave OpenBLAS to attention's
+    /// small products alone.
     func testWhichWeightProductsUseBLAS() throws {
         XCTAssertTrue(try Architectures.load(path: fixtureModel("polynorm-f32")).weightProductsUseBLAS)
         XCTAssertTrue(try Architectures.load(path: fixtureModel("polynorm-f32"), options: ComputeOptions(weights: .q8)).weightProductsUseBLAS)
         let bf16 = try Architectures.load(path: fixtureModel("polynorm-f32"), options: ComputeOptions(kernels: .portable, weights: .bf16))
         XCTAssertFalse(bf16.weightProductsUseBLAS)
+        let q8 = try Architectures.load(path: fixtureModel("polynorm-bf16-sharded"), options: ComputeOptions(kernels: .portable, weights: .q8))
+        XCTAssertFalse(q8.weightProductsUseBLAS)
     }
 }

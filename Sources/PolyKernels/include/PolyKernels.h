@@ -76,6 +76,12 @@ int pk_matmul_q8_claim(int isa, float *out, size_t ldo, const float *x, const in
 int pk_gemm_bf16_isa(int isa, float *out, size_t ldo, const float *x, const uint16_t *w,
                      size_t T, size_t rows, size_t K);
 
+/// Prefill on q8 weights (gemm_q8.c): out[T, rows] = x[T, K] · wᵀ, w the dequantised q8
+/// matrix (values q[rows, K], scales[rows, ⌈K/32⌉]), activations and math f32: the blocked
+/// GEMM of pk_gemm_bf16_isa, the packing dequantising the weights. Same families and returns.
+int pk_gemm_q8_isa(int isa, float *out, size_t ldo, const float *x, const int8_t *q, const uint16_t *scales,
+                   size_t T, size_t rows, size_t K);
+
 /// 1 when the CPU has AVX512-BF16 dot products.
 int pk_has_bf16dot(void);
 /// out[T, rows] (row stride ldo) = xb · wᵀ with bf16 inputs and f32 accumulation (vdpbf16ps);

@@ -1,0 +1,96 @@
+// The blocked, packed prefill GEMM shared by the weight formats (gemm.c drives it;
+// gemm_bf16.c and gemm_q8.c bring their packing and micro-kernels):
+// out[T, rows] = x[T, K] · w[rows, K]ᵀ with f32 activations and f32 math.
+#ifndef PK_GEMM_H
+#define PK_GEMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#include <immintrin.h>
+#define PK_GEMM_SIMD 1
+#define PK_T512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
+#define PK_T256 __attribute__((target("avx2,fma")))
+#endif
+
+/// c[mr, nr] (row stride ldc) = (or += with `accumulate`) the MR × NR tile of products of
+/// the packed activations xp (MR tokens per column, step · steps columns) and the packed
+/// weights wp (NR rows per step, `steps` steps); mr ≤ MR, nr ≤ NR clip the stores.
+typedef void (*pk_gemm_kernel)(float *c, size_t ldc, const float *xp, const void *wp, size_t steps,
+                               size_t mr, size_t nr, int accumulate);
+
+/// Packs NR weight rows from `row` (n of them real, the rest zero) for the steps from k0
+/// (`steps` of them, zero past K) at wp, laid out as the kernel reads them.
+typedef void (*pk_gemm_pack)(void *wp, const void *weights, size_t K, size_t row, size_t n, size_t k0,
+                             size_t steps, size_t NR);
+
+/// One weight format on one kernel family.
+typedef struct {
+    size_t MR, NR;        // the micro-kernel's tile: tokens × weight rows
+    size_t step;          // columns per packed 4-byte weight lane: 2 for bf16 pairs, 1 for f32
+    size_t KC;            // steps per K block
+    size_t NC;            // weight rows packed per K block, a multiple of NR
+    pk_gemm_kernel kernel;
+    pk_gemm_pack pack;
+} pk_gemm_format;
+
+/// Returns 0, or -1 with out untouched when the packing buffers cannot be allocated.
+int pk_gemm_blocked(const pk_gemm_format *f, float *out, size_t ldo, const float *x, const void *weights,
+                    size_t T, size_t rows, size_t K);
+
+/// Stores the clipped mr × nr corner of an MR × NR tile of sums (row stride NR) into c,
+/// added to what c holds with `accumulate`.
+static inline __attribute__((always_inline)) void pk_store_tile(float *c, size_t ldc, const float *tile, size_t NR,
+                                                                 size_t mr, size_t nr, int accumulate) {
+    for (size_t t = 0; t < mr; t++)
+        for (size_t j = 0; j < nr; j++) c[t * ldc + j] = accumulate ? c[t * ldc + j] + tile[t * NR + j] : tile[t * NR + j];
+}
+
+#ifdef PK_GEMM_SIMD
+/// The same for the AVX-512 kernels' 32-row tiles, two vectors of sums per token, with masks.
+static inline __attribute__((always_inline)) PK_T512 void pk_store_tile512(float *c, size_t ldc, const __m512 acc[][2],
+                                                                            size_t mr, size_t nr, int accumulate) {
+    __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffffu : (1u << nr) - 1u);
+    __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xffffu : nr <= 16 ? 0u : (1u << (nr - 16)) - 1u);
+    for (size_t t = 0; t < mr; t++) {
+        float *ct = c + t * ldc;
+        __m512 a0 = acc[t][0], a1 = acc[t][1];
+        if (accumulate) {
+            a0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, ct), a0);
+            a1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, ct + 16), a1);
+        }
+        _mm512_mask_storeu_ps(ct, m0, a0);
+        _mm512_mask_storeu_ps(ct + 16, m1, a1);
+    }
+}
+
+/// Stores the 16 × 16 transpose of 32-bit lanes r[i][m] (row i, step m) as o[m · NR + i],
+/// NR a multiple of 16 and o 64-byte aligned: 64 unpacks and shuffles in registers against
+/// a load and a store per lane for a scalar copy.
+static inline __attribute__((always_inline)) PK_T512 void pk_transpose16_store(uint32_t *o, const __m512i r[16],
+                                                                                size_t NR) {
+    __m512i t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    // u[4i + m], 128-bit lane L: rows 4i..4i+3 at step 4L + m
+    for (int i = 0; i < 4; i++) {
+        u[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    for (int m = 0; m < 4; m++) {
+        __m512i v0 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0x88), v1 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0xdd);
+        __m512i w0 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0x88), w1 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0xdd);
+        _mm512_store_si512(o + (size_t)m * NR, _mm512_shuffle_i32x4(v0, w0, 0x88));
+        _mm512_store_si512(o + (size_t)(4 + m) * NR, _mm512_shuffle_i32x4(v1, w1, 0x88));
+        _mm512_store_si512(o + (size_t)(8 + m) * NR, _mm512_shuffle_i32x4(v0, w0, 0xdd));
+        _mm512_store_si512(o + (size_t)(12 + m) * NR, _mm512_shuffle_i32x4(v1, w1, 0xdd));
+    }
+}
+#endif
+
+#endif
