@@ -1,4 +1,3 @@
-import Dispatch
 import PolyKernels
 
 /// A weight matrix W [rows, cols] applied as y = x · Wᵀ, kept in its stored dtype.
@@ -122,7 +121,7 @@ public struct Matrix: @unchecked Sendable {
         defer { refused.deallocate() }
         refused.initialize(repeating: false, count: workers)
         let refusals = UnsafeMutableSendablePointer(refused)
-        DispatchQueue.concurrentPerform(iterations: workers) { part in
+        WorkerPool.shared(threads: workers).run(parts: workers) { part in
             let r0 = part * size, n = min(size, rows - r0)
             guard n > 0 else { return }
             refusals.pointer[part] = !share(r0, n)
@@ -161,7 +160,7 @@ public struct Matrix: @unchecked Sendable {
         let o = UnsafeMutableSendablePointer(out), a = UnsafeSendablePointer(UnsafePointer(xb))
         let refusals = UnsafeMutableSendablePointer(refused)
         let w = u16, rows = rows, cols = cols
-        DispatchQueue.concurrentPerform(iterations: workers) { part in
+        WorkerPool.shared(threads: workers).run(parts: workers) { part in
             let r0 = part * share, n = min(share, rows - r0)
             guard n > 0 else { return }
             refusals.pointer[part] = kernel(o.pointer + r0, ldo, a.pointer, w + r0 * cols, T, n, cols) != 0

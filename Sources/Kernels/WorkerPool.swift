@@ -5,7 +5,9 @@ import PolyKernels
 /// millisecond before sleeping, so a decode step's ~30 products, each split over the cores,
 /// start on all of them at once: a libdispatch worker woke tens of microseconds late (now and
 /// then much later) while the caller read alone, and batch-1 decode measured 2–3% slower
-/// with it (alternate steps of one run, 4-layer 1B-shaped bf16 model, 2 cores).
+/// with it (alternate steps of one run, 4-layer 1B-shaped bf16 model, 2 cores). Every split
+/// of a forward pass (products, attention heads, experts) goes through it: a pool worker still
+/// spinning while libdispatch's ran the next product would hold a core that product needed.
 ///
 /// One pool per thread count for the whole process, as the cores are: created on first use,
 /// never destroyed. A run asked for while the pool is busy (a part that splits work of its

@@ -1,5 +1,4 @@
 import Checkpoint
-import Dispatch
 import Foundation
 import Kernels
 import PolyKernels
@@ -109,11 +108,7 @@ public struct Attention: Sendable {
                     }
                 }
             }
-            if workers > 1 {
-                DispatchQueue.concurrentPerform(iterations: workers, execute: work)
-            } else {
-                work(0)
-            }
+            WorkerPool.shared(threads: workers).run(parts: workers, work)
             row += n
         }
         pass.observeLayer("attn.context", context, [N, qDim])

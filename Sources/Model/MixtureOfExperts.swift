@@ -1,4 +1,3 @@
-import Dispatch
 import Kernels
 import PolyKernels
 
@@ -74,7 +73,7 @@ public struct MixtureOfExperts: FeedForward {
         if workers > 1 {
             var single = options
             single.threads = 1
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
+            WorkerPool.shared(threads: workers).run(parts: workers) { w in
                 for i in stride(from: w, to: active.count, by: workers) { run(w, active[i], single) }
             }
         } else {

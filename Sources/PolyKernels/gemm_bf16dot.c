@@ -32,7 +32,7 @@ int pk_has_bf16dot(void) {
 #define MR 6       // tokens per tile: 6 activation vectors + 24 sums + 1 weight vector = 31 registers
 #define NR 4       // weight rows per tile
 #define KC 2048    // most K terms per block: a tile's 6 activation rows (24 KB) stay in L1
-#define NB 64      // weight rows per block: 64 × KC bf16 (256 KB) stay in L2 for every token tile
+#define NB 128     // weight rows per block: 128 × KC bf16 (512 KB) stay in L2 for every token tile (64: 2–5% slower)
 
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 
