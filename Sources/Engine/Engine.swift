@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 import Model
 
 /// Settings of the scheduler.
@@ -79,6 +80,8 @@ public final class Engine: @unchecked Sendable {
     private var started = false
     private let prefixCache: PrefixCache
     private var seedCounter: UInt64 = 0x5EED
+    /// The last pass's logits, written over by the next (engine thread only).
+    private var logitsBuffer: FloatBuffer?
     /// Signalled once when the engine thread returns.
     private let exited = DispatchSemaphore(value: 0)
 
@@ -295,7 +298,8 @@ public final class Engine: @unchecked Sendable {
 
         let logits: Logits
         do {
-            logits = try model.forward(plan.map(\.chunk), logits: .last)
+            logits = try model.forward(plan.map(\.chunk), logits: .last, reuse: logitsBuffer)
+            logitsBuffer = logits.buffer
             if let fault = weightsFault?() { throw WeightsFault(message: fault) }
         } catch {
             for (s, _, _) in plan {

@@ -65,9 +65,11 @@ public final class DecoderModel: @unchecked Sendable {
 
     /// Runs the chunks' new tokens through the model as one batch, appends them to the
     /// caches and returns the selected logits. `observer` sees every named intermediate
-    /// (`ActivationObserver` lists them).
+    /// (`ActivationObserver` lists them). The logits are written into `reuse` when it is large
+    /// enough (a caller that runs pass after pass, as the engine, hands back the last one's:
+    /// a scoring step's logits are tens of MB, and fresh ones were fresh pages each time).
     public func forward(_ chunks: [SequenceChunk], logits selection: LogitsSelection = .last,
-                        observer: ActivationObserver? = nil) throws -> Logits {
+                        observer: ActivationObserver? = nil, reuse: FloatBuffer? = nil) throws -> Logits {
         let V = config.vocabSize
         var tokens: [Int] = [], positions: [Int] = []
         guard Set(chunks.map { ObjectIdentifier($0.cache) }).count == chunks.count else {
@@ -95,12 +97,12 @@ public final class DecoderModel: @unchecked Sendable {
             }
         }
         return workspaces.with { work in
-            run(tokens: tokens, positions: positions, chunks: chunks, rows: rows, work: work, observer: observer)
+            run(tokens: tokens, positions: positions, chunks: chunks, rows: rows, work: work, observer: observer, reuse: reuse)
         }
     }
 
     private func run(tokens: [Int], positions: [Int], chunks: [SequenceChunk], rows: [Int], work: Workspace,
-                     observer: ActivationObserver?) -> Logits {
+                     observer: ActivationObserver?, reuse: FloatBuffer?) -> Logits {
         let N = tokens.count, D = config.hiddenSize, V = config.vocabSize, eps = config.rmsNormEps
         // Where OpenBLAS does the weight products it splits each one itself; otherwise (and the
         // CLI then runs OpenBLAS at one thread) attention's per-head products go to our workers.
@@ -134,7 +136,8 @@ public final class DecoderModel: @unchecked Sendable {
         }
         pass.observe("final_norm", selected, [rows.count, D])
         // The logits belong to the caller: the one buffer of a pass not taken from the workspace.
-        let out = FloatBuffer(count: rows.count * V)
+        // Every element is written by the head's product.
+        let out = reuse.flatMap { $0.count >= rows.count * V ? $0 : nil } ?? FloatBuffer(count: rows.count * V, zeroed: false)
         lmHead.apply(selected, tokens: rows.count, into: out.pointer, options: options)
         pass.observe("logits", out.pointer, [rows.count, V])
         return Logits(rows: rows.count, vocab: V, buffer: out)
