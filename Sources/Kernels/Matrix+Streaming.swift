@@ -53,7 +53,7 @@ extension Matrix {
         let workers = workers(for: products.reduce(0) { $0 + $1.matrix.rows * $1.matrix.cols }, threads: options.threads)
         let counters = UnsafeMutableSendablePointer(next), xs = UnsafeSendablePointer(x), isa = options.kernels.rawValue
         let jobs = products.map { (matrix: $0.matrix, out: UnsafeMutableSendablePointer($0.out), ldo: $0.ldo) }
-        let run = { (_: Int) in
+        let run: @Sendable (Int) -> Void = { _ in
             for (i, job) in jobs.enumerated() {
                 job.matrix.claimRows(xs.pointer, T: T, out: job.out.pointer, ldo: job.ldo, isa: isa,
                                      chunk: workers == 1 ? job.matrix.rows : job.matrix.chunkRows, next: counters.pointer + i)

@@ -159,11 +159,11 @@ public struct Matrix: @unchecked Sendable {
         refused.initialize(repeating: false, count: workers)
         let o = UnsafeMutableSendablePointer(out), a = UnsafeSendablePointer(UnsafePointer(xb))
         let refusals = UnsafeMutableSendablePointer(refused)
-        let w = u16, rows = rows, cols = cols
+        let w = UnsafeSendablePointer(u16), rows = rows, cols = cols
         WorkerPool.shared(threads: workers).run(parts: workers) { part in
             let r0 = part * share, n = min(share, rows - r0)
             guard n > 0 else { return }
-            refusals.pointer[part] = kernel(o.pointer + r0, ldo, a.pointer, w + r0 * cols, T, n, cols) != 0
+            refusals.pointer[part] = kernel(o.pointer + r0, ldo, a.pointer, w.pointer + r0 * cols, T, n, cols) != 0
         }
         for part in 0..<workers where refused[part] {
             let r0 = part * share

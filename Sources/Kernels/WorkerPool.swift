@@ -26,7 +26,7 @@ public final class WorkerPool: @unchecked Sendable {
 
     /// body(part) for every part in 0 ..< parts; returns when all are done. Parts go to
     /// whichever thread is free, so they should be about equal or take work from a shared counter.
-    public func run(parts: Int, _ body: (Int) -> Void) {
+    public func run(parts: Int, _ body: @Sendable (Int) -> Void) {
         guard parts > 0 else { return }
         withoutActuallyEscaping(body) { body in
             var box = body

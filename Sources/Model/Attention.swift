@@ -72,7 +72,7 @@ public struct Attention: Sendable {
                 let q = UnsafeSendable(qs + row * qDim), ctx = UnsafeSendable(context + row * qDim)
                 let kp = UnsafeSendable(kc), vp = UnsafeSendable(vc), sp = UnsafeSendable(scores)
                 let hd = headDim
-                let work = { (h: Int) in
+                let work: @Sendable (Int) -> Void = { h in
                     let g = h / group
                     pk_attend_one(ctx.pointer + h * hd, q.pointer + h * hd, kp.pointer + g * hd, vp.pointer + g * hd,
                                   kvDim, total, hd, scale, sp.pointer + h * total)
@@ -92,7 +92,7 @@ public struct Attention: Sendable {
             let q = UnsafeSendable(qs + row * qDim), ctx = UnsafeSendable(context + row * qDim)
             let kp = UnsafeSendable(kc), vp = UnsafeSendable(vc), sp = UnsafeSendable(scores)
             let hd = headDim, heads = heads
-            let work = { (part: Int) in
+            let work: @Sendable (Int) -> Void = { part in
                 let s = sp.pointer + part * block * total
                 for h in stride(from: part, to: heads, by: workers) {
                     let g = h / group

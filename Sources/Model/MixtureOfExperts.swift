@@ -71,8 +71,7 @@ public struct MixtureOfExperts: FeedForward {
                         gated: gated + worker * most * gatedF, out: ys + offsets[e] * D, pass: pass, options: options)
         }
         if workers > 1 {
-            var single = options
-            single.threads = 1
+            let single = { var o = options; o.threads = 1; return o }()
             WorkerPool.shared(threads: workers).run(parts: workers) { w in
                 for i in stride(from: w, to: active.count, by: workers) { run(w, active[i], single) }
             }
