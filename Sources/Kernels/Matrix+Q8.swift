@@ -90,9 +90,10 @@ extension Matrix {
     func gemmQ8(_ x: UnsafePointer<Float>, T: Int, out: UnsafeMutablePointer<Float>, ldo: Int, threads: Int,
                 kernels: KernelFamily, kernel: GemmQ8Kernel = pk_gemm_q8_isa) {
         let o = UnsafeMutableSendablePointer(out), xs = UnsafeSendablePointer(x)
-        let q = q8Values, s = q8Scales, nb = scales!.shape[1], cols = cols, isa = kernels.rawValue
+        let q = UnsafeSendablePointer(q8Values), s = UnsafeSendablePointer(q8Scales), nb = scales!.shape[1], cols = cols
+        let isa = kernels.rawValue
         for refused in Matrix.gemmShares(rows: rows, threads: threads, { r0, n in
-            kernel(isa, o.pointer + r0, ldo, xs.pointer, q + r0 * cols, s + r0 * nb, T, n, cols) == 0
+            kernel(isa, o.pointer + r0, ldo, xs.pointer, q.pointer + r0 * cols, s.pointer + r0 * nb, T, n, cols) == 0
         }) {
             q8Panels(x, T: T, out: out, ldo: ldo, rows: refused)
         }
