@@ -382,11 +382,11 @@ def test_busy_and_shutting_down_server_errors(browser, server, request):
 
 def test_model_not_ready_error(browser, server, request, tmp_path):
     """A deterministic 503 (the shutdown above may also end in a refused connection): a
-    server whose memory-mapped weights changed on disk refuses work until a restart, and
-    the page says the model is not ready, with the server's reason."""
+    server whose memory-mapped weights (--mmap; a private copy keeps serving) changed on disk
+    refuses work until a restart, and the page says the model is not ready, with the server's reason."""
     model = tmp_path / "polynorm-demo"
     shutil.copytree(MODEL, model)
-    changed = Server("changed-weights-server", model=model)
+    changed = Server("changed-weights-server", "--mmap", model=model)
     request.node.other_origin = changed.origin
     try:
         open_page(browser, changed, key=None)
