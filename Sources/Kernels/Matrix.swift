@@ -110,24 +110,29 @@ public struct Matrix: @unchecked Sendable {
         }
     }
 
-    /// Rows of a prefill GEMM split across cores, one share per worker in whole 32-row tiles
-    /// (the widest kernels' tile, so a row's sums do not depend on the split; four shares per
-    /// thread, as bf16Dot has, measured 10–40% slower here: each share packs the activations
-    /// again). `share(r0, n)` computes rows r0 ..< r0 + n and returns false when its kernel
-    /// refused them (no packing buffers); the refused ranges are returned for the caller's fallback.
-    static func gemmShares(rows: Int, threads: Int, _ share: @Sendable (_ r0: Int, _ n: Int) -> Bool) -> [Range<Int>] {
-        let tiles = (rows + 31) / 32, workers = max(1, min(threads, tiles))
-        let size = (tiles + workers - 1) / workers * 32
-        let refused = UnsafeMutablePointer<Bool>.allocate(capacity: workers)
+    /// Rows of a prefill GEMM split across cores in shares of whole `tile`-row tiles (the
+    /// widest kernels' tile, so a row's sums do not depend on the split), `sharesPerThread` per
+    /// thread (with one thread, one share), taken by whichever thread is free. More shares let a
+    /// core slowed by another process do less; they pay where each share packs the activations
+    /// again (the exact GEMM: four per thread measured 10–40% slower) and not where the kernel
+    /// reads everything in place (`bf16Dot`). `share(r0, n)` computes rows r0 ..< r0 + n and
+    /// returns false when its kernel refused them; the refused ranges are returned for the
+    /// caller's fallback.
+    static func gemmShares(rows: Int, threads: Int, tile: Int = 32, sharesPerThread: Int = 1,
+                           _ share: @Sendable (_ r0: Int, _ n: Int) -> Bool) -> [Range<Int>] {
+        let tiles = (rows + tile - 1) / tile, workers = max(1, min(threads, tiles))
+        let parts = max(1, min(tiles, workers == 1 ? 1 : sharesPerThread * workers))
+        let size = (tiles + parts - 1) / parts * tile
+        let refused = UnsafeMutablePointer<Bool>.allocate(capacity: parts)
         defer { refused.deallocate() }
-        refused.initialize(repeating: false, count: workers)
+        refused.initialize(repeating: false, count: parts)
         let refusals = UnsafeMutableSendablePointer(refused)
-        WorkerPool.shared(threads: workers).run(parts: workers) { part in
+        WorkerPool.shared(threads: workers).run(parts: parts) { part in
             let r0 = part * size, n = min(size, rows - r0)
             guard n > 0 else { return }
             refusals.pointer[part] = !share(r0, n)
         }
-        return (0..<workers).filter { refused[$0] }.map { $0 * size..<min(($0 + 1) * size, rows) }
+        return (0..<parts).filter { refused[$0] }.map { $0 * size..<min(($0 + 1) * size, rows) }
     }
 
     /// Convert a panel of rows to f32, multiply it with sgemm, move on (on the calling thread:
@@ -144,10 +149,9 @@ public struct Matrix: @unchecked Sendable {
     typealias BF16DotKernel = @convention(c) (UnsafeMutablePointer<Float>?, Int, UnsafePointer<UInt16>?,
                                                UnsafePointer<UInt16>?, Int, Int, Int) -> Int32
 
-    /// Activations rounded to bf16 once, weight rows split over the cores in 64-row panels:
-    /// four shares per thread, taken by whichever thread is free, so a core slowed by another
-    /// process does less of the product (the kernel reads its rows in place, so a share costs
-    /// no packing). A share the kernel refuses (pk_gemm_bf16dot returns -1: the CPU lacks
+    /// Activations rounded to bf16 once, weight rows split over the cores in 64-row panels,
+    /// four shares per thread (`gemmShares`; the kernel reads its rows in place, so a share
+    /// costs no packing). A share the kernel refuses (pk_gemm_bf16dot returns -1: the CPU lacks
     /// AVX512-BF16) goes through the exact panels instead, so every output is written.
     /// `kernel` is replaceable for tests.
     func bf16Dot(_ x: UnsafePointer<Float>, T: Int, out: UnsafeMutablePointer<Float>, ldo: Int, threads: Int,
@@ -155,23 +159,12 @@ public struct Matrix: @unchecked Sendable {
         let xb = UnsafeMutablePointer<UInt16>.allocate(capacity: T * cols)
         defer { xb.deallocate() }
         pk_f32_to_bf16(xb, x, T * cols)
-        let kernelPanels = (rows + 63) / 64, workers = min(threads, kernelPanels)
-        let parts = min(kernelPanels, workers == 1 ? 1 : 4 * workers)
-        let share = (kernelPanels + parts - 1) / parts * 64
-        let refused = UnsafeMutablePointer<Bool>.allocate(capacity: parts)
-        defer { refused.deallocate() }
-        refused.initialize(repeating: false, count: parts)
         let o = UnsafeMutableSendablePointer(out), a = UnsafeSendablePointer(UnsafePointer(xb))
-        let refusals = UnsafeMutableSendablePointer(refused)
-        let w = UnsafeSendablePointer(u16), rows = rows, cols = cols
-        WorkerPool.shared(threads: workers).run(parts: parts) { part in
-            let r0 = part * share, n = min(share, rows - r0)
-            guard n > 0 else { return }
-            refusals.pointer[part] = kernel(o.pointer + r0, ldo, a.pointer, w.pointer + r0 * cols, T, n, cols) != 0
-        }
-        for part in 0..<parts where refused[part] {
-            let r0 = part * share
-            panels(x, T: T, out: out, ldo: ldo, rows: r0..<min(r0 + share, rows))
+        let w = UnsafeSendablePointer(u16), cols = cols
+        for refused in Matrix.gemmShares(rows: rows, threads: threads, tile: 64, sharesPerThread: 4, { r0, n in
+            kernel(o.pointer + r0, ldo, a.pointer, w.pointer + r0 * cols, T, n, cols) == 0
+        }) {
+            panels(x, T: T, out: out, ldo: ldo, rows: refused)
         }
     }
 
