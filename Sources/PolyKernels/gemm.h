@@ -65,6 +65,18 @@ static inline __attribute__((always_inline)) PK_T512 void pk_store_tile512(float
     }
 }
 
+/// The same for the AVX2 kernels' 16-row tiles of MR tokens (two vectors of sums per token),
+/// through a tile in memory (AVX2 has no masked stores of single floats).
+static inline __attribute__((always_inline)) PK_T256 void pk_store_tile256(float *c, size_t ldc, const __m256 acc[][2],
+                                                                            size_t MR, size_t mr, size_t nr, int accumulate) {
+    float tile[MR * 16];
+    for (size_t t = 0; t < MR; t++) {
+        _mm256_storeu_ps(tile + t * 16, acc[t][0]);
+        _mm256_storeu_ps(tile + t * 16 + 8, acc[t][1]);
+    }
+    pk_store_tile(c, ldc, tile, 16, mr, nr, accumulate);
+}
+
 /// Stores the 16 × 16 transpose of 32-bit lanes r[i][m] (row i, step m) as o[m · NR + i],
 /// NR a multiple of 16 and o 64-byte aligned: 64 unpacks and shuffles in registers against
 /// a load and a store per lane for a scalar copy.

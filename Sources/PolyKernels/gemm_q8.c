@@ -133,9 +133,7 @@ PK_T256 static void kernel256(float *c, size_t ldc, const float *xp, const void 
             acc[t][1] = _mm256_fmadd_ps(b, w1, acc[t][1]);
         }
     }
-    float tile[MR_256][NR_256];
-    for (int t = 0; t < MR_256; t++) { _mm256_storeu_ps(tile[t], acc[t][0]); _mm256_storeu_ps(tile[t] + 8, acc[t][1]); }
-    pk_store_tile(c, ldc, &tile[0][0], NR_256, mr, nr, accumulate);
+    pk_store_tile256(c, ldc, (const __m256(*)[2])acc, MR_256, mr, nr, accumulate);
 }
 
 /// pack_q8 for NR = 16: 8 × 8 blocks dequantised and transposed in ymm registers (the AVX2
