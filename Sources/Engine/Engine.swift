@@ -22,7 +22,9 @@ public struct EngineOptions: Sendable {
 
 /// Counters and latency observations, delivered from the engine thread.
 public protocol EngineObserver: AnyObject, Sendable {
-    func sequenceStarted(promptTokens: Int, reusedTokens: Int)
+    /// `computedTokens`: the prompt positions this sequence will run (not reused, and not
+    /// the last one of a prompt that generates nothing).
+    func sequenceStarted(promptTokens: Int, reusedTokens: Int, computedTokens: Int)
     func tokenGenerated(interTokenSeconds: Double?, timeToFirstTokenSeconds: Double?)
     func sequenceFinished(_ reason: FinishReason)
 }
@@ -241,7 +243,8 @@ public final class Engine: @unchecked Sendable {
             } else {
                 s.cache = model.makeCache(capacity: positions(s.request))
             }
-            observer?.sequenceStarted(promptTokens: s.prompt.count, reusedTokens: s.prefilled)
+            observer?.sequenceStarted(promptTokens: s.prompt.count, reusedTokens: s.prefilled,
+                                      computedTokens: max(0, s.prefillEnd - s.prefilled))
             running.append(s)
         }
     }
@@ -265,17 +268,27 @@ public final class Engine: @unchecked Sendable {
         condition.unlock()
         if reason != .cancelled, let cache = s.cache {
             // Prompt and generated tokens whose keys and values are in the cache (the last
-            // sampled token never ran).
-            let tokens = s.prompt + s.output.prefix(max(0, cache.count - s.prompt.count))
-            prefixCache.insert(tokens: tokens, cache: cache, logprobs: s.positionRecords, handOver: true)
+            // sampled token never ran, nor the last token of a prompt that generates nothing).
+            let tokens = Array((s.prompt + s.output).prefix(cache.count))
+            prefixCache.insert(tokens: tokens, cache: cache, logprobs: s.positionRecords,
+                               next: tokens.count == s.prompt.count ? s.nextTokenLogprobs : nil, handOver: true)
             s.cache = nil
         }
         observer?.sequenceFinished(reason)
         s.handle.push(.finished(reason))
     }
 
+    /// The prompt's positions are computed: its records go out, and a prompt that
+    /// generates nothing is done.
+    private func promptDone(_ s: EngineSequence) {
+        if s.request.promptLogprobsFrom != nil { s.handle.push(.promptLogprobs(s.promptRecords)) }
+        if s.request.params.maxTokens <= 0 { finish(s, .length) }
+    }
+
     private func step() {
         for s in running where s.handle.isCancelled { finish(s, .cancelled) }
+        // Admitted with every position it computes taken from the prefix cache.
+        for s in running where !s.isPrefilling && s.request.params.maxTokens <= 0 { promptDone(s) }
         guard !running.isEmpty else { return }
 
         // Decode tokens first (one each), then prompt chunks in arrival order.
@@ -287,7 +300,7 @@ public final class Engine: @unchecked Sendable {
             budget -= 1
         }
         for s in running where s.isPrefilling && budget > 0 {
-            let n = min(s.prompt.count - s.prefilled, budget)
+            let n = min(s.prefillEnd - s.prefilled, budget)
             let start = s.prefilled
             let chunk = SequenceChunk(cache: s.cache!, tokens: Array(s.prompt[start..<(start + n)]),
                                       allLogits: s.needsPromptLogits(start: start, end: start + n))
@@ -319,13 +332,20 @@ public final class Engine: @unchecked Sendable {
                 if chunk.allLogits { recordPromptLogprobs(s, logits: logits, firstRow: row, start: start, count: chunk.tokens.count) }
                 s.prefilled += chunk.tokens.count
                 if s.isPrefilling { continue }
-                if s.request.promptLogprobsFrom != nil { s.handle.push(.promptLogprobs(s.promptRecords)) }
-                // A sibling waiting for this prompt gets a copy now; otherwise the cache is
-                // handed to the prefix cache without copying when the sequence finishes.
-                if hasWaitingSibling(of: s) {
-                    prefixCache.insert(tokens: s.prompt, cache: s.cache!, logprobs: s.positionRecords)
+                let generates = s.request.params.maxTokens > 0
+                let sibling = hasWaitingSibling(of: s)
+                if s.prefillEnd == s.prompt.count && (sibling || !generates) {
+                    s.nextTokenLogprobs = Logprobs.logSoftmax(logits.row(row + rows - 1))
                 }
-                if s.request.params.maxTokens <= 0 { finish(s, .length); continue }
+                // A sibling waiting for this prompt gets a copy now; otherwise (and always for
+                // a prompt that ends here) the cache is handed to the prefix cache without
+                // copying when the sequence finishes.
+                if sibling && generates {
+                    prefixCache.insert(tokens: s.prompt, cache: s.cache!, logprobs: s.positionRecords,
+                                       next: s.nextTokenLogprobs)
+                }
+                promptDone(s)
+                if !generates { continue }
             } else {
                 s.pending = nil
             }

@@ -34,8 +34,9 @@ extension Engine {
     /// Scores pairs through the scheduler, reporting each result (`onResult(index, result)`,
     /// on the calling thread, in completion order). Pairs in a row that share a context
     /// compute it once: the context runs first on its own (one logits row), and each
-    /// continuation then takes it from the prefix cache and computes only its own tokens
-    /// (plus the context's last, whose logits score the first continuation token).
+    /// continuation then takes it from the prefix cache, with the log-probs after it that
+    /// score the continuation's first token, and computes only its own tokens but the last
+    /// (as lm-eval, which runs `(context + continuation)[:-1]`).
     ///
     /// Lists of any length: the list enters the queue as one request (its first sequence
     /// is counted against `maxQueue`: with `waitForRoom` it waits while the queue is full,
@@ -127,7 +128,8 @@ extension Engine {
                     let shared = sharesContext(pairs, group)
                     if inFlight.count + group.count + (shared ? 1 : 0) <= window || inFlight.isEmpty {
                         if shared {
-                            try submit(GenerationRequest(prompt: pairs[next].context, params: params), pair: nil, index: next)
+                            try submit(GenerationRequest(prompt: pairs[next].context, params: params, keepsNextTokenLogprobs: true),
+                                       pair: nil, index: next)
                         }
                         for i in group {
                             let p = pairs[i]

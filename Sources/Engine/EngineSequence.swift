@@ -30,7 +30,15 @@ final class EngineSequence {
     }
 
     var prompt: [Int] { request.prompt }
-    var isPrefilling: Bool { prefilled < prompt.count }
+    /// Prompt positions to compute: all of them, or all but the last for a prompt that
+    /// generates nothing (see `GenerationRequest.keepsNextTokenLogprobs`).
+    var prefillEnd: Int {
+        request.params.maxTokens <= 0 && !request.keepsNextTokenLogprobs ? prompt.count - 1 : prompt.count
+    }
+    var isPrefilling: Bool { prefilled < prefillEnd }
+    /// Log-softmax of the logits after the whole prompt, when they were computed and a
+    /// prefix-cache entry of exactly the prompt will keep them.
+    var nextTokenLogprobs: [Float]?
 
     /// Does a chunk covering prompt positions [start, end) need all its logits?
     func needsPromptLogits(start: Int, end: Int) -> Bool {

@@ -9,7 +9,19 @@ final class PrefixCache {
         let cache: KVCache
         /// Per prompt position, the log-prob record when it was computed.
         let logprobs: [TokenLogprob?]
+        /// Log-softmax over the vocabulary at the position after `tokens`, when kept: the
+        /// record of whichever token a longer prompt has there.
+        let next: [Float]?
         var lastUse: Int
+
+        var bytes: Int { cache.bytes + (next?.count ?? 0) * MemoryLayout<Float>.stride }
+
+        /// The record of `token` at position `j` with `topK` alternatives, if kept.
+        func record(at j: Int, token: Int, topK: Int) -> TokenLogprob? {
+            if j == tokens.count, let next { return Logprobs.entry(logprobs: next, token: token, k: topK) }
+            guard j < logprobs.count, let r = logprobs[j], r.token == token, r.top.count >= max(topK, 1) else { return nil }
+            return TokenLogprob(token: r.token, logprob: r.logprob, top: Array(r.top.prefix(max(topK, 1))))
+        }
     }
 
     struct Hit {
@@ -39,13 +51,14 @@ final class PrefixCache {
     private(set) var bytes = 0
 
     /// Keeps `cache`'s first `tokens.count` positions: a copy while the sequence still runs,
-    /// or the cache itself (`handOver`) once it has finished.
-    func insert(tokens: [Int], cache: KVCache, logprobs: [TokenLogprob?], handOver: Bool = false) {
+    /// or the cache itself (`handOver`) once it has finished. `next`: the log-softmax after
+    /// the last of `tokens` (see `Entry.next`).
+    func insert(tokens: [Int], cache: KVCache, logprobs: [TokenLogprob?], next: [Float]? = nil, handOver: Bool = false) {
         guard maxBytes > 0, tokens.count > 1, tokens.count <= cache.count else { return }
         clock += 1
         entries.removeAll { e in
             guard e.tokens == tokens else { return false }
-            bytes -= e.cache.bytes
+            bytes -= e.bytes
             return true
         }
         let kept: KVCache
@@ -55,16 +68,17 @@ final class PrefixCache {
         } else {
             kept = cache.copyPrefix(tokens.count)
         }
-        entries.append(Entry(tokens: tokens, cache: kept, logprobs: logprobs, lastUse: clock))
-        bytes += kept.bytes
+        let entry = Entry(tokens: tokens, cache: kept, logprobs: Array(logprobs.prefix(tokens.count)), next: next, lastUse: clock)
+        entries.append(entry)
+        bytes += entry.bytes
         while bytes > maxBytes || entries.count > maxEntries, let oldest = entries.indices.min(by: { entries[$0].lastUse < entries[$1].lastUse }) {
-            bytes -= entries[oldest].cache.bytes
+            bytes -= entries[oldest].bytes
             entries.remove(at: oldest)
         }
     }
 
-    /// The best reusable prefix for `prompt`. At least the last prompt token is always
-    /// recomputed: its logits start the generation.
+    /// The best reusable prefix for `prompt`. The last prompt token is never taken: its
+    /// logits start the generation (or, for a prompt that generates nothing, nothing needs it).
     func lookup(_ prompt: [Int], logprobsFrom: Int?, topK: Int) -> Hit? {
         var best: (index: Int, reused: Int)?
         for (i, e) in entries.enumerated() {
@@ -72,9 +86,10 @@ final class PrefixCache {
             var reused = min(common, prompt.count - 1)
             if let from = logprobsFrom {
                 // Positions from `from` on need records; a record at position j is valid
-                // while tokens 0...j match, which holds for j < common.
+                // while tokens 0..<j match (j <= common), and the record at `common` comes
+                // from the entry's next-token log-probs when it kept them.
                 var q = from
-                while q < min(common, e.logprobs.count), let r = e.logprobs[q], r.top.count >= max(topK, 1) { q += 1 }
+                while q <= common, q < prompt.count, e.record(at: q, token: prompt[q], topK: topK) != nil { q += 1 }
                 reused = min(reused, q - 1)
             }
             if reused > 0 && reused > (best?.reused ?? 0) { best = (i, reused) }
@@ -87,10 +102,7 @@ final class PrefixCache {
         let e = entries[index]
         var records: [TokenLogprob] = []
         if let from = logprobsFrom, from <= reused {
-            records = (from...reused).map { j in
-                let r = e.logprobs[j]!
-                return TokenLogprob(token: r.token, logprob: r.logprob, top: Array(r.top.prefix(max(topK, 1))))
-            }
+            records = (from...reused).map { j in e.record(at: j, token: prompt[j], topK: topK)! }
         }
         return Hit(cache: e.cache.copyPrefix(reused), reused: reused, logprobs: records)
     }

@@ -19,12 +19,20 @@ public struct GenerationRequest: Sendable {
     public var promptLogprobsFrom: Int?
     /// Alternatives per prompt position (0: only the chosen token and the greedy one).
     public var promptTopK: Int = 0
+    /// With `maxTokens` 0: still run the last prompt token and keep the log-probs of every
+    /// possible next token with the prompt's prefix-cache entry, so that prompts extending
+    /// this one (the choices of a scored context) take their first token's record from there.
+    /// Otherwise a prompt that generates nothing stops one token short: the last token's
+    /// logits would score the token after the prompt, which nobody asked for.
+    public var keepsNextTokenLogprobs = false
 
-    public init(prompt: [Int], params: SamplingParams, promptLogprobsFrom: Int? = nil, promptTopK: Int = 0) {
+    public init(prompt: [Int], params: SamplingParams, promptLogprobsFrom: Int? = nil, promptTopK: Int = 0,
+                keepsNextTokenLogprobs: Bool = false) {
         self.prompt = prompt
         self.params = params
         self.promptLogprobsFrom = promptLogprobsFrom
         self.promptTopK = promptTopK
+        self.keepsNextTokenLogprobs = keepsNextTokenLogprobs
     }
 }
 

@@ -51,7 +51,7 @@ final class TokenCounter: EngineObserver, @unchecked Sendable {
     private let lock = NSLock()
     private var tokens = 0
     var computed: Int { lock.withLock { tokens } }
-    func sequenceStarted(promptTokens: Int, reusedTokens: Int) { lock.withLock { tokens += promptTokens - reusedTokens } }
+    func sequenceStarted(promptTokens: Int, reusedTokens: Int, computedTokens: Int) { lock.withLock { tokens += computedTokens } }
     func tokenGenerated(interTokenSeconds: Double?, timeToFirstTokenSeconds: Double?) {}
     func sequenceFinished(_ reason: FinishReason) {}
 }

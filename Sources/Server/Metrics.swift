@@ -46,7 +46,7 @@ final class Metrics: EngineObserver, @unchecked Sendable {
         }
     }
 
-    func sequenceStarted(promptTokens: Int, reusedTokens: Int) {
+    func sequenceStarted(promptTokens: Int, reusedTokens: Int, computedTokens: Int) {
         lock.withLock {
             self.promptTokens += promptTokens
             reusedPromptTokens += reusedTokens

@@ -145,3 +145,72 @@ extension EngineLoglikelihoodTests {
         }
     }
 }
+
+/// Prompt positions the engine computed (`EngineObserver.sequenceStarted`'s count).
+private final class ComputedTokens: EngineObserver, @unchecked Sendable {
+    private let lock = NSLock()
+    private var total = 0
+    var value: Int { lock.withLock { total } }
+    func sequenceStarted(promptTokens: Int, reusedTokens: Int, computedTokens: Int) { lock.withLock { total += computedTokens } }
+    func tokenGenerated(interTokenSeconds: Double?, timeToFirstTokenSeconds: Double?) {}
+    func sequenceFinished(_ reason: FinishReason) {}
+}
+
+extension EngineLoglikelihoodTests {
+    /// Endings of one context: the context runs once, each ending's first token is scored
+    /// from the log-probs kept after the context, and no ending runs its own last token (as
+    /// lm-eval runs `(context + continuation)[:-1]`): 20 + 4 × 4 positions for four 5-token
+    /// endings, none for a 1-token one. Every first-token score is the reference's
+    /// log_softmax(logits[19]) at that token; the reference's own ending scores as a whole.
+    func testEndingsTakeTheirFirstTokenFromTheContextAndSkipTheirLast() throws {
+        var options = EngineOptions()
+        options.maxBatchTokens = 64
+        let engine = Engine(model: self.engine.model, options: options)
+        let counter = ComputedTokens()
+        engine.observer = counter
+        engine.start()
+        defer { engine.shutdown() }
+        let ref = try reference("polynorm-f32")
+        let tokens = try ref.tensor("tokens_40").ints(), logits = try ref.tensor("logits_40").floats()
+        let context = Array(tokens[0..<20])
+        var pairs = (0..<4).map { e in
+            ScoringPair(context: context, continuation: [(tokens[20] + 37 * e) % 320] + tokens[21..<25])
+        }
+        pairs.append(ScoringPair(context: context, continuation: [(tokens[20] + 200) % 320]))
+        let results = try engine.loglikelihood(pairs)
+        XCTAssertEqual(counter.value, 20 + 4 * 4)
+        XCTAssertEqual(results[0].logprob, expected(tokens, logits, from: 20, to: 25), accuracy: 1e-4)
+        var withFirst = tokens
+        withFirst[20] = pairs[4].continuation[0]
+        XCTAssertEqual(results[4].logprob, expected(withFirst, logits, from: 20, to: 21), accuracy: 1e-4)
+        XCTAssertEqual(results[4].numTokens, 1)
+        // Endings 1–3 differ from the reference after their first token: check that token
+        // alone, as the difference from the same ending scored without it.
+        for e in 1..<4 {
+            let rest = try engine.loglikelihood([ScoringPair(context: context + [pairs[e].continuation[0]],
+                                                             continuation: Array(tokens[21..<25]))])[0]
+            withFirst[20] = pairs[e].continuation[0]
+            XCTAssertEqual(results[e].logprob - rest.logprob, expected(withFirst, logits, from: 20, to: 21), accuracy: 1e-4, "ending \(e)")
+        }
+    }
+
+    /// An echo-style request (nothing generated) computes all but its last position, and
+    /// reports the same records as the reference.
+    func testAPromptThatGeneratesNothingSkipsItsLastPosition() throws {
+        let counter = ComputedTokens()
+        engine.observer = counter
+        let ref = try reference("polynorm-f32")
+        let tokens = try ref.tensor("tokens_40").ints(), logits = try ref.tensor("logits_40").floats()
+        var params = SamplingParams()
+        params.maxTokens = 0
+        let h = try engine.submit(GenerationRequest(prompt: Array(tokens[0..<30]), params: params, promptLogprobsFrom: 1))
+        var records: [TokenLogprob] = []
+        while let e = h.next(timeout: 30) {
+            if case .promptLogprobs(let r) = e { records = r }
+            if case .finished = e { break }
+        }
+        XCTAssertEqual(counter.value, 29)
+        XCTAssertEqual(records.count, 29)
+        XCTAssertEqual(records.reduce(0.0) { $0 + Double($1.logprob) }, expected(tokens, logits, from: 1, to: 30), accuracy: 1e-4)
+    }
+}

@@ -234,7 +234,7 @@ extension EngineTests {
 private final class CountingObserver: EngineObserver, @unchecked Sendable {
     private let lock = NSLock()
     private var counts = (started: 0, tokens: 0, finished: 0)
-    func sequenceStarted(promptTokens: Int, reusedTokens: Int) { lock.withLock { counts.started += 1 } }
+    func sequenceStarted(promptTokens: Int, reusedTokens: Int, computedTokens: Int) { lock.withLock { counts.started += 1 } }
     func tokenGenerated(interTokenSeconds: Double?, timeToFirstTokenSeconds: Double?) { lock.withLock { counts.tokens += 1 } }
     func sequenceFinished(_ reason: FinishReason) { lock.withLock { counts.finished += 1 } }
     var snapshot: (started: Int, tokens: Int, finished: Int) { lock.withLock { counts } }

@@ -15,10 +15,10 @@ final class OnFirstAdmission: EngineObserver, @unchecked Sendable {
         self.action = action
     }
 
-    func sequenceStarted(promptTokens: Int, reusedTokens: Int) {
+    func sequenceStarted(promptTokens: Int, reusedTokens: Int, computedTokens: Int) {
         if admissions.value == 0 { action() }
         admissions.update { $0 += 1 }
-        next.sequenceStarted(promptTokens: promptTokens, reusedTokens: reusedTokens)
+        next.sequenceStarted(promptTokens: promptTokens, reusedTokens: reusedTokens, computedTokens: computedTokens)
     }
 
     func tokenGenerated(interTokenSeconds: Double?, timeToFirstTokenSeconds: Double?) {
