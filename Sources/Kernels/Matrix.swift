@@ -158,9 +158,12 @@ public struct Matrix: @unchecked Sendable {
                  kernel: BF16DotKernel = pk_gemm_bf16dot) {
         let xb = UnsafeMutablePointer<UInt16>.allocate(capacity: T * cols)
         defer { xb.deallocate() }
-        pk_f32_to_bf16(xb, x, T * cols)
         let o = UnsafeMutableSendablePointer(out), a = UnsafeSendablePointer(UnsafePointer(xb))
         let w = UnsafeSendablePointer(u16), cols = cols
+        let xs = UnsafeSendablePointer(x), xbs = UnsafeMutableSendablePointer(xb)
+        WorkerPool.forEachRowBlock(rows: T, width: cols, threads: threads) { t in
+            pk_f32_to_bf16(xbs.pointer + t.lowerBound * cols, xs.pointer + t.lowerBound * cols, t.count * cols)
+        }
         for refused in Matrix.gemmShares(rows: rows, threads: threads, tile: 64, sharesPerThread: 4, { r0, n in
             kernel(o.pointer + r0, ldo, a.pointer, w.pointer + r0 * cols, T, n, cols) == 0
         }) {

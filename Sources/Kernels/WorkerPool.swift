@@ -38,6 +38,18 @@ public final class WorkerPool: @unchecked Sendable {
         }
     }
 
+    /// body(rowRange) over `rows` rows of `width` elements, one block per thread when the rows
+    /// hold enough elements to pay for the split (row-wise work: norms, activations, conversions).
+    public static func forEachRowBlock(rows: Int, width: Int, threads: Int, _ body: @Sendable (Range<Int>) -> Void) {
+        let parts = min(rows, Matrix.workers(for: rows * width, threads: threads))
+        guard parts > 1 else { return body(0..<rows) }
+        let size = (rows + parts - 1) / parts
+        shared(threads: parts).run(parts: parts) { part in
+            let r0 = part * size
+            if r0 < rows { body(r0..<min(rows, r0 + size)) }
+        }
+    }
+
     private static let lock = NSLock()
     nonisolated(unsafe) private static var pools: [Int: WorkerPool] = [:]
 

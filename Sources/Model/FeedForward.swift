@@ -37,7 +37,7 @@ public struct DenseMLP: FeedForward {
         } else {
             up.apply(x, tokens: N, into: hidden, options: pass.options)
             pass.observeLayer("mlp.up", hidden, [N, F])
-            activation.apply(hidden, rows: N, width: F)
+            activation.apply(hidden, rows: N, width: F, threads: pass.options.threads)
         }
         pass.observeLayer("mlp.act", hidden, [N, F])
         down.apply(hidden, tokens: N, into: out, options: pass.options)

@@ -25,21 +25,20 @@ public struct MLPActivation: Sendable {
         return [Parameter(prefix + "act_fn.weight", weight), Parameter(prefix + "act_fn.bias", bias)]
     }
 
-    /// x [rows, width] → act(x), in place.
-    public func apply(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
-        let n = rows * width
-        switch kind {
-        case .polynorm, .polyrelu:
-            let w = weight!.f32, b = bias!.f32[0]
-            if kind == .polynorm {
-                pk_polynorm(x, x, rows, width, w[0], w[1], w[2], b, MLPActivation.polyNormEps)
-            } else {
-                pk_polyrelu(x, x, n, w[0], w[1], w[2], b)
+    /// x [rows, width] → act(x), in place, rows split over `threads` when they are many.
+    public func apply(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, threads: Int = 1) {
+        let kind = kind, x = UnsafeSendable(x)
+        let w = weight.map { $0.f32 }.map { ($0[0], $0[1], $0[2]) }, b = bias?.f32[0] ?? 0
+        WorkerPool.forEachRowBlock(rows: rows, width: width, threads: threads) { block in
+            let p = x.pointer + block.lowerBound * width, n = block.count * width
+            switch kind {
+            case .polynorm: pk_polynorm(p, p, block.count, width, w!.0, w!.1, w!.2, b, MLPActivation.polyNormEps)
+            case .polyrelu: pk_polyrelu(p, p, n, w!.0, w!.1, w!.2, b)
+            case .relu: pk_relu(p, p, n)
+            case .gelu: pk_gelu(p, p, n)
+            case .geluTanh, .geluNew: pk_gelu_tanh(p, p, n)
+            case .silu: pk_silu(p, p, n)
             }
-        case .relu: pk_relu(x, x, n)
-        case .gelu: pk_gelu(x, x, n)
-        case .geluTanh, .geluNew: pk_gelu_tanh(x, x, n)
-        case .silu: pk_silu(x, x, n)
         }
     }
 

@@ -82,4 +82,24 @@ final class WorkerPoolTests: XCTestCase {
         XCTAssertEqual(WorkerPool.shared(threads: 3).threads, 3)
         XCTAssertEqual(WorkerPool.shared(threads: 1).threads, 1)
     }
+
+    /// Row blocks cover every row once, in contiguous ranges; small work stays on the caller,
+    /// large work is split over the threads asked for.
+    func testRowBlocksCoverEveryRowOnceAndSplitOnlyLargeWork() {
+        final class Blocks: @unchecked Sendable {
+            let lock = NSLock()
+            var ranges: [Range<Int>] = []
+        }
+        for (rows, width, threads, split) in [(7, 100, 2, false), (512, 8256, 2, true), (3, 1 << 20, 4, true), (1, 1 << 20, 2, false),
+                                              (1000, 4096, 1, false), (0, 10, 2, false)] {
+            let slots = Slots(max(rows, 1)), blocks = Blocks()
+            WorkerPool.forEachRowBlock(rows: rows, width: width, threads: threads) { block in
+                for r in block { slots.p[r] += 1 }
+                blocks.lock.withLock { blocks.ranges.append(block) }
+            }
+            if rows > 0 { XCTAssertEqual(slots.wrong(1), [:], "\(rows) rows: row → times visited") }
+            XCTAssertEqual(blocks.ranges.count > 1, split, "\(rows) × \(width) on \(threads) threads: \(blocks.ranges)")
+            XCTAssertLessThanOrEqual(blocks.ranges.count, max(1, threads))
+        }
+    }
 }
