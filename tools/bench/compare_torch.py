@@ -157,8 +157,9 @@ def add_polycom_argument(ap):
                     help="the polycom binary (default: this checkout's release build)")
 
 
-def hf_scoring(model, docs):
-    """Docs/s of lm-eval's `hf` backend on polycom bench's document shape, same model, bf16."""
+def hf_scorer(model):
+    """A function of a document count giving the docs/s of lm-eval's `hf` backend on polycom
+    bench's document shape, same model, bf16 (None without lm-eval)."""
     try:
         from lm_eval.models.huggingface import HFLM
         from transformers import AutoTokenizer
@@ -167,15 +168,33 @@ def hf_scoring(model, docs):
     tokenizer = AutoTokenizer.from_pretrained(os.path.join(ROOT, "Models", "polynorm-demo"))
     lm = HFLM(pretrained=model, tokenizer=tokenizer, device="cpu", dtype=torch.bfloat16, batch_size=4)
     g = torch.Generator().manual_seed(1)
-    requests = []
-    for d in range(docs):
-        context = torch.randint(0, model.config.vocab_size, (CONTEXT,), generator=g).tolist()
-        for e in range(ENDINGS):
-            ending = torch.randint(0, model.config.vocab_size, (ENDING,), generator=g).tolist()
-            requests.append(((f"doc {d}", f"ending {e}"), context, ending))
-    t0 = time.perf_counter()
-    lm._loglikelihood_tokens(requests, disable_tqdm=True)
-    return docs / (time.perf_counter() - t0)
+
+    def docs_per_s(docs):
+        requests = []
+        for d in range(docs):
+            context = torch.randint(0, model.config.vocab_size, (CONTEXT,), generator=g).tolist()
+            for e in range(ENDINGS):
+                ending = torch.randint(0, model.config.vocab_size, (ENDING,), generator=g).tolist()
+                requests.append(((f"doc {d}", f"ending {e}"), context, ending))
+        t0 = time.perf_counter()
+        lm._loglikelihood_tokens(requests, disable_tqdm=True)
+        return docs / (time.perf_counter() - t0)
+    return docs_per_s
+
+
+def alternated_scoring(path, args, hf):
+    """Per round: polycom --bf16-prefill's scoring, then lm-eval hf's, on the same number of
+    documents. This machine's speed swings from one minute to the next (memory bandwidth
+    and, less, the cores' rate); a ratio of runs taken minutes apart carries that swing,
+    rounds taken back to back mostly cancel it. Returns the rounds' (polycom, lm-eval) docs/s."""
+    rounds = []
+    for _ in range(args.scoring_rounds):
+        out = subprocess.run([args.polycom, "bench", "model", "--model", path, "--prompt-tokens", "16",
+                              "--decode-tokens", "1", "--batch", "1", "--repeats", "1", "--no-roofline",
+                              "--scoring-docs", str(args.scoring_docs), "--json", "--bf16-prefill"],
+                             check=True, capture_output=True, text=True).stdout
+        rounds.append((json.loads(out)["scoring_docs_per_s"], hf(args.scoring_docs)))
+    return rounds
 
 
 def row(name, p128, p512, d1, d8):
@@ -189,6 +208,8 @@ def main():
     ap.add_argument("--decode-tokens", type=int, default=16)
     ap.add_argument("--scoring-docs", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--scoring-rounds", type=int, default=3,
+                    help="alternated polycom / lm-eval scoring rounds (--bf16-prefill; 0: none)")
     add_polycom_argument(ap)
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count())
@@ -202,7 +223,9 @@ def main():
     ours, fast, q8 = polycom(path, args), polycom(path, args, "--bf16-prefill"), polycom(path, args, "--weights", "q8")
     read = ours["roofline"]["read_gb_per_s"]
     tb_prefill, tb_decode = time_torch(model, (128, 512), (1, 8), args.decode_tokens, args.repeats)
-    scoring_hf = hf_scoring(model, args.scoring_docs)
+    hf = hf_scorer(model)
+    scoring_hf = hf(args.scoring_docs) if hf else None
+    rounds = alternated_scoring(path, args, hf) if hf else []
     tf_prefill, tf_decode = time_torch(model.float(), (128, 512), (1, 8), args.decode_tokens, args.repeats)
     del model
 
@@ -238,6 +261,10 @@ def main():
         print(f"scoring ({CONTEXT}-token context + {ENDINGS} x {ENDING}-token endings, {args.scoring_docs} docs): "
               f"polycom {ours['scoring_docs_per_s']:.3f} docs/s (f32 math), {fast['scoring_docs_per_s']:.3f} "
               f"(--bf16-prefill); lm-eval hf bf16 {scoring_hf:.3f} docs/s")
+        if rounds:
+            print("scoring, alternated rounds (polycom --bf16-prefill / lm-eval hf, docs/s): "
+                  + "; ".join(f"{p:.2f} / {h:.2f} = {p / h:.2f}x" for p, h in rounds))
+            checks.append(("scoring, alternated rounds: median ratio", statistics.median(p / h for p, h in rounds), 3.0))
     else:
         print("scoring vs lm-eval hf: skipped (lm_eval is not importable here)")
 
