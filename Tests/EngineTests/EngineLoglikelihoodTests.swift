@@ -146,16 +146,6 @@ extension EngineLoglikelihoodTests {
     }
 }
 
-/// Prompt positions the engine computed (`EngineObserver.sequenceStarted`'s count).
-private final class ComputedTokens: EngineObserver, @unchecked Sendable {
-    private let lock = NSLock()
-    private var total = 0
-    var value: Int { lock.withLock { total } }
-    func sequenceStarted(promptTokens: Int, reusedTokens: Int, computedTokens: Int) { lock.withLock { total += computedTokens } }
-    func tokenGenerated(interTokenSeconds: Double?, timeToFirstTokenSeconds: Double?) {}
-    func sequenceFinished(_ reason: FinishReason) {}
-}
-
 extension EngineLoglikelihoodTests {
     /// Endings of one context: the context runs once, each ending's first token is scored
     /// from the log-probs kept after the context, and no ending runs its own last token (as
@@ -166,7 +156,7 @@ extension EngineLoglikelihoodTests {
         var options = EngineOptions()
         options.maxBatchTokens = 64
         let engine = Engine(model: self.engine.model, options: options)
-        let counter = ComputedTokens()
+        let counter = CountingObserver()
         engine.observer = counter
         engine.start()
         defer { engine.shutdown() }
@@ -178,7 +168,7 @@ extension EngineLoglikelihoodTests {
         }
         pairs.append(ScoringPair(context: context, continuation: [(tokens[20] + 200) % 320]))
         let results = try engine.loglikelihood(pairs)
-        XCTAssertEqual(counter.value, 20 + 4 * 4)
+        XCTAssertEqual(counter.snapshot.computed, 20 + 4 * 4)
         XCTAssertEqual(results[0].logprob, expected(tokens, logits, from: 20, to: 25), accuracy: 1e-4)
         var withFirst = tokens
         withFirst[20] = pairs[4].continuation[0]
@@ -197,7 +187,7 @@ extension EngineLoglikelihoodTests {
     /// An echo-style request (nothing generated) computes all but its last position, and
     /// reports the same records as the reference.
     func testAPromptThatGeneratesNothingSkipsItsLastPosition() throws {
-        let counter = ComputedTokens()
+        let counter = CountingObserver()
         engine.observer = counter
         let ref = try reference("polynorm-f32")
         let tokens = try ref.tensor("tokens_40").ints(), logits = try ref.tensor("logits_40").floats()
@@ -209,7 +199,7 @@ extension EngineLoglikelihoodTests {
             if case .promptLogprobs(let r) = e { records = r }
             if case .finished = e { break }
         }
-        XCTAssertEqual(counter.value, 29)
+        XCTAssertEqual(counter.snapshot.computed, 29)
         XCTAssertEqual(records.count, 29)
         XCTAssertEqual(records.reduce(0.0) { $0 + Double($1.logprob) }, expected(tokens, logits, from: 1, to: 30), accuracy: 1e-4)
     }

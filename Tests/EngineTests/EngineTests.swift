@@ -230,14 +230,16 @@ extension EngineTests {
     }
 }
 
-/// Counts what the engine thread reports.
-private final class CountingObserver: EngineObserver, @unchecked Sendable {
+/// Counts what the engine thread reports (`computed`: prompt positions the sequences ran).
+final class CountingObserver: EngineObserver, @unchecked Sendable {
     private let lock = NSLock()
-    private var counts = (started: 0, tokens: 0, finished: 0)
-    func sequenceStarted(promptTokens: Int, reusedTokens: Int, computedTokens: Int) { lock.withLock { counts.started += 1 } }
+    private var counts = (started: 0, tokens: 0, finished: 0, computed: 0)
+    func sequenceStarted(promptTokens: Int, reusedTokens: Int, computedTokens: Int) {
+        lock.withLock { counts.started += 1; counts.computed += computedTokens }
+    }
     func tokenGenerated(interTokenSeconds: Double?, timeToFirstTokenSeconds: Double?) { lock.withLock { counts.tokens += 1 } }
     func sequenceFinished(_ reason: FinishReason) { lock.withLock { counts.finished += 1 } }
-    var snapshot: (started: Int, tokens: Int, finished: Int) { lock.withLock { counts } }
+    var snapshot: (started: Int, tokens: Int, finished: Int, computed: Int) { lock.withLock { counts } }
 }
 
 extension EngineTests {
