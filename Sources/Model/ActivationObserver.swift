@@ -37,8 +37,11 @@ public struct ForwardPass {
     let options: ComputeOptions
     let work: Workspace
     let observer: ActivationObserver?
-    /// Workers attention's prefill heads are split over (1: OpenBLAS splits each product).
-    let headWorkers: Int
+    /// OpenBLAS does the weight products and splits each one itself (f32 weights); then it
+    /// also runs attention's prefill products, one head after another.
+    let blasSplitsProducts: Bool
+    /// Workers attention's prefill heads are split over.
+    var headWorkers: Int { blasSplitsProducts ? 1 : options.threads }
     /// The layer running, for names.
     var layer = 0
 

@@ -92,19 +92,26 @@ public struct Attention: Sendable {
             let q = UnsafeSendable(qs + row * qDim), ctx = UnsafeSendable(context + row * qDim)
             let kp = UnsafeSendable(kc), vp = UnsafeSendable(vc), sp = UnsafeSendable(scores)
             let hd = headDim, heads = heads
+            // Our AVX-512 products, except where OpenBLAS holds the threads and splits each product.
+            let own = options.kernels == .avx512 && !pass.blasSplitsProducts
             let work: @Sendable (Int) -> Void = { part in
                 let s = sp.pointer + part * block * total
                 for h in stride(from: part, to: heads, by: workers) {
                     let g = h / group
                     for r0 in stride(from: 0, to: n, by: block) {
                         let rows = min(block, n - r0), keys = start + r0 + rows
-                        // scores[rows, keys] = q_h · k_gᵀ / √hd
-                        BLAS.sgemm(transB: true, m: rows, n: keys, k: hd, alpha: scale, a: q.pointer + r0 * qDim + h * hd,
-                                   lda: qDim, b: kp.pointer + g * hd, ldb: kvDim, c: s, ldc: keys)
+                        let qh = q.pointer + r0 * qDim + h * hd, kg = kp.pointer + g * hd, vg = vp.pointer + g * hd
+                        let ch = ctx.pointer + r0 * qDim + h * hd
+                        // scores[rows, keys] = q_h · k_gᵀ / √hd; our AVX-512 kernel, else OpenBLAS
+                        if !own || pk_attn_scores(s, keys, qh, qDim, kg, kvDim, rows, keys, hd, scale) != 0 {
+                            BLAS.sgemm(transB: true, m: rows, n: keys, k: hd, alpha: scale, a: qh, lda: qDim, b: kg, ldb: kvDim,
+                                       c: s, ldc: keys)
+                        }
                         valid.withUnsafeBufferPointer { pk_softmax_causal(s, keys, $0.baseAddress! + r0, rows) }
                         // context[rows, hd] = scores · v_g
-                        BLAS.sgemm(m: rows, n: hd, k: keys, a: s, lda: keys, b: vp.pointer + g * hd, ldb: kvDim,
-                                   c: ctx.pointer + r0 * qDim + h * hd, ldc: qDim)
+                        if !own || pk_attn_context(ch, qDim, s, keys, vg, kvDim, rows, keys, hd) != 0 {
+                            BLAS.sgemm(m: rows, n: hd, k: keys, a: s, lda: keys, b: vg, ldb: kvDim, c: ch, ldc: qDim)
+                        }
                     }
                 }
             }

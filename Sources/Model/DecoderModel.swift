@@ -106,8 +106,7 @@ public final class DecoderModel: @unchecked Sendable {
         let N = tokens.count, D = config.hiddenSize, V = config.vocabSize, eps = config.rmsNormEps
         // Where OpenBLAS does the weight products it splits each one itself; otherwise (and the
         // CLI then runs OpenBLAS at one thread) attention's per-head products go to our workers.
-        var pass = ForwardPass(options: options, work: work, observer: observer,
-                               headWorkers: weightProductsUseBLAS ? 1 : options.threads)
+        var pass = ForwardPass(options: options, work: work, observer: observer, blasSplitsProducts: weightProductsUseBLAS)
         let x = work.buffer(.hidden, N * D), normed = work.buffer(.normed, N * D), delta = work.buffer(.delta, N * D)
         for (i, t) in tokens.enumerated() { embedding.copyRow(t, into: x + i * D) }
         pass.observe("embed", x, [N, D])

@@ -137,6 +137,14 @@ void pk_rope(float *x, size_t ldx, const float *cos, const float *sin,
 void pk_attend_one(float *out, const float *q, const float *k, const float *v, size_t ld,
                    size_t L, size_t hd, float scale, float *scores);
 
+// ---- prefill attention's products (attention_gemm.c): AVX-512, else -1 (keep OpenBLAS) ---
+/// s[rows, keys] (row stride lds) = scale · q[rows, hd] · k[keys, hd]ᵀ, q and k rows ldq / ldk apart.
+int pk_attn_scores(float *s, size_t lds, const float *q, size_t ldq, const float *k, size_t ldk,
+                   size_t rows, size_t keys, size_t hd, float scale);
+/// out[rows, hd] (row stride ldo) = p[rows, keys] · v[keys, hd], p and v rows ldp / ldv apart.
+int pk_attn_context(float *out, size_t ldo, const float *p, size_t ldp, const float *v, size_t ldv,
+                    size_t rows, size_t keys, size_t hd);
+
 // ---- CPU (cpu.c) ----------------------------------------------------------------------
 /// The widest x86 vector extensions this CPU has: 0 none of these, 1 AVX, 2 AVX2 + FMA,
 /// 3 AVX-512 (F, BW, DQ, VL), 4 AVX-512 with BF16 dot products.
