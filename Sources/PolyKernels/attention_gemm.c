@@ -1,4 +1,5 @@
 #include "PolyKernels.h"
+#include "gemm.h"
 #include <stddef.h>
 
 // Prefill attention's two products per head, at the sizes attention has them: a block of at
@@ -31,16 +32,6 @@ static int has_avx512(void) {
 /// Lanes of a 16-lane vector that lie before `n` (all when n ≥ 16).
 TARGET static inline __mmask16 lanes(size_t n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
 
-/// [Σa, Σb, Σc, Σd] of four 16-lane vectors.
-TARGET static inline __m128 sum4(__m512 a, __m512 b, __m512 c, __m512 d) {
-    __m512 ab = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
-    __m512 cd = _mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));
-    __m512 s = _mm512_add_ps(_mm512_shuffle_ps(ab, cd, _MM_SHUFFLE(1, 0, 1, 0)),
-                             _mm512_shuffle_ps(ab, cd, _MM_SHUFFLE(3, 2, 3, 2)));
-    __m256 h = _mm256_add_ps(_mm512_castps512_ps256(s), _mm512_extractf32x8_ps(s, 1));
-    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-}
-
 /// s[t][0..<nr] = scale · q[t] · k[r] for mr query rows and 4 keys (those past nr repeat a
 /// real key and are not stored). `mr` is a constant at each call.
 TARGET static inline __attribute__((always_inline))
@@ -61,7 +52,7 @@ void scores_tile(float *s, size_t lds, const float *const q[MR], const float *co
     __mmask8 store = (__mmask8)((1u << nr) - 1);
     for (int t = 0; t < mr; t++)
         _mm_mask_storeu_ps(s + (size_t)t * lds, store,
-                           _mm_mul_ps(sum4(acc[t][0], acc[t][1], acc[t][2], acc[t][3]), _mm_set1_ps(scale)));
+                           _mm_mul_ps(pk_sum4_512(acc[t][0], acc[t][1], acc[t][2], acc[t][3]), _mm_set1_ps(scale)));
 }
 
 /// out[t][d0 ..< d0 + 64] = Σ_j p[t][j] · v[j][d0 ...] for mr rows, the head dimension's lanes

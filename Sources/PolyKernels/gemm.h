@@ -48,6 +48,19 @@ static inline __attribute__((always_inline)) void pk_store_tile(float *c, size_t
 }
 
 #ifdef PK_GEMM_SIMD
+/// [Σa, Σb, Σc, Σd] of four 16-lane vectors: the reduction of the inner-product kernels' tiles
+/// (gemm_bf16dot.c, attention_gemm.c), which keep 16 partial sums per output.
+static inline __attribute__((always_inline, target("avx512f"))) __m128 pk_sum4_512(__m512 a, __m512 b, __m512 c, __m512 d) {
+    // Per 128-bit lane: [a0+a2, b0+b2, a1+a3, b1+b3], then [Σa, Σb, Σc, Σd] of that lane.
+    __m512 ab = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+    __m512 cd = _mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));
+    __m512 s = _mm512_add_ps(_mm512_shuffle_ps(ab, cd, _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_ps(ab, cd, _MM_SHUFFLE(3, 2, 3, 2)));
+    __m256 h = _mm256_add_ps(_mm512_castps512_ps256(s),
+                             _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)));
+    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
 /// The same for the AVX-512 kernels' 32-row tiles, two vectors of sums per token, with masks.
 static inline __attribute__((always_inline)) PK_T512 void pk_store_tile512(float *c, size_t ldc, const __m512 acc[][2],
                                                                             size_t mr, size_t nr, int accumulate) {

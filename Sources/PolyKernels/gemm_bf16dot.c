@@ -1,4 +1,5 @@
 #include "PolyKernels.h"
+#include "gemm.h"
 #include <stdint.h>
 #include <stddef.h>
 
@@ -36,18 +37,6 @@ int pk_has_bf16dot(void) {
 
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 
-/// [Σa, Σb, Σc, Σd] of four 16-lane vectors.
-TARGET static inline __m128 sum4(__m512 a, __m512 b, __m512 c, __m512 d) {
-    // Per 128-bit lane: [a0+a2, b0+b2, a1+a3, b1+b3], then [Σa, Σb, Σc, Σd] of that lane.
-    __m512 ab = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
-    __m512 cd = _mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));
-    __m512 s = _mm512_add_ps(_mm512_shuffle_ps(ab, cd, _MM_SHUFFLE(1, 0, 1, 0)),
-                             _mm512_shuffle_ps(ab, cd, _MM_SHUFFLE(3, 2, 3, 2)));
-    __m256 h = _mm256_add_ps(_mm512_castps512_ps256(s),
-                             _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)));
-    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-}
-
 /// out[t][0..<nr] (+)= x[t] · w[r] over kn terms for the `mr` tokens of `x` and 4 weight rows
 /// (rows past `nr` repeat a real row and are not stored), fetching the kn terms at `next` into
 /// L2 on the way. `mr` is a constant at each call.
@@ -80,7 +69,7 @@ void tile(float *out, size_t ldo, const uint16_t *const x[MR], const uint16_t *c
     }
     __mmask8 store = (__mmask8)((1u << nr) - 1);
     for (int t = 0; t < mr; t++) {
-        __m128 s = sum4(acc[t][0], acc[t][1], acc[t][2], acc[t][3]);
+        __m128 s = pk_sum4_512(acc[t][0], acc[t][1], acc[t][2], acc[t][3]);
         float *o = out + (size_t)t * ldo;
         if (accumulate) s = _mm_add_ps(s, _mm_maskz_loadu_ps(store, o));
         _mm_mask_storeu_ps(o, store, s);
