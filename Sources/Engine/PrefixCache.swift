@@ -7,7 +7,9 @@ final class PrefixCache {
     struct Entry {
         let tokens: [Int]
         let cache: KVCache
-        /// Per prompt position, the log-prob record when it was computed.
+        /// Per prompt position, the log-prob record when it was computed; one past `tokens` too
+        /// for a prompt that stopped one short (its last record is valid for a prompt with
+        /// the same token there, and reusing it spares computing that position again).
         let logprobs: [TokenLogprob?]
         /// Log-softmax over the vocabulary at the position after `tokens`, when kept: the
         /// record of whichever token a longer prompt has there.
@@ -68,7 +70,7 @@ final class PrefixCache {
         } else {
             kept = cache.copyPrefix(tokens.count)
         }
-        let entry = Entry(tokens: tokens, cache: kept, logprobs: Array(logprobs.prefix(tokens.count)), next: next, lastUse: clock)
+        let entry = Entry(tokens: tokens, cache: kept, logprobs: logprobs, next: next, lastUse: clock)
         entries.append(entry)
         bytes += entry.bytes
         while bytes > maxBytes || entries.count > maxEntries, let oldest = entries.indices.min(by: { entries[$0].lastUse < entries[$1].lastUse }) {

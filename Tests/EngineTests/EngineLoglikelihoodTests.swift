@@ -204,3 +204,22 @@ extension EngineLoglikelihoodTests {
         XCTAssertEqual(records.reduce(0.0) { $0 + Double($1.logprob) }, expected(tokens, logits, from: 1, to: 30), accuracy: 1e-4)
     }
 }
+
+extension EngineLoglikelihoodTests {
+    /// The same pairs scored again take everything from the prefix cache and give the same
+    /// numbers bit for bit, endings of every length (the playground's browser test caught a
+    /// second run recomputing each ending's last position through decode's kernels: 2e-8 off).
+    func testScoringTheSamePairsAgainGivesTheSameNumbers() throws {
+        let ref = try reference("polynorm-f32")
+        let tokens = try ref.tensor("tokens_40").ints()
+        let context = Array(tokens[0..<12])
+        let pairs = [1, 2, 5, 9].map { n in ScoringPair(context: context, continuation: Array(tokens[12..<(12 + n)])) }
+            + [ScoringPair(context: Array(tokens[0..<3]), continuation: Array(tokens[3..<8]))]
+        let counter = CountingObserver()
+        engine.observer = counter
+        let first = try engine.loglikelihood(pairs)
+        let computed = counter.snapshot.computed
+        XCTAssertEqual(try engine.loglikelihood(pairs), first)
+        XCTAssertEqual(counter.snapshot.computed, computed + 1, "only the context's last position runs again")
+    }
+}
