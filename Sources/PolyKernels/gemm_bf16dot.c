@@ -76,7 +76,7 @@ void tile(float *out, size_t ldo, const uint16_t *const x[MR], const uint16_t *c
     }
 }
 
-TARGET static void gemm(float *out, size_t ldo, const uint16_t *xb, const uint16_t *w,
+TARGET static void gemm(float *out, size_t ldo, const uint16_t *xb, size_t ldx, const uint16_t *w,
                         size_t T, size_t rows, size_t K) {
     // Balanced K blocks, each a whole number of 32-term vectors but the last.
     size_t blocks = (K + KC - 1) / KC;
@@ -89,7 +89,7 @@ TARGET static void gemm(float *out, size_t ldo, const uint16_t *xb, const uint16
             for (size_t t0 = 0; t0 < T; t0 += MR) {
                 int mr = T - t0 < MR ? (int)(T - t0) : MR;
                 const uint16_t *x[MR];
-                for (int t = 0; t < MR; t++) x[t] = xb + (t0 + (size_t)(t < mr ? t : 0)) * K + k0;
+                for (int t = 0; t < MR; t++) x[t] = xb + (t0 + (size_t)(t < mr ? t : 0)) * ldx + k0;
                 for (size_t r0 = n0; r0 < n1; r0 += NR) {
                     int nr = n1 - r0 < NR ? (int)(n1 - r0) : NR;
                     const uint16_t *wr[NR];
@@ -115,7 +115,7 @@ TARGET static void gemm(float *out, size_t ldo, const uint16_t *xb, const uint16
 }
 #endif
 
-int pk_gemm_bf16dot(float *out, size_t ldo, const uint16_t *xb, const uint16_t *w,
+int pk_gemm_bf16dot(float *out, size_t ldo, const uint16_t *xb, size_t ldx, const uint16_t *w,
                     size_t T, size_t rows, size_t K) {
 #ifdef PK_BF16DOT
     if (!pk_has_bf16dot()) return -1;
@@ -125,10 +125,10 @@ int pk_gemm_bf16dot(float *out, size_t ldo, const uint16_t *xb, const uint16_t *
             for (size_t r = 0; r < rows; r++) out[t * ldo + r] = 0;
         return 0;
     }
-    gemm(out, ldo, xb, w, T, rows, K);
+    gemm(out, ldo, xb, ldx, w, T, rows, K);
     return 0;
 #else
-    (void)out; (void)ldo; (void)xb; (void)w; (void)T; (void)rows; (void)K;
+    (void)out; (void)ldo; (void)xb; (void)ldx; (void)w; (void)T; (void)rows; (void)K;
     return -1;
 #endif
 }

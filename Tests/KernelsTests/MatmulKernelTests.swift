@@ -141,7 +141,8 @@ final class MatmulKernelTests: XCTestCase {
     /// vdpbf16ps: products of two bf16s are exact in f32, so the bound is the sum's. Rows not a
     /// multiple of the 4-row tile or the 64-row block, T not a multiple of the 6-token tile, K
     /// odd, under one 32-term vector, with a masked tail, and over one 2048-term block (4100:
-    /// two blocks that accumulate into out); a row stride wider than rows.
+    /// two blocks that accumulate into out); a row stride wider than rows; activation rows
+    /// packed or at a wider stride (the padding holds NaNs, which no sum may read).
     func testBF16DotGEMMMatchesNaiveProductOfBF16Inputs() throws {
         try XCTSkipUnless(pk_has_bf16dot() != 0, "this CPU has no AVX512-BF16 instructions")
         var rng = SplitMix64(seed: 54)
@@ -149,10 +150,12 @@ final class MatmulKernelTests: XCTestCase {
             for rows in [1, 3, 17, 64, 65, 130] {
                 for T in [1, 3, 5, 6, 7, 13] where K < 4100 || (rows >= 65 && T >= 7) {
                     let w = bf16(rows * K, &rng), xb = bf16(T * K, &rng)
-                    let ldo = rows + 3
+                    let ldo = rows + 3, ldx = T % 2 == 0 ? K : K + 33
+                    var strided = [UInt16](repeating: 0x7FC0, count: T * ldx)
+                    for t in 0..<T { strided[t * ldx..<t * ldx + K] = xb[t * K..<(t + 1) * K] }
                     checkProduct(widened(xb), widened(w), tokens: T, rows: rows, cols: K, ldo: ldo,
-                                 "bf16dot K=\(K) rows=\(rows) T=\(T)") {
-                        XCTAssertEqual(pk_gemm_bf16dot($0, ldo, xb, w, T, rows, K), 0)
+                                 "bf16dot K=\(K) rows=\(rows) T=\(T) ldx=\(ldx)") {
+                        XCTAssertEqual(pk_gemm_bf16dot($0, ldo, strided, ldx, w, T, rows, K), 0)
                     }
                 }
             }

@@ -49,6 +49,19 @@ final class MatrixTests: XCTestCase {
 
 /// The opt-in AVX512-BF16 path: exact products of the bf16-rounded activations and weights.
 final class BF16DotProductTests: XCTestCase {
+    /// The rounded activations' rows start on cache lines an odd number of lines apart, so
+    /// no two of a tile's rows share an L1 set; a padded row holds all its columns.
+    func testActivationStrideIsAnOddNumberOfCacheLines() {
+        for cols in [1, 31, 32, 33, 2048, 2080, 4096, 8256] + Array(1...300) {
+            let stride = Matrix.bf16DotStride(cols: cols)
+            XCTAssertGreaterThanOrEqual(stride, cols)
+            XCTAssertLessThan(stride, cols + 64, "cols \(cols)")
+            XCTAssertEqual(stride % 32, 0, "cols \(cols)")
+            XCTAssertEqual(stride / 32 % 2, 1, "cols \(cols)")
+        }
+        XCTAssertEqual(Matrix.bf16DotStride(cols: 2048), 2080)
+    }
+
     func testMatchesNaiveProductOfRoundedInputs() throws {
         try XCTSkipUnless(ComputeOptions.cpuHasBF16Dot, "this CPU has no AVX512-BF16 instructions")
         let options = ComputeOptions(bf16DotProducts: true)
@@ -75,7 +88,7 @@ final class BF16DotProductTests: XCTestCase {
         let out = FloatBuffer(count: tokens * rows)
         out.fill(.nan)
         x.withUnsafeBufferPointer {
-            Matrix(w).bf16Dot($0.baseAddress!, T: tokens, out: out.pointer, ldo: rows, threads: 4, kernel: { _, _, _, _, _, _, _ in -1 })
+            Matrix(w).bf16Dot($0.baseAddress!, T: tokens, out: out.pointer, ldo: rows, threads: 4, kernel: { _, _, _, _, _, _, _, _ in -1 })
         }
         // 1e-4, as the exact paths above; rounding x to bf16 would be off by about 1e-2.
         assertClose(out.array, naiveProduct(x, w.floats(), tokens: tokens, rows: rows, cols: cols), tolerance: 1e-4)

@@ -85,9 +85,9 @@ int pk_gemm_q8_isa(int isa, float *out, size_t ldo, const float *x, const int8_t
 /// 1 when the CPU has AVX512-BF16 dot products.
 int pk_has_bf16dot(void);
 /// out[T, rows] (row stride ldo) = xb · wᵀ with bf16 inputs and f32 accumulation (vdpbf16ps);
-/// xb is the activations rounded to bf16, [T, K]; any K. Returns 0, or -1 with out untouched
-/// when the CPU lacks AVX512-BF16 (pk_has_bf16dot).
-int pk_gemm_bf16dot(float *out, size_t ldo, const uint16_t *xb, const uint16_t *w,
+/// xb is the activations rounded to bf16, [T, K] with row stride ldx ≥ K; any K. Returns 0, or
+/// -1 with out untouched when the CPU lacks AVX512-BF16 (pk_has_bf16dot).
+int pk_gemm_bf16dot(float *out, size_t ldo, const uint16_t *xb, size_t ldx, const uint16_t *w,
                     size_t T, size_t rows, size_t K);
 
 // ---- normalisation (norm.c; their training forms and backwards below) ----------------
