@@ -169,8 +169,10 @@ public struct Matrix: @unchecked Sendable {
     func bf16Dot(_ x: UnsafePointer<Float>, T: Int, out: UnsafeMutablePointer<Float>, ldo: Int, threads: Int,
                  kernel: BF16DotKernel = pk_gemm_bf16dot) {
         let ldx = Matrix.bf16DotStride(cols: cols)
-        let xb = UnsafeMutablePointer<UInt16>.allocate(capacity: T * ldx)
-        defer { xb.deallocate() }
+        // On cache lines, as the stride assumes (malloc's 16-byte alignment splits every load).
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: T * ldx * 2, alignment: 64)
+        defer { raw.deallocate() }
+        let xb = raw.bindMemory(to: UInt16.self, capacity: T * ldx)
         let o = UnsafeMutableSendablePointer(out), a = UnsafeSendablePointer(UnsafePointer(xb))
         let w = UnsafeSendablePointer(u16), cols = cols
         let xs = UnsafeSendablePointer(x), xbs = UnsafeMutableSendablePointer(xb)
