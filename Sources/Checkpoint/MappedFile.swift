@@ -28,8 +28,14 @@ public final class MappedFile: TensorStorage, @unchecked Sendable {
     public let snapshot: FileSnapshot
     /// This mapping's entry in the SIGBUS handler's table; -1 when copied, empty or unguarded.
     private var faultSlot: Int32 = -1
+    /// Bytes before `bytes` in the copy's allocation (`alignedOffset`).
+    private var lead = 0
 
-    public init(path: String, loading: WeightLoading = .mapped) throws {
+    /// `alignedOffset`: a file offset that a copy places on a 64-byte boundary (a
+    /// safetensors file's data start, `8 + header length`, is only 8-byte aligned: weight
+    /// rows that straddle cache lines split every 64-byte load in two). A mapping starts on a
+    /// page and keeps the file's own alignment.
+    public init(path: String, loading: WeightLoading = .mapped, alignedOffset: Int = 0) throws {
         self.path = path
         self.loading = loading
         let fd = open(path, O_RDONLY)
@@ -55,18 +61,19 @@ public final class MappedFile: TensorStorage, @unchecked Sendable {
             // reading them in now, in the background, instead of page by page on first use.
             _ = madvise(base, size, MADV_WILLNEED)
         case .copied:
-            // Aligned like a mapping's start, so tensor views keep their alignment; in huge
-            // pages, which decode reads faster than the page cache's 4 KiB pages.
-            guard let base = WeightMemory.allocate(size) else {
+            // In huge pages, which decode reads faster than the page cache's 4 KiB pages.
+            lead = (64 - alignedOffset % 64) % 64
+            guard let allocation = WeightMemory.allocate(lead + size) else {
                 throw CheckpointError.io(path: path, reason: "cannot allocate \(size) bytes to copy the file")
             }
+            let base = allocation + lead
             var done = 0
             while done < size {
                 let n = read(fd, base + done, size - done)
                 if n < 0 && errno == EINTR { continue }
                 guard n > 0 else {
                     let reason = n == 0 ? "file shrank while being read (\(done) of \(size) bytes)" : String(cString: strerror(errno))
-                    WeightMemory.deallocate(base, bytes: size)
+                    WeightMemory.deallocate(allocation, bytes: lead + size)
                     throw CheckpointError.io(path: path, reason: reason)
                 }
                 done += n
@@ -84,7 +91,7 @@ public final class MappedFile: TensorStorage, @unchecked Sendable {
         guard let base = bytes.baseAddress else { return }
         switch loading {
         case .mapped: munmap(UnsafeMutableRawPointer(mutating: base), bytes.count)
-        case .copied: WeightMemory.deallocate(UnsafeMutableRawPointer(mutating: base), bytes: bytes.count)
+        case .copied: WeightMemory.deallocate(UnsafeMutableRawPointer(mutating: base) - lead, bytes: lead + bytes.count)
         }
     }
 }

@@ -9,7 +9,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
 
     public init(path: String, loading: WeightLoading = .mapped) throws {
         self.path = path
-        mapping = try MappedFile(path: path, loading: loading)
+        mapping = try MappedFile(path: path, loading: loading, alignedOffset: SafeTensorsHeader.dataOffset(ofFileAt: path) ?? 0)
         header = try SafeTensorsHeader(file: mapping.bytes, path: path)
     }
 

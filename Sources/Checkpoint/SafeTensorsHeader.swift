@@ -1,5 +1,10 @@
 import JSON
 import Kernels
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
 
 /// The parsed and validated header of a safetensors file.
 ///
@@ -97,5 +102,18 @@ public struct SafeTensorsHeader: Sendable {
         self.entries = entries
         self.metadata = metadata
         self.dataOffset = 8 + n
+    }
+
+    /// Where the tensor data of the file at `path` would start, read from its first 8 bytes
+    /// alone (nil when they cannot be read). A hint for laying out a copy: the header is
+    /// checked, against the bytes actually loaded, by `init(file:path:)`.
+    static func dataOffset(ofFileAt path: String) -> Int? {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var n: UInt64 = 0
+        guard pread(fd, &n, 8, 0) == 8 else { return nil }
+        let length = UInt64(littleEndian: n)
+        return length < UInt64(Int.max - 8) ? 8 + Int(length) : nil
     }
 }

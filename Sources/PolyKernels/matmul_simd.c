@@ -77,8 +77,10 @@ PK_INLINE T512 void row512(float *out, size_t ldo, const float *xp, size_t Cp, c
         for (int t = 0; t < NT; t++) acc[u][t] = _mm512_setzero_ps();
     size_t i = 0;
     for (; i + 128 <= C; i += 128) {
-        _mm_prefetch((const char *)(w + i + PREFETCH_AHEAD), _MM_HINT_T0);
-        _mm_prefetch((const char *)(w + i + PREFETCH_AHEAD + 64), _MM_HINT_T0);
+        // Every line of the step, 4 KiB ahead. Two of the four sufficed while rows started
+        // 16 bytes into a line (loads straddling lines touched the others early); on rows
+        // aligned to lines that left batch-1 decode 4–6% slower.
+        for (int l = 0; l < 4; l++) _mm_prefetch((const char *)(w + i + PREFETCH_AHEAD + 32 * l), _MM_HINT_T0);
         for (int u = 0; u < 4; u++) {
             __m512 lo, hi;
             widen512(w + i + 32 * u, 32, bf16, &lo, &hi);

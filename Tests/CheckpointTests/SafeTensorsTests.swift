@@ -68,6 +68,33 @@ final class SafeTensorsTests: XCTestCase {
         }
     }
 
+    /// A copy puts the tensor data on a 64-byte boundary whatever the header's length (8 + n,
+    /// n a multiple of 8 as writers pad it, so the data start is rarely on a line), and its
+    /// tensors hold the same bytes as the mapping's.
+    func testCopiedFileAlignsTensorDataToCacheLines() throws {
+        let dir = NSTemporaryDirectory() + "polycom-align-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var misaligned = 0
+        for names in [["a"], ["a", "bb"], ["a", "bb", "ccc"], ["weight.with.a.longer.name"]] {
+            let path = dir + "/t.safetensors"
+            let tensors = Dictionary(uniqueKeysWithValues: names.enumerated().map { i, name in
+                (name, Tensor((0..<(64 + i)).map { Float($0) * 0.5 }, shape: [64 + i]).converted(to: .bf16))
+            })
+            try SafeTensorsWriter.write(tensors, to: path)
+            let mapped = try SafeTensorsFile(path: path, loading: .mapped)
+            let copied = try SafeTensorsFile(path: path, loading: .copied)
+            XCTAssertEqual(copied.header.dataOffset, mapped.header.dataOffset)
+            if copied.header.dataOffset % 64 != 0 { misaligned += 1 }
+            let data = copied.mapping.bytes.baseAddress! + copied.header.dataOffset
+            XCTAssertEqual(Int(bitPattern: data) % 64, 0, "data offset \(copied.header.dataOffset)")
+            for name in names {
+                XCTAssertEqual(Array(try copied.tensor(name).bytes), Array(try mapped.tensor(name).bytes), name)
+            }
+        }
+        XCTAssertGreaterThan(misaligned, 0, "no header length here needed the copy to move its data")
+    }
+
     func testTruncatedFile() throws {
         let good = write(header: #"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#, dataBytes: 16)
         XCTAssertNoThrow(try SafeTensorsFile(path: good))
