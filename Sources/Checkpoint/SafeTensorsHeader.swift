@@ -114,6 +114,6 @@ public struct SafeTensorsHeader: Sendable {
         var n: UInt64 = 0
         guard pread(fd, &n, 8, 0) == 8 else { return nil }
         let length = UInt64(littleEndian: n)
-        return length < UInt64(Int.max - 8) ? 8 + Int(length) : nil
+        return length <= UInt64(Self.maxHeaderBytes) ? 8 + Int(length) : nil
     }
 }
