@@ -36,9 +36,13 @@ public struct Attention: Sendable {
     }
 
     /// out[N, D] = attention over `x`[N, D] (already normalised) for the chunks' tokens,
-    /// writing their keys and values into the chunks' caches at `layer`.
+    /// writing their keys and values into the chunks' caches at `layer`. With `outputRows`
+    /// (ascending row indices) out holds only those rows, [outputRows.count, D]: every token's
+    /// keys and values still go into the caches, but the output projection runs on the kept
+    /// rows alone.
     func forward(_ x: UnsafePointer<Float>, tokens N: Int, chunks: [SequenceChunk], layer: Int,
-                 rope: RoPE, ropeTables: RoPE.Tables, pass: ForwardPass, out: UnsafeMutablePointer<Float>) {
+                 rope: RoPE, ropeTables: RoPE.Tables, pass: ForwardPass, outputRows: [Int]? = nil,
+                 out: UnsafeMutablePointer<Float>) {
         let qDim = heads * headDim, kvDim = kvHeads * headDim, options = pass.options
         let qs = pass.work.buffer(.q, N * qDim), ks = pass.work.buffer(.k, N * kvDim), vs = pass.work.buffer(.v, N * kvDim)
         Matrix.apply([(q, qs), (k, ks), (v, vs)], to: x, tokens: N, options: options)
@@ -119,7 +123,13 @@ public struct Attention: Sendable {
             row += n
         }
         pass.observeLayer("attn.context", context, [N, qDim])
-        o.apply(context, tokens: N, into: out, options: options)
+        var kept = N
+        if let outputRows {
+            // Ascending rows move down or stay, so compacting in place overwrites only rows already moved.
+            for (i, r) in outputRows.enumerated() where i != r { (context + i * qDim).update(from: context + r * qDim, count: qDim) }
+            kept = outputRows.count
+        }
+        o.apply(context, tokens: kept, into: out, options: options)
     }
 }
 

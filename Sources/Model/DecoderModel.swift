@@ -111,27 +111,37 @@ public final class DecoderModel: @unchecked Sendable {
         for (i, t) in tokens.enumerated() { embedding.copyRow(t, into: x + i * D) }
         pass.observe("embed", x, [N, D])
         let tables = rope.tables(positions: positions, work: work)
+        // Past the last layer's attention only the rows that get logits are needed (the other
+        // tokens' keys and values are in the caches by then): its output projection and FFN
+        // run on those rows alone, as llama.cpp's last layer does. A scoring context or a
+        // prompt needs one row of all its tokens.
+        let pruned = rows.count < N ? rows : nil
         for (l, layer) in layers.enumerated() {
             pass.layer = l
+            let kept = l == layers.count - 1 ? pruned : nil, n = kept?.count ?? N
             pk_rmsnorm(normed, x, layer.inputNorm.f32, N, D, eps)
             pass.observeLayer("attn_norm", normed, [N, D])
             layer.attention.forward(normed, tokens: N, chunks: chunks, layer: l, rope: rope, ropeTables: tables,
-                                    pass: pass, out: delta)
-            pass.observeLayer("attn_out", delta, [N, D])
-            pk_add(x, x, delta, N * D)
-            pass.observeLayer("attn_residual", x, [N, D])
-            pk_rmsnorm(normed, x, layer.postAttentionNorm.f32, N, D, eps)
-            pass.observeLayer("mlp_norm", normed, [N, D])
-            layer.feedForward.forward(normed, tokens: N, pass: pass, out: delta)
-            pass.observeLayer("mlp_out", delta, [N, D])
-            pk_add(x, x, delta, N * D)
-            pass.observeLayer("out", x, [N, D])
+                                    pass: pass, outputRows: kept, out: delta)
+            pass.observeLayer("attn_out", delta, [n, D])
+            if let kept { // the residual rows too, compacted in place as attention's
+                for (i, r) in kept.enumerated() where i != r { (x + i * D).update(from: x + r * D, count: D) }
+            }
+            pk_add(x, x, delta, n * D)
+            pass.observeLayer("attn_residual", x, [n, D])
+            pk_rmsnorm(normed, x, layer.postAttentionNorm.f32, n, D, eps)
+            pass.observeLayer("mlp_norm", normed, [n, D])
+            layer.feedForward.forward(normed, tokens: n, pass: pass, out: delta)
+            pass.observeLayer("mlp_out", delta, [n, D])
+            pk_add(x, x, delta, n * D)
+            pass.observeLayer("out", x, [n, D])
         }
         for chunk in chunks { chunk.cache.count += chunk.tokens.count }
 
+        // The last layer left the selected rows first (in order) when it pruned, all N otherwise.
         let selected = work.buffer(.selected, rows.count * D)
         for (i, r) in rows.enumerated() {
-            pk_rmsnorm(selected + i * D, x + r * D, finalNorm.f32, 1, D, eps)
+            pk_rmsnorm(selected + i * D, x + (pruned == nil || layers.isEmpty ? r : i) * D, finalNorm.f32, 1, D, eps)
         }
         pass.observe("final_norm", selected, [rows.count, D])
         // The logits belong to the caller: the one buffer of a pass not taken from the workspace.

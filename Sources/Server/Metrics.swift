@@ -100,7 +100,7 @@ final class Metrics: EngineObserver, @unchecked Sendable {
             for (layer, counts) in routing.tokensPerExpert.enumerated() {
                 for (expert, n) in counts.enumerated() { samples.append(("{layer=\"\(layer)\",expert=\"\(expert)\"}", n)) }
             }
-            family("polycom_moe_expert_tokens_total", "counter", "Tokens routed to each expert of each MoE layer.", samples)
+            family("polycom_moe_expert_tokens_total", "counter", "Tokens routed to each expert of each MoE layer (the last layer routes only tokens whose logits are needed).", samples)
         }
         s += ttft.render("polycom_time_to_first_token_seconds", help: "Time from arrival to the first generated token.")
         s += perToken.render("polycom_time_per_output_token_seconds", help: "Time between consecutive generated tokens.")

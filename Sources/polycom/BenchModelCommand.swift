@@ -82,22 +82,33 @@ struct BenchModel: ParsableCommand {
         let prompt = (0..<longest).map { _ in Int(rng.next() % UInt64(vocab)) }
         let weightBytes = m.bytesReadPerToken
         // Multiply-adds of the weight matrices (attention's own products not counted): every
-        // token goes through the layers, the LM head only for the rows whose logits are read —
-        // the last prompt token of a prefill, the endings' tokens when scoring. (Counting the
-        // head for every prefill token overstated a 4-layer 1B-shaped prefill's GFLOP/s by 32%.)
+        // token goes through the layers up to the last one's attention, the rest of the last
+        // layer and the LM head only the rows whose logits are read (DecoderModel.run) — the
+        // last prompt token of a prefill; when scoring, each context's last token and each
+        // ending's tokens but its last. (Counting the head for every prefill token overstated a
+        // 4-layer 1B-shaped prefill's GFLOP/s by 32%.)
         let headFlops = 2.0 * Double(m.config.vocabSize * m.config.hiddenSize)
-        let bodyFlops = 2.0 * Double(m.parameters().reduce(0) { sum, p in
-            guard p.name != "lm_head.weight" else { return sum }
-            return switch p.access {
-            case .whole: sum + p.tensor.count
-            case .routed: sum + p.tensor.count * (m.config.numExpertsPerTok ?? 1) / (m.config.numExperts ?? 1)
-            case .row: sum
-            }
-        })
-        func prefillGFLOPs(_ p: (tokens: Int, rate: Double)) -> Double {
-            p.rate * (bodyFlops + headFlops / Double(p.tokens)) / 1e9
+        func flops(_ counted: (String) -> Bool) -> Double {
+            2.0 * Double(m.parameters().reduce(0) { sum, p in
+                guard counted(p.name) else { return sum }
+                return switch p.access {
+                case .whole: sum + p.tensor.count
+                case .routed: sum + p.tensor.count * (m.config.numExpertsPerTok ?? 1) / (m.config.numExperts ?? 1)
+                case .row: sum
+                }
+            })
         }
-        let scoredRowsPerDoc = Double(ScoringBench.endings * ScoringBench.endingTokens)
+        let lastLayer = "model.layers.\(m.config.numHiddenLayers - 1)."
+        let bodyFlops = flops { $0 != "lm_head.weight" }
+        let tailFlops = flops { $0 == lastLayer + "self_attn.o_proj.weight" || $0.hasPrefix(lastLayer + "mlp.") }
+        /// FLOPs of `positions` tokens of which `rows` get logits.
+        func passFlops(positions: Double, rows: Double) -> Double {
+            positions * (bodyFlops - tailFlops) + rows * (tailFlops + headFlops)
+        }
+        func prefillGFLOPs(_ p: (tokens: Int, rate: Double)) -> Double {
+            p.rate * passFlops(positions: Double(p.tokens), rows: 1) / Double(p.tokens) / 1e9
+        }
+        let scoredRowsPerDoc = Double(1 + ScoringBench.endings * (ScoringBench.endingTokens - 1))
 
         var prefills: [(tokens: Int, rate: Double)] = []
         for T in promptTokens {
@@ -138,7 +149,7 @@ struct BenchModel: ParsableCommand {
             let docsPerS = Double(scoringDocs) / median(scoringRuns.map(\.seconds))
             let tokensPerDoc = Double(scoringRuns[0].computedTokens) / Double(scoringDocs)
             return (docsPerS, median(scoringRuns.map { Double($0.computedTokens) / $0.seconds }), tokensPerDoc,
-                    docsPerS * (tokensPerDoc * bodyFlops + scoredRowsPerDoc * headFlops) / 1e9)
+                    docsPerS * passFlops(positions: tokensPerDoc, rows: scoredRowsPerDoc) / 1e9)
         }()
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)

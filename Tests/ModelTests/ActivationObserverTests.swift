@@ -74,6 +74,10 @@ final class HiddenStateTests: XCTestCase {
         XCTAssertEqual(record.shapes["layers.1.attn.q"], [5, 64])
         XCTAssertEqual(record.shapes["layers.1.attn.k"], [5, 32])
         XCTAssertEqual(record.shapes["layers.0.mlp.act"], [5, 128])
+        XCTAssertEqual(record.shapes["layers.1.attn.context"], [5, 64])
+        for (name, width) in [("attn_out", 64), ("attn_residual", 64), ("mlp.act", 128), ("out", 64)] {
+            XCTAssertEqual(record.shapes["layers.1.\(name)"], [1, width], "past the last layer's attention, only the rows that get logits")
+        }
         XCTAssertEqual(record.shapes["final_norm"], [1, 64], "only the rows that get logits")
         XCTAssertEqual(record.shapes["logits"], [1, 320])
 

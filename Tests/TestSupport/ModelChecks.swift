@@ -37,17 +37,28 @@ public enum ModelChecks {
         XCTAssertEqual(got, expected, name, file: file, line: line)
     }
 
-    /// Sequences of different lengths batched together give what they give alone.
+    /// Sequences of different lengths batched together give what they give alone, with a
+    /// chunk that asks for all its logits between two that ask for their last: the last
+    /// layer then runs on those rows alone, and every token's keys and values still reach the
+    /// caches (a decode step after the batch attends to all of them).
     public static func batchedMatchesSeparate(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let model = try Architectures.load(path: fixtureModel(name))
         let tokens = try reference(name).tensor("tokens_40").ints()
-        let a = Array(tokens[0..<9]), b = Array(tokens[9..<30])
-        let (ca, cb) = (model.makeCache(), model.makeCache())
+        let a = Array(tokens[0..<9]), b = Array(tokens[9..<30]), c = Array(tokens[30..<36])
+        let (ca, cb, cc) = (model.makeCache(), model.makeCache(), model.makeCache())
         _ = try model.forward([SequenceChunk(cache: ca, tokens: Array(a[0..<5]))])
-        let batched = try model.forward([SequenceChunk(cache: ca, tokens: Array(a[5...])), SequenceChunk(cache: cb, tokens: b)],
+        let batched = try model.forward([SequenceChunk(cache: ca, tokens: Array(a[5...])),
+                                         SequenceChunk(cache: cc, tokens: c, allLogits: true), SequenceChunk(cache: cb, tokens: b)],
                                         logits: .last)
+        XCTAssertEqual(batched.rows, 1 + c.count + 1, file: file, line: line)
         assertClose(batched.array(0), try model.logits(for: a).array(a.count - 1), tolerance: 1e-5, file: file, line: line)
-        assertClose(batched.array(1), try model.logits(for: b).array(b.count - 1), tolerance: 1e-5, file: file, line: line)
+        let alone = try model.logits(for: c)
+        for i in 0..<c.count { assertClose(batched.array(1 + i), alone.array(i), tolerance: 1e-5, "row \(i) of c", file: file, line: line) }
+        assertClose(batched.array(1 + c.count), try model.logits(for: b).array(b.count - 1), tolerance: 1e-5, file: file, line: line)
+        let next = tokens[36]
+        let step = try model.forward([SequenceChunk(cache: cb, tokens: [next]), SequenceChunk(cache: ca, tokens: [next])])
+        assertClose(step.array(0), try model.logits(for: b + [next]).array(b.count), tolerance: 1e-5, "b's next step", file: file, line: line)
+        assertClose(step.array(1), try model.logits(for: a + [next]).array(a.count), tolerance: 1e-5, "a's next step", file: file, line: line)
     }
 }
 
