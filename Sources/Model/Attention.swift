@@ -75,11 +75,11 @@ public struct Attention: Sendable {
                 let scores = pass.work.buffer(.scores, heads * total)
                 let q = UnsafeSendable(qs + row * qDim), ctx = UnsafeSendable(context + row * qDim)
                 let kp = UnsafeSendable(kc), vp = UnsafeSendable(vc), sp = UnsafeSendable(scores)
-                let hd = headDim
+                let hd = headDim, isa = options.kernels.rawValue
                 let work: @Sendable (Int) -> Void = { h in
                     let g = h / group
-                    pk_attend_one(ctx.pointer + h * hd, q.pointer + h * hd, kp.pointer + g * hd, vp.pointer + g * hd,
-                                  kvDim, total, hd, scale, sp.pointer + h * total)
+                    pk_attend_one_isa(isa, ctx.pointer + h * hd, q.pointer + h * hd, kp.pointer + g * hd, vp.pointer + g * hd,
+                                      kvDim, total, hd, scale, sp.pointer + h * total)
                 }
                 // The heads on the cores' pool, as the products around them (WorkerPool).
                 WorkerPool.shared(threads: total * heads * hd < 1 << 16 ? 1 : options.threads).run(parts: heads, work)

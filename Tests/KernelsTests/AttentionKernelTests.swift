@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 import Model
 import PolyKernels
 import TestSupport
@@ -38,42 +39,49 @@ final class AttentionKernelTests: XCTestCase {
         }
     }
 
-    /// softmax(q · kᵀ · scale) · v over L cached rows `ld` floats apart.
+    /// softmax(q · kᵀ · scale) · v over L cached rows `ld` floats apart, on the portable C and
+    /// (where the CPU has it) the AVX-512 kernel: head sizes around its 16-lane vectors and
+    /// 128-lane passes, key counts around its 8-key tiles; nothing written past out or scores.
     ///
     /// Bound: each score is a dot product of hd terms (γ_hd · Σ|q·k| · scale) times scale (1u);
     /// an error δ in the scores moves p_j by at most δ_j + max δ relative; the softmax itself
     /// is (2·spread + L + 6)u (SoftmaxKernelTests); the output sums L products p·v (γ_L).
     func testAttendOneMatchesNaiveAttention() {
         var rng = SplitMix64(seed: 42)
-        for hd in [1, 5, 16, 33, 47, 128] {  // whole 16-lane blocks, tails, and both
-            for L in [1, 3, 7, 33, 129] {
-                let ld = 2 * hd + 1, scale = 1 / Float(hd).squareRoot()
-                let q = rng.floats(hd, in: -3...3)
-                let k = rng.floats(L * ld, in: -3...3), v = rng.floats(L * ld, in: -1...1)
-                var s = [Double](), ds = [Double]()
-                for j in 0..<L {
-                    var dot = 0.0, mag = 0.0
-                    for i in 0..<hd {
-                        dot += Double(q[i]) * Double(k[j * ld + i])
-                        mag += abs(Double(q[i]) * Double(k[j * ld + i]))
+        let families = [KernelFamily.portable] + (KernelFamily.best == .avx512 ? [.avx512] : [])
+        for family in families {
+            for hd in [1, 5, 16, 33, 47, 128, 129, 200] {  // whole 16-lane blocks, tails, and both
+                for L in [1, 3, 7, 8, 9, 33, 129] {
+                    let ld = 2 * hd + 1, scale = 1 / Float(hd).squareRoot()
+                    let q = rng.floats(hd, in: -3...3)
+                    let k = rng.floats(L * ld, in: -3...3), v = rng.floats(L * ld, in: -1...1)
+                    var s = [Double](), ds = [Double]()
+                    for j in 0..<L {
+                        var dot = 0.0, mag = 0.0
+                        for i in 0..<hd {
+                            dot += Double(q[i]) * Double(k[j * ld + i])
+                            mag += abs(Double(q[i]) * Double(k[j * ld + i]))
+                        }
+                        s.append(dot * Double(scale))
+                        ds.append(gamma(hd) * mag * Double(scale) + u * abs(dot * Double(scale)))
                     }
-                    s.append(dot * Double(scale))
-                    ds.append(gamma(hd) * mag * Double(scale) + u * abs(dot * Double(scale)))
-                }
-                let m = s.max()!, e = s.map { exp($0 - m) }, sum = e.reduce(0, +)
-                let p = e.map { $0 / sum }
-                let spread = m - s.min()!, dmax = ds.max()!
-                var expected = [Double](repeating: 0, count: hd), bounds = [Double](repeating: 0, count: hd)
-                for j in 0..<L {
-                    let relative = ds[j] + dmax + (2 * spread + Double(L) + 6) * u + gamma(L)
-                    for i in 0..<hd {
-                        expected[i] += p[j] * Double(v[j * ld + i])
-                        bounds[i] += p[j] * abs(Double(v[j * ld + i])) * relative
+                    let m = s.max()!, e = s.map { exp($0 - m) }, sum = e.reduce(0, +)
+                    let p = e.map { $0 / sum }
+                    let spread = m - s.min()!, dmax = ds.max()!
+                    var expected = [Double](repeating: 0, count: hd), bounds = [Double](repeating: 0, count: hd)
+                    for j in 0..<L {
+                        let relative = ds[j] + dmax + (2 * spread + Double(L) + 6) * u + gamma(L)
+                        for i in 0..<hd {
+                            expected[i] += p[j] * Double(v[j * ld + i])
+                            bounds[i] += p[j] * abs(Double(v[j * ld + i])) * relative
+                        }
                     }
+                    let pad = 17
+                    var out = [Float](repeating: .nan, count: hd + pad), scores = [Float](repeating: .nan, count: L + pad)
+                    pk_attend_one_isa(family.rawValue, &out, q, k, v, ld, L, hd, scale, &scores)
+                    assertWithin(Array(out[0..<hd]), expected, bounds: bounds, "\(family) hd=\(hd) L=\(L)")
+                    XCTAssertTrue(out[hd...].allSatisfy(\.isNaN) && scores[L...].allSatisfy(\.isNaN), "\(family) hd=\(hd) L=\(L): written past the end")
                 }
-                var out = [Float](repeating: .nan, count: hd), scores = [Float](repeating: .nan, count: L)
-                pk_attend_one(&out, q, k, v, ld, L, hd, scale, &scores)
-                assertWithin(out, expected, bounds: bounds, "hd=\(hd) L=\(L)")
             }
         }
     }

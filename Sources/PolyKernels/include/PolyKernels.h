@@ -136,6 +136,9 @@ void pk_rope(float *x, size_t ldx, const float *cos, const float *sin,
 /// softmax(q · kᵀ · scale) · v, with k and v rows `ld` floats apart; scores needs L floats.
 void pk_attend_one(float *out, const float *q, const float *k, const float *v, size_t ld,
                    size_t L, size_t hd, float scale, float *scores);
+/// The same on a kernel family (PK_ISA_*; AVX-512, else the portable C).
+void pk_attend_one_isa(int isa, float *out, const float *q, const float *k, const float *v, size_t ld,
+                       size_t L, size_t hd, float scale, float *scores);
 
 // ---- prefill attention's products (attention_gemm.c): AVX-512, else -1 (keep OpenBLAS) ---
 /// s[rows, keys] (row stride lds) = scale · q[rows, hd] · k[keys, hd]ᵀ, q and k rows ldq / ldk apart.
