@@ -183,17 +183,27 @@ def hf_scorer(model):
 
 
 def alternated_scoring(path, args, hf):
-    """Per round: polycom --bf16-prefill's scoring, then lm-eval hf's, on the same number of
-    documents. This machine's speed swings from one minute to the next (memory bandwidth
-    and, less, the cores' rate); a ratio of runs taken minutes apart carries that swing,
-    rounds taken back to back mostly cancel it. Returns the rounds' (polycom, lm-eval) docs/s."""
-    rounds = []
-    for _ in range(args.scoring_rounds):
+    """Per round: polycom --bf16-prefill's scoring and lm-eval hf's, on the same number of
+    documents, back to back. This machine's speed swings from one minute to the next (memory
+    bandwidth and, less, the cores' rate); a ratio of runs taken minutes apart carries that
+    swing, rounds taken back to back mostly cancel it. Which one runs first alternates: of two
+    runs back to back here the second was often the faster, whichever program it was.
+    Returns the rounds' (polycom, lm-eval) docs/s."""
+    def ours():
         out = subprocess.run([args.polycom, "bench", "model", "--model", path, "--prompt-tokens", "16",
                               "--decode-tokens", "1", "--batch", "1", "--repeats", "1", "--no-roofline",
                               "--scoring-docs", str(args.scoring_docs), "--json", "--bf16-prefill"],
                              check=True, capture_output=True, text=True).stdout
-        rounds.append((json.loads(out)["scoring_docs_per_s"], hf(args.scoring_docs)))
+        return json.loads(out)["scoring_docs_per_s"]
+
+    rounds = []
+    for r in range(args.scoring_rounds):
+        if r % 2 == 0:
+            p = ours()
+            rounds.append((p, hf(args.scoring_docs)))
+        else:
+            h = hf(args.scoring_docs)
+            rounds.append((ours(), h))
     return rounds
 
 
