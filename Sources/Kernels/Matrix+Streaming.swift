@@ -20,7 +20,7 @@ extension Matrix {
         tensor.dtype != .f32 && T < Matrix.panelThreshold
     }
 
-    /// Rows of the smallest claim: whole 4-row groups (the batched bf16 tiles' and VNNI's row
+    /// Rows of the smallest claim: whole 4-row groups (the portable 4 × 4 tiles' and VNNI's row
     /// pairs' multiple; claims stay on them, so a row's sums do not depend on the split),
     /// about `chunkBytes` of this matrix's rows.
     var chunkRows: Int {

@@ -20,7 +20,7 @@ public struct Matrix: @unchecked Sendable {
     /// Below this many tokens the register-tiled bf16 kernel beats convert-then-sgemm
     /// (measured crossover between 32 and 64 tokens on PolyNorm_1B shapes); kept for the
     /// blocked bf16 GEMM, which pads tokens to 12-token tiles and packs weights per call.
-    /// With matmul_simd.c's 4 × 6 AVX-512 tiles the row kernel stays on par with the GEMM up
+    /// With matmul_simd.c's AVX-512 tiles (4 × 6 then) the row kernel stayed on par with the GEMM up
     /// to 64 tokens (one thread, CPU time over a 4-layer PolyNorm_1B's products: 40 tokens
     /// 131 vs 161 ms, 48 158 vs 159, 64 199 vs 215), so 40 is kept: it is below either
     /// family's crossover and prefill's 128 tokens are far past it.

@@ -199,9 +199,24 @@ T256 static void rows256(float *out, size_t ldo, const float *xp, size_t Cp, con
 // in L1/L2. Every pass prefetches the next row group, so memory keeps streaming while later
 // token groups reuse cached rows (prefetching ahead in the same rows left it idle then: 8
 // tokens measured 1.2× slower).
-// Token groups are balanced (12 tokens: 6 + 6, not 8 + 4).
-#define BR512 4 // 4 × 6 measured fastest of 3 × 8, 4 × 6, 6 × 4 and 4 × 4 (L2-resident rows, 4..39 tokens)
-#define BT512 6
+// Token groups are balanced (10 tokens: 4 + 3 + 3, not 4 + 4 + 2).
+// 6 rows × 4 tokens, each row's 32 weights widened one 16-lane half at a time (6 weight
+// vectors + 24 sums + 1 activation vector = 31 registers; both halves of 6 rows would not fit):
+// each activation load serves 6 rows. Beyond 4 tokens the activations (8 tokens: 64 KiB at
+// 2048 columns) no longer stay in L1 and come from L2 on every pass. One core, 8 tokens, a
+// 2048 × 2048 bf16 matrix from memory, 6 alternated runs: 99–104 GFLOP/s with 4 × 6 tiles
+// (both halves of 4 rows at once, 4 rows per activation load), 122–130 with these; both cores
+// at once 98–105 against 116–127 each.
+#define BR512 6
+#define BT512 4
+
+/// The low (half 0) or high (half 1) vector of widen512; the second half's load finds the
+/// line in L1.
+PK_INLINE T512 __m512 widen512_half(const uint16_t *w, size_t n, int bf16, int half) {
+    __m512i v = n >= 32 ? _mm512_loadu_si512(w) : _mm512_maskz_loadu_epi16((__mmask32)((1ull << n) - 1), w);
+    if (bf16) return _mm512_castsi512_ps(half ? _mm512_and_si512(v, _mm512_set1_epi32((int)0xffff0000u)) : _mm512_slli_epi32(v, 16));
+    return _mm512_cvtph_ps(half ? _mm512_extracti64x4_epi64(v, 1) : _mm512_castsi512_si256(v));
+}
 
 PK_INLINE T512 void tile512(float *out, size_t ldo, const float *xp, size_t Cp, const uint16_t *w,
                             const uint16_t *next, int next_rows, size_t C, int NR, int NT, int bf16) {
@@ -209,18 +224,15 @@ PK_INLINE T512 void tile512(float *out, size_t ldo, const float *xp, size_t Cp, 
     for (int r = 0; r < NR; r++)
         for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();
     for (size_t i = 0; i < C; i += 32) {
-        __m512 lo[BR512], hi[BR512];
-        for (int r = 0; r < NR; r++) {
+        for (int r = 0; r < NR; r++)
             if (r < next_rows) _mm_prefetch((const char *)(next + r * C + i), _MM_HINT_T0);
-            widen512(w + r * C + i, C - i, bf16, &lo[r], &hi[r]);
-        }
-        for (int t = 0; t < NT; t++) {
-            __m512 xl = _mm512_load_ps(xp + t * Cp + i);
-            for (int r = 0; r < NR; r++) acc[r][t] = _mm512_fmadd_ps(lo[r], xl, acc[r][t]);
-        }
-        for (int t = 0; t < NT; t++) {
-            __m512 xh = _mm512_load_ps(xp + t * Cp + i + 16);
-            for (int r = 0; r < NR; r++) acc[r][t] = _mm512_fmadd_ps(hi[r], xh, acc[r][t]);
+        for (int half = 0; half < 2; half++) {
+            __m512 wv[BR512];
+            for (int r = 0; r < NR; r++) wv[r] = widen512_half(w + r * C + i, C - i, bf16, half);
+            for (int t = 0; t < NT; t++) {
+                __m512 xv = _mm512_load_ps(xp + t * Cp + i + 16 * half);
+                for (int r = 0; r < NR; r++) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
+            }
         }
     }
     for (int r = 0; r < NR; r++)
@@ -256,11 +268,12 @@ PK_INLINE T256 void tile256(float *out, size_t ldo, const float *xp, size_t Cp, 
     case (nr) * 16 + (nt): if (bf16) f(out, ldo, xp, Cp, w, next, next_rows, C, nr, nt, 1); \
         else f(out, ldo, xp, Cp, w, next, next_rows, C, nr, nt, 0); break;
 #define TILE_ROW(f, nr) TILE_CASE(f, nr, 1) TILE_CASE(f, nr, 2) TILE_CASE(f, nr, 3) TILE_CASE(f, nr, 4)
-#define TILE_ROW6(f, nr) TILE_ROW(f, nr) TILE_CASE(f, nr, 5) TILE_CASE(f, nr, 6)
 
 T512 static void dispatch512(float *out, size_t ldo, const float *xp, size_t Cp, const uint16_t *w,
                              const uint16_t *next, int next_rows, size_t C, int nr, int nt, int bf16) {
-    switch (nr * 16 + nt) { TILE_ROW6(tile512, 1) TILE_ROW6(tile512, 2) TILE_ROW6(tile512, 3) TILE_ROW6(tile512, 4) }
+    switch (nr * 16 + nt) {
+        TILE_ROW(tile512, 1) TILE_ROW(tile512, 2) TILE_ROW(tile512, 3) TILE_ROW(tile512, 4) TILE_ROW(tile512, 5) TILE_ROW(tile512, 6)
+    }
 }
 
 T256 static void dispatch256(float *out, size_t ldo, const float *xp, size_t Cp, const uint16_t *w,

@@ -4,19 +4,19 @@ import PolyKernels
 import TestSupport
 import XCTest
 
-/// matmul_simd.c's batched-decode tiles (more than 3 tokens: 4 rows × 6 tokens on AVX-512,
+/// matmul_simd.c's batched-decode tiles (more than 3 tokens: 6 rows × 4 tokens on AVX-512,
 /// 2 × 4 on AVX2; the portable family runs matmul.c's 4 × 4 tiles), each family, against
 /// `naiveProduct` of the widened weights within checkProduct's summation-order bound.
 extension MatmulKernelTests {
-    /// Every token count from 4 to 39 (every balanced split into 6- and 4-token groups and
-    /// their short last groups), row counts around the 4- and 2-row tiles, C odd, below one
+    /// Every token count from 4 to 39 (every balanced split into 4-token groups and their
+    /// short last groups), row counts around the 6- and 2-row tiles, C odd, below one
     /// 32-column chunk, not a multiple of it (a masked last chunk) and past the prefetch
     /// distance, into a strided output.
     func testBatchedDecodeTilesMatchNaiveProduct() {
         var rng = SplitMix64(seed: 57)
         for family in families {
             for T in 4...39 {
-                for (rows, C) in [(9, 161), (5, 33), (3, 64), (6, 1), (2, 31), (7, 1100)] where T * rows * C <= 200_000 || T % 7 == 4 {
+                for (rows, C) in [(9, 161), (5, 33), (3, 64), (6, 1), (2, 31), (7, 1100), (13, 70), (4, 40)] where T * rows * C <= 200_000 || T % 7 == 4 {
                     let w = bf16(rows * C, &rng), x = rng.floats(T * C, in: -1...1)
                     checkProduct(x, widened(w), tokens: T, rows: rows, cols: C, ldo: rows + 3,
                                  "bf16 \(family) T=\(T) rows=\(rows) C=\(C)") {
