@@ -123,13 +123,8 @@ public struct Attention: Sendable {
             row += n
         }
         pass.observeLayer("attn.context", context, [N, qDim])
-        var kept = N
-        if let outputRows {
-            // Ascending rows move down or stay, so compacting in place overwrites only rows already moved.
-            for (i, r) in outputRows.enumerated() where i != r { (context + i * qDim).update(from: context + r * qDim, count: qDim) }
-            kept = outputRows.count
-        }
-        o.apply(context, tokens: kept, into: out, options: options)
+        if let outputRows { compactRows(context, width: qDim, keeping: outputRows) }
+        o.apply(context, tokens: outputRows?.count ?? N, into: out, options: options)
     }
 }
 

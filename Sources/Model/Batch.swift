@@ -33,3 +33,9 @@ public struct Logits {
 
     public func array(_ r: Int) -> [Float] { Array(row(r)) }
 }
+
+/// Moves rows `kept` (ascending indices) of a [_, width] buffer to its first kept.count rows,
+/// in order. Ascending rows move down or stay, so each copy overwrites only a row already moved.
+func compactRows(_ buffer: UnsafeMutablePointer<Float>, width: Int, keeping kept: [Int]) {
+    for (i, r) in kept.enumerated() where i != r { (buffer + i * width).update(from: buffer + r * width, count: width) }
+}

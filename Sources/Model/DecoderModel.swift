@@ -115,7 +115,7 @@ public final class DecoderModel: @unchecked Sendable {
         // tokens' keys and values are in the caches by then): its output projection and FFN
         // run on those rows alone, as llama.cpp's last layer does. A scoring context or a
         // prompt needs one row of all its tokens.
-        let pruned = rows.count < N ? rows : nil
+        let pruned = rows.count < N && !layers.isEmpty ? rows : nil
         for (l, layer) in layers.enumerated() {
             pass.layer = l
             let kept = l == layers.count - 1 ? pruned : nil, n = kept?.count ?? N
@@ -124,9 +124,7 @@ public final class DecoderModel: @unchecked Sendable {
             layer.attention.forward(normed, tokens: N, chunks: chunks, layer: l, rope: rope, ropeTables: tables,
                                     pass: pass, outputRows: kept, out: delta)
             pass.observeLayer("attn_out", delta, [n, D])
-            if let kept { // the residual rows too, compacted in place as attention's
-                for (i, r) in kept.enumerated() where i != r { (x + i * D).update(from: x + r * D, count: D) }
-            }
+            if let kept { compactRows(x, width: D, keeping: kept) } // the residual rows too, as attention's output
             pk_add(x, x, delta, n * D)
             pass.observeLayer("attn_residual", x, [n, D])
             pk_rmsnorm(normed, x, layer.postAttentionNorm.f32, n, D, eps)
@@ -141,7 +139,7 @@ public final class DecoderModel: @unchecked Sendable {
         // The last layer left the selected rows first (in order) when it pruned, all N otherwise.
         let selected = work.buffer(.selected, rows.count * D)
         for (i, r) in rows.enumerated() {
-            pk_rmsnorm(selected + i * D, x + (pruned == nil || layers.isEmpty ? r : i) * D, finalNorm.f32, 1, D, eps)
+            pk_rmsnorm(selected + i * D, x + (pruned == nil ? r : i) * D, finalNorm.f32, 1, D, eps)
         }
         pass.observe("final_norm", selected, [rows.count, D])
         // The logits belong to the caller: the one buffer of a pass not taken from the workspace.

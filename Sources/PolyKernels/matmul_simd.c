@@ -55,9 +55,14 @@ static void layout_x(float *xp, const float *x, size_t T, size_t C, size_t Cp, s
 #define T512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma,f16c")))
 #define PREFETCH_AHEAD 2048 // weights (4 KiB) ahead of the row being read
 
+/// A row's 32 weights from w, n ≤ 32 of them valid (the rest read as zero).
+PK_INLINE T512 __m512i load32(const uint16_t *w, size_t n) {
+    return n >= 32 ? _mm512_loadu_si512(w) : _mm512_maskz_loadu_epi16((__mmask32)((1ull << n) - 1), w);
+}
+
 /// Two f32 vectors of a row's 32 weights starting at column i, n ≤ 32 of them valid.
 PK_INLINE T512 void widen512(const uint16_t *w, size_t n, int bf16, __m512 *lo, __m512 *hi) {
-    __m512i v = n >= 32 ? _mm512_loadu_si512(w) : _mm512_maskz_loadu_epi16((__mmask32)((1ull << n) - 1), w);
+    __m512i v = load32(w, n);
     if (bf16) {
         *lo = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
         *hi = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xffff0000u)));
@@ -213,7 +218,7 @@ T256 static void rows256(float *out, size_t ldo, const float *xp, size_t Cp, con
 /// The low (half 0) or high (half 1) vector of widen512; the second half's load finds the
 /// line in L1.
 PK_INLINE T512 __m512 widen512_half(const uint16_t *w, size_t n, int bf16, int half) {
-    __m512i v = n >= 32 ? _mm512_loadu_si512(w) : _mm512_maskz_loadu_epi16((__mmask32)((1ull << n) - 1), w);
+    __m512i v = load32(w, n);
     if (bf16) return _mm512_castsi512_ps(half ? _mm512_and_si512(v, _mm512_set1_epi32((int)0xffff0000u)) : _mm512_slli_epi32(v, 16));
     return _mm512_cvtph_ps(half ? _mm512_extracti64x4_epi64(v, 1) : _mm512_castsi512_si256(v));
 }
