@@ -232,9 +232,9 @@ public final class Engine: @unchecked Sendable {
             if sibling { index += 1; continue }
             queue.remove(at: index)
             reserved += need
-            if let hit = prefixCache.lookup(s.prompt, logprobsFrom: s.request.promptLogprobsFrom, topK: s.request.promptTopK) {
+            if let hit = prefixCache.lookup(s.prompt, logprobsFrom: s.request.promptLogprobsFrom, topK: s.request.promptTopK,
+                                            capacity: positions(s.request)) {
                 s.cache = hit.cache
-                s.cache!.reserve(positions(s.request), exactly: true)
                 s.prefilled = hit.reused
                 s.promptRecords = hit.logprobs
                 if let from = s.request.promptLogprobsFrom {
@@ -266,14 +266,14 @@ public final class Engine: @unchecked Sendable {
         running.removeAll { $0 === s }
         runningCount = running.count
         condition.unlock()
-        if reason != .cancelled, let cache = s.cache {
+        if reason != .cancelled, s.request.entersPrefixCache, let cache = s.cache {
             // Prompt and generated tokens whose keys and values are in the cache (the last
             // sampled token never ran, nor the last token of a prompt that generates nothing).
             let tokens = Array((s.prompt + s.output).prefix(cache.count))
             prefixCache.insert(tokens: tokens, cache: cache, logprobs: s.positionRecords,
                                next: tokens.count == s.prompt.count ? s.nextTokenLogprobs : nil, handOver: true)
-            s.cache = nil
         }
+        s.cache = nil
         observer?.sequenceFinished(reason)
         s.handle.push(.finished(reason))
     }

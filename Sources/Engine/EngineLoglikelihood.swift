@@ -36,7 +36,12 @@ extension Engine {
     /// compute it once: the context runs first on its own (one logits row), and each
     /// continuation then takes it from the prefix cache, with the log-probs after it that
     /// score the continuation's first token, and computes only its own tokens but the last
-    /// (as lm-eval, which runs `(context + continuation)[:-1]`).
+    /// (as lm-eval, which runs `(context + continuation)[:-1]`). With `cachesContinuations`
+    /// false such continuations do not enter the prefix cache, only their context does: a
+    /// batch evaluation scores each pair once, and kept continuations would push out the
+    /// contexts later prompts share, each one fresh memory (page faults were ~9% of a
+    /// scoring run's time). A server keeps them, so a client scoring the same pairs again
+    /// gets everything from the cache and the same numbers bit for bit.
     ///
     /// Lists of any length: the list enters the queue as one request (its first sequence
     /// is counted against `maxQueue`: with `waitForRoom` it waits while the queue is full,
@@ -51,7 +56,7 @@ extension Engine {
     /// flight is cancelled and not reported).
     @discardableResult
     public func loglikelihood(_ pairs: [ScoringPair], maxInFlight: Int? = nil, waitForRoom: Bool = true,
-                              shouldStop: () -> Bool = { false },
+                              cachesContinuations: Bool = true, shouldStop: () -> Bool = { false },
                               onResult: (Int, ScoredContinuation) throws -> Void) throws -> Bool {
         let window = max(2, maxInFlight ?? 8 * options.maxSequences)
         let events = EventQueue()
@@ -134,7 +139,8 @@ extension Engine {
                         for i in group {
                             let p = pairs[i]
                             try submit(GenerationRequest(prompt: p.context + p.continuation, params: params,
-                                                         promptLogprobsFrom: p.context.count, promptTopK: 1), pair: i, index: i)
+                                                         promptLogprobsFrom: p.context.count, promptTopK: 1,
+                                                         entersPrefixCache: cachesContinuations || !shared), pair: i, index: i)
                         }
                         next = end
                         continue

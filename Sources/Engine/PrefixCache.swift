@@ -81,7 +81,8 @@ final class PrefixCache {
 
     /// The best reusable prefix for `prompt`. The last prompt token is never taken: its
     /// logits start the generation (or, for a prompt that generates nothing, nothing needs it).
-    func lookup(_ prompt: [Int], logprobsFrom: Int?, topK: Int) -> Hit? {
+    /// The hit's cache is a copy with room for `capacity` positions (the sequence's own).
+    func lookup(_ prompt: [Int], logprobsFrom: Int?, topK: Int, capacity: Int = 0) -> Hit? {
         var best: (index: Int, reused: Int)?
         for (i, e) in entries.enumerated() {
             let common = Self.commonPrefix(e.tokens, prompt)
@@ -106,7 +107,7 @@ final class PrefixCache {
         if let from = logprobsFrom, from <= reused {
             records = (from...reused).map { j in e.record(at: j, token: prompt[j], topK: topK)! }
         }
-        return Hit(cache: e.cache.copyPrefix(reused), reused: reused, logprobs: records)
+        return Hit(cache: e.cache.copyPrefix(reused, capacity: capacity), reused: reused, logprobs: records)
     }
 
     /// Length of the longest common prefix of two token lists.

@@ -25,14 +25,19 @@ public struct GenerationRequest: Sendable {
     /// Otherwise a prompt that generates nothing stops one token short: the last token's
     /// logits would score the token after the prompt, which nobody asked for.
     public var keepsNextTokenLogprobs = false
+    /// False: the keys and values are dropped when the sequence finishes instead of entering
+    /// the prefix cache (a scored continuation, which no later prompt extends: keeping it
+    /// would only push out entries that are reused, and each kept cache is fresh memory).
+    public var entersPrefixCache = true
 
     public init(prompt: [Int], params: SamplingParams, promptLogprobsFrom: Int? = nil, promptTopK: Int = 0,
-                keepsNextTokenLogprobs: Bool = false) {
+                keepsNextTokenLogprobs: Bool = false, entersPrefixCache: Bool = true) {
         self.prompt = prompt
         self.params = params
         self.promptLogprobsFrom = promptLogprobsFrom
         self.promptTopK = promptTopK
         self.keepsNextTokenLogprobs = keepsNextTokenLogprobs
+        self.entersPrefixCache = entersPrefixCache
     }
 }
 

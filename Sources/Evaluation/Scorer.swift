@@ -13,7 +13,8 @@ public protocol Scorer: AnyObject {
     var computedTokens: Int? { get }
 }
 
-/// Scores on an engine in this process through `Engine.loglikelihood`.
+/// Scores on an engine in this process through `Engine.loglikelihood`. Each pair is scored
+/// once, so only shared contexts enter the engine's prefix cache (`cachesContinuations`).
 public final class EngineScorer: Scorer {
     let engine: Engine
     private let counter = TokenCounter()
@@ -37,7 +38,7 @@ public final class EngineScorer: Scorer {
         }
         var partial = units.map { [ScoredContinuation?](repeating: nil, count: $0.count) }
         var missing = units.map(\.count)
-        return try engine.loglikelihood(pairs, shouldStop: shouldStop) { i, result in
+        return try engine.loglikelihood(pairs, cachesContinuations: false, shouldStop: shouldStop) { i, result in
             let (u, c) = owner[i]
             partial[u][c] = result
             missing[u] -= 1

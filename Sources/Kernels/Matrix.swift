@@ -7,7 +7,10 @@ import PolyKernels
 /// (intrinsics: one row at a time for 1–3 tokens, row × token tiles for more), rows shared across cores
 /// (Matrix+Streaming.swift); more tokens (prefill)
 /// go to a blocked bf16 GEMM that widens weights in registers (gemm_bf16.c; BLAS stays off
-/// that path), while F16 converts 512-row panels to f32 and hands each panel to sgemm. q8 matrices (Matrix+Q8.swift)
+/// that path whatever family OpenBLAS runs: converted panels for its AVX-512 sgemm were ~1.2×
+/// faster at 128 tokens on one Intel Xeon, and on an AMD EPYC with its Cooperlake kernels
+/// 1.2–1.9× slower, 4-layer PolyNorm_1B prefill of 128 / 512 tokens 256–388 / 394–506 tok/s
+/// against the GEMM's 471–496 / 534–554), while F16 converts 512-row panels to f32 and hands each panel to sgemm. q8 matrices (Matrix+Q8.swift)
 /// hold int8 values in `tensor` (I8) and their per-block scales in `scales`; their prefill
 /// runs the same blocked GEMM on the dequantised weights (gemm_q8.c).
 public struct Matrix: @unchecked Sendable {
@@ -27,14 +30,6 @@ public struct Matrix: @unchecked Sendable {
     public static let panelThreshold = 40
 
     public static let panelRows = 512
-
-    /// Prefill on bf16 weights runs our GEMM unless OpenBLAS runs AVX-512 kernels (SkylakeX,
-    /// Cooperlake, SapphireRapids) and our AVX-512 family is chosen: measured on a
-    /// PolyNorm_1B-shaped checkpoint, 2 threads (shared, noisy machine; medians of 3 runs),
-    /// converted panels + SkylakeX sgemm prefilled 128 tokens ~1.2× faster than the GEMM and
-    /// 512 on par (0.8–1.0×), while with Haswell (AVX2) kernels the GEMM was 1.5–2× faster.
-    /// A family name OpenBLAS has that BLASCore does not list counts as not AVX-512.
-    static let blasHasAVX512Kernels = (BLASCore.familyLevels[BLASCore.name.lowercased()] ?? 0) >= 3
 
     public init(_ tensor: Tensor) {
         precondition(tensor.shape.count == 2, "a matrix needs a 2-D tensor, got \(tensor.shape)")
@@ -78,7 +73,7 @@ public struct Matrix: @unchecked Sendable {
         default:
             if T < Matrix.panelThreshold {
                 stream(x, T: T, out: out, ldo: ldo, options: options)
-            } else if tensor.dtype == .bf16 && !Matrix.bf16PrefillRunsBLAS(options) {
+            } else if tensor.dtype == .bf16 {
                 if options.usesBF16Dot {
                     bf16Dot(x, T: T, out: out, ldo: ldo, threads: options.threads)
                 } else {
@@ -88,12 +83,6 @@ public struct Matrix: @unchecked Sendable {
                 panels(x, T: T, out: out, ldo: ldo, rows: 0..<rows)
             }
         }
-    }
-
-    /// Whether prefill products of bf16 weights go to OpenBLAS (converted
-    /// panels) rather than our kernels.
-    public static func bf16PrefillRunsBLAS(_ options: ComputeOptions) -> Bool {
-        !options.usesBF16Dot && Matrix.blasHasAVX512Kernels && options.kernels == .avx512
     }
 
     /// Blocked bf16 GEMM (gemm_bf16.c), weight rows split across cores (`gemmShares`).

@@ -50,7 +50,7 @@ public final class DecoderModel: @unchecked Sendable {
         self.options = options
         rope = RoPE(config: config)
         weightProductsUseBLAS = parameters().contains { p in
-            p.tensor.shape.count == 2 && p.tensor.dtype != .i8 && (p.tensor.dtype != .bf16 || Matrix.bf16PrefillRunsBLAS(options))
+            p.tensor.shape.count == 2 && p.tensor.dtype != .i8 && p.tensor.dtype != .bf16
         }
     }
 

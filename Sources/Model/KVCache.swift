@@ -50,10 +50,12 @@ public final class KVCache: @unchecked Sendable {
         count = length
     }
 
-    /// A new cache holding this cache's first `length` positions.
-    public func copyPrefix(_ length: Int) -> KVCache {
+    /// A new cache holding this cache's first `length` positions, with room for `capacity`
+    /// (at least `length`; a caller that knows its final length copies once, not again on
+    /// growing).
+    public func copyPrefix(_ length: Int, capacity: Int = 0) -> KVCache {
         precondition(length <= count)
-        let c = KVCache(layers: layers, width: width, capacity: max(length, 16))
+        let c = KVCache(layers: layers, width: width, capacity: max(length, 16, capacity))
         for l in 0..<layers {
             c.keys[l].pointer.update(from: keys[l].pointer, count: length * width)
             c.values[l].pointer.update(from: values[l].pointer, count: length * width)

@@ -46,6 +46,37 @@ final class EngineLoglikelihoodTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(engine.snapshot().prefixReusedTokens - reused, 2 * 19, "the 20-token context ran once")
     }
 
+    /// Without `cachesContinuations` the shared context's keys and values stay in the prefix
+    /// cache and the continuations' do not; a lone pair's prompt stays (nothing else holds it).
+    func testOnlySharedContextsStayInThePrefixCacheWhenAsked() throws {
+        let model = try Architectures.load(path: fixtureModel("polynorm-f32"))
+        let fresh = Engine(model: model, options: EngineOptions())
+        fresh.start()
+        defer { fresh.shutdown() }
+        let tokens = try reference("polynorm-f32").tensor("tokens_40").ints()
+        let context = Array(tokens[0..<20])
+        // Positions the prefix cache has room for, which the engine thread counts after the
+        // step that finished the last pair.
+        func cachedPositions(_ expected: Int) -> Int {
+            let deadline = Date().addingTimeInterval(10)
+            var positions = 0
+            repeat {
+                positions = fresh.snapshot().kvCacheBytes / model.config.kvCacheBytesPerPosition
+                if positions == expected { break }
+                Thread.sleep(forTimeInterval: 0.001)
+            } while Date() < deadline
+            return positions
+        }
+        let shared = [5, 10, 20].map { ScoringPair(context: context, continuation: Array(tokens[20..<(20 + $0)])) }
+        _ = try fresh.loglikelihood(shared, cachesContinuations: false) { _, _ in }
+        XCTAssertEqual(cachedPositions(20), 20, "the context alone")
+        _ = try fresh.loglikelihood([ScoringPair(context: Array(tokens[1..<9]), continuation: Array(tokens[9..<15]))],
+                                    cachesContinuations: false) { _, _ in }
+        XCTAssertEqual(cachedPositions(34), 20 + 14, "and the lone pair's (room for its whole prompt)")
+        _ = try fresh.loglikelihood(shared)
+        XCTAssertEqual(cachedPositions(34 + 25 + 30 + 40), 34 + 25 + 30 + 40, "by default the continuations stay too")
+    }
+
     func testGreedyContinuationIsGreedy() throws {
         let ref = try reference("polynorm-f32")
         let prompt = try ref.tensor("greedy_prompt").ints(), greedy = try ref.tensor("greedy_tokens").ints()

@@ -76,14 +76,15 @@ final class ParametersTests: XCTestCase {
     }
 
     /// f32 weights reach OpenBLAS (sgemm; q8 leaves an f32 embedding table as stored); bf16
-    /// weights only where OpenBLAS's AVX-512 kernels take bf16 prefill (the portable kernels
-    /// never), q8 ones never (our GEMM), so the eval command may leave OpenBLAS to attention's
-    /// small products alone.
+    /// and q8 weights never, whichever kernels (our GEMM), so the eval command may leave
+    /// OpenBLAS to attention's small products alone.
     func testWhichWeightProductsUseBLAS() throws {
         XCTAssertTrue(try Architectures.load(path: fixtureModel("polynorm-f32")).weightProductsUseBLAS)
         XCTAssertTrue(try Architectures.load(path: fixtureModel("polynorm-f32"), options: ComputeOptions(weights: .q8)).weightProductsUseBLAS)
-        let bf16 = try Architectures.load(path: fixtureModel("polynorm-f32"), options: ComputeOptions(kernels: .portable, weights: .bf16))
-        XCTAssertFalse(bf16.weightProductsUseBLAS)
+        for kernels in KernelFamily.allCases where kernels.rawValue <= KernelFamily.best.rawValue {
+            let bf16 = try Architectures.load(path: fixtureModel("polynorm-f32"), options: ComputeOptions(kernels: kernels, weights: .bf16))
+            XCTAssertFalse(bf16.weightProductsUseBLAS, "\(kernels)")
+        }
         let q8 = try Architectures.load(path: fixtureModel("polynorm-bf16-sharded"), options: ComputeOptions(kernels: .portable, weights: .q8))
         XCTAssertFalse(q8.weightProductsUseBLAS)
     }
