@@ -9,7 +9,8 @@
 // matmul.c (kept as the reference and the portable family) was compute-bound on some CPUs;
 // here widening is 2 integer ops per 32 bf16 weights. One row at a time reads a matrix as
 // one sequential stream, which the hardware prefetcher follows best (4 interleaved rows
-// measured 40% slower). More tokens (batched decode): row × token tiles, below.
+// measured 40% slower), except rows too long for L1 to hold the activations (LONG_ROW).
+// More tokens (batched decode): row × token tiles, below.
 //
 // bf16 → f32 without shuffles: a 32-bit lane holds the pair (w[2i], w[2i+1]); shifting it
 // left by 16 gives w[2i] as an f32, masking off its low half gives w[2i+1]. The activations
@@ -53,7 +54,18 @@ static void layout_x(float *xp, const float *x, size_t T, size_t C, size_t Cp, s
 #ifdef PK_SIMD
 // ---- AVX-512: 32 weights (one cache line of bf16) per row and step -----------------------
 #define T512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma,f16c")))
-#define PREFETCH_AHEAD 2048 // weights (4 KiB) ahead of the row being read
+// No software prefetch on one row's stream: the hardware prefetchers follow it, and on an AMD
+// EPYC (Zen 4) prefetch instructions halved the rate (one core, 2048-column rows from memory:
+// 11–12 GB/s with prefetcht0 4 KiB ahead, as with prefetcht1/t2/nta or one line in four, and
+// 23–27 GB/s without, at the read probe's rate; 4–6% faster with them on the machines before).
+//
+// Rows of more than LONG_ROW columns (an MLP's down projection): the activations outgrow L1
+// (8256 columns: 33 KB) and come from L2 on every row, two vector loads per weight line, which
+// held one core to 9–13 GB/s where a 16 KB slice of x reached 24. LONG_GROUP rows side by side
+// share each activation load: 2 rows 14–15, 4 rows 15–18, 8 rows 18–20 GB/s.
+#define LONG_ROW 4096
+#define LONG_GROUP 8
+#define LONG_GROUP256 4
 
 /// A row's 32 weights from w, n ≤ 32 of them valid (the rest read as zero).
 PK_INLINE T512 __m512i load32(const uint16_t *w, size_t n) {
@@ -82,10 +94,6 @@ PK_INLINE T512 void row512(float *out, size_t ldo, const float *xp, size_t Cp, c
         for (int t = 0; t < NT; t++) acc[u][t] = _mm512_setzero_ps();
     size_t i = 0;
     for (; i + 128 <= C; i += 128) {
-        // Every line of the step, 4 KiB ahead. Two of the four sufficed while rows started
-        // 16 bytes into a line (loads straddling lines touched the others early); on rows
-        // aligned to lines that left batch-1 decode 4–6% slower.
-        for (int l = 0; l < 4; l++) _mm_prefetch((const char *)(w + i + PREFETCH_AHEAD + 32 * l), _MM_HINT_T0);
         for (int u = 0; u < 4; u++) {
             __m512 lo, hi;
             widen512(w + i + 32 * u, 32, bf16, &lo, &hi);
@@ -108,8 +116,48 @@ PK_INLINE T512 void row512(float *out, size_t ldo, const float *xp, size_t Cp, c
                                                           _mm512_add_ps(acc[2][t], acc[3][t])));
 }
 
+/// One token against `nr` (a constant at each call) long rows side by side, two 32-column
+/// chunks each: every activation load serves all nr rows. Each row sums in the same order
+/// whatever nr, so a row's result does not depend on which group it fell in.
+PK_INLINE T512 void long_rows512(float *out, const float *xp, const uint16_t *w, size_t C, int nr, int bf16) {
+    __m512 acc[LONG_GROUP][2];
+    for (int r = 0; r < nr; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 64 <= C; i += 64) {
+        for (int u = 0; u < 2; u++) {
+            __m512 x0 = _mm512_load_ps(xp + i + 32 * u), x1 = _mm512_load_ps(xp + i + 32 * u + 16);
+            for (int r = 0; r < nr; r++) {
+                __m512 lo, hi;
+                widen512(w + r * C + i + 32 * u, 32, bf16, &lo, &hi);
+                acc[r][u] = _mm512_fmadd_ps(hi, x1, _mm512_fmadd_ps(lo, x0, acc[r][u]));
+            }
+        }
+    }
+    for (; i < C; i += 32) {
+        __m512 x0 = _mm512_load_ps(xp + i), x1 = _mm512_load_ps(xp + i + 16);
+        for (int r = 0; r < nr; r++) {
+            __m512 lo, hi;
+            widen512(w + r * C + i, C - i, bf16, &lo, &hi);
+            acc[r][0] = _mm512_fmadd_ps(hi, x1, _mm512_fmadd_ps(lo, x0, acc[r][0]));
+        }
+    }
+    for (int r = 0; r < nr; r++) out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]));
+}
+
 T512 static void rows512(float *out, size_t ldo, const float *xp, size_t Cp, const uint16_t *w,
                          size_t rows, size_t C, int NT, int bf16) {
+    if (NT == 1 && C > LONG_ROW) {
+        size_t r = 0;
+        for (; r + LONG_GROUP <= rows; r += LONG_GROUP) {
+            if (bf16) long_rows512(out + r, xp, w + r * C, C, LONG_GROUP, 1);
+            else long_rows512(out + r, xp, w + r * C, C, LONG_GROUP, 0);
+        }
+        for (; r < rows; r++) {
+            if (bf16) long_rows512(out + r, xp, w + r * C, C, 1, 1);
+            else long_rows512(out + r, xp, w + r * C, C, 1, 0);
+        }
+        return;
+    }
     for (size_t r = 0; r < rows; r++) {
         const uint16_t *wr = w + r * C;
         switch (NT * 2 + bf16) { // constants, so each loop unrolls into registers
@@ -158,8 +206,6 @@ PK_INLINE T256 void row256(float *out, size_t ldo, const float *xp, size_t Cp, c
         for (int t = 0; t < NT; t++) acc[u][t] = _mm256_setzero_ps();
     size_t i = 0;
     for (; i + 64 <= C; i += 64) {
-        _mm_prefetch((const char *)(w + i + PREFETCH_AHEAD), _MM_HINT_T0);
-        _mm_prefetch((const char *)(w + i + PREFETCH_AHEAD + 32), _MM_HINT_T0);
         for (int u = 0; u < 4; u++) {
             __m256 lo, hi;
             widen256(w + i + 16 * u, 16, bf16, &lo, &hi);
@@ -181,8 +227,46 @@ PK_INLINE T256 void row256(float *out, size_t ldo, const float *xp, size_t Cp, c
         out[t * ldo] = hsum256(_mm256_add_ps(_mm256_add_ps(acc[0][t], acc[1][t]), _mm256_add_ps(acc[2][t], acc[3][t])));
 }
 
+/// long_rows512 on 16-column chunks: 4 rows (8 sums, 2 activation and 2 weight vectors in 16 ymm).
+PK_INLINE T256 void long_rows256(float *out, const float *xp, const uint16_t *w, size_t C, int nr, int bf16) {
+    __m256 acc[LONG_GROUP256][2];
+    for (int r = 0; r < nr; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= C; i += 32) {
+        for (int u = 0; u < 2; u++) {
+            __m256 x0 = _mm256_load_ps(xp + i + 16 * u), x1 = _mm256_load_ps(xp + i + 16 * u + 8);
+            for (int r = 0; r < nr; r++) {
+                __m256 lo, hi;
+                widen256(w + r * C + i + 16 * u, 16, bf16, &lo, &hi);
+                acc[r][u] = _mm256_fmadd_ps(hi, x1, _mm256_fmadd_ps(lo, x0, acc[r][u]));
+            }
+        }
+    }
+    for (; i < C; i += 16) {
+        __m256 x0 = _mm256_load_ps(xp + i), x1 = _mm256_load_ps(xp + i + 8);
+        for (int r = 0; r < nr; r++) {
+            __m256 lo, hi;
+            widen256(w + r * C + i, C - i, bf16, &lo, &hi);
+            acc[r][0] = _mm256_fmadd_ps(hi, x1, _mm256_fmadd_ps(lo, x0, acc[r][0]));
+        }
+    }
+    for (int r = 0; r < nr; r++) out[r] = hsum256(_mm256_add_ps(acc[r][0], acc[r][1]));
+}
+
 T256 static void rows256(float *out, size_t ldo, const float *xp, size_t Cp, const uint16_t *w,
                          size_t rows, size_t C, int NT, int bf16) {
+    if (NT == 1 && C > LONG_ROW) {
+        size_t r = 0;
+        for (; r + LONG_GROUP256 <= rows; r += LONG_GROUP256) {
+            if (bf16) long_rows256(out + r, xp, w + r * C, C, LONG_GROUP256, 1);
+            else long_rows256(out + r, xp, w + r * C, C, LONG_GROUP256, 0);
+        }
+        for (; r < rows; r++) {
+            if (bf16) long_rows256(out + r, xp, w + r * C, C, 1, 1);
+            else long_rows256(out + r, xp, w + r * C, C, 1, 0);
+        }
+        return;
+    }
     for (size_t r = 0; r < rows; r++) {
         const uint16_t *wr = w + r * C;
         switch (NT * 2 + bf16) {

@@ -59,6 +59,30 @@ final class MatmulKernelTests: XCTestCase {
         }
     }
 
+    /// Rows longer than LONG_ROW (4096) columns with one token go 8 (AVX2: 4) rows at a time,
+    /// the rest one by one: row counts around the groups, widths with a masked last chunk.
+    func testLongRowsOfOneTokenMatchNaiveProduct() {
+        var rng = SplitMix64(seed: 57)
+        for family in families {
+            for C in [4097, 4191, 8256] {
+                for rows in [1, 5, 8, 9, 17] {
+                    for T in [1, 2] {
+                        let w = bf16(rows * C, &rng), x = rng.floats(T * C, in: -1...1)
+                        checkProduct(x, widened(w), tokens: T, rows: rows, cols: C, ldo: rows + 2,
+                                     "bf16 \(family) C=\(C) rows=\(rows) T=\(T)") {
+                            pk_matmul_bf16_isa(family.rawValue, $0, rows + 2, x, w, T, rows, C)
+                        }
+                        let h = rng.floats(rows * C, in: -1...1).map { Float16($0).bitPattern }
+                        checkProduct(x, h.map { Float(Float16(bitPattern: $0)) }, tokens: T, rows: rows, cols: C, ldo: rows + 2,
+                                     "f16 \(family) C=\(C) rows=\(rows) T=\(T)") {
+                            pk_matmul_f16_isa(family.rawValue, $0, rows + 2, x, h, T, rows, C)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Inputs at odd addresses (a slice of rows starting mid-line, x one float off its
     /// alignment): the kernels' loads must not assume alignment.
     func testMatmulsAcceptUnalignedInputs() {

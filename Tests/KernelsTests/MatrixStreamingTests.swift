@@ -22,11 +22,12 @@ extension MatmulKernelTests {
     }
 
     /// Smallest claims of 1, 3, 4 and 8 rows (a last one short, rows in no 4-row multiple), 1–5
-    /// tokens (the row kernels and the batched tiles), widths around the 32-column chunks.
+    /// tokens (the row kernels and the batched tiles), widths around the 32-column chunks and
+    /// past LONG_ROW (rows grouped 8 or 4 at a time where the claim allows, one by one after).
     func testClaimedRowsMatchNaiveProductAndOneThread() {
         var rng = SplitMix64(seed: 91)
         for family in families {
-            for (rows, C) in [(37, 161), (13, 33), (9, 7)] {
+            for (rows, C) in [(37, 161), (13, 33), (9, 7), (21, 4161)] {
                 for T in [1, 2, 4, 5] {
                     for chunk in [1, 3, 4, 8] {
                         let w = bf16(rows * C, &rng), x = rng.floats(T * C, in: -1...1)
