@@ -62,7 +62,9 @@ static void layout_x(float *xp, const float *x, size_t T, size_t C, size_t Cp, s
 // Rows of more than LONG_ROW columns (an MLP's down projection): the activations outgrow L1
 // (8256 columns: 33 KB) and come from L2 on every row, two vector loads per weight line, which
 // held one core to 9–13 GB/s where a 16 KB slice of x reached 24. LONG_GROUP rows side by side
-// share each activation load: 2 rows 14–15, 4 rows 15–18, 8 rows 18–20 GB/s.
+// share each activation load: 2 rows 14–15, 4 rows 15–18, 8 rows 18–20 GB/s. The same holds
+// for 2 and 3 tokens once their activations pass 16 KB (tokens × columns > LONG_ROW): 2 tokens
+// on 8256 columns 10 → 19 GB/s, 3 tokens on 2048 columns 12.5 → 15–16, on 8256 8 → 17.
 #define LONG_ROW 4096
 #define LONG_GROUP 8
 #define LONG_GROUP256 4
@@ -144,8 +146,52 @@ PK_INLINE T512 void long_rows512(float *out, const float *xp, const uint16_t *w,
     for (int r = 0; r < nr; r++) out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]));
 }
 
+/// 2 or 3 tokens (NT) against nr long rows side by side (nr and NT constants at each call),
+/// one sum per row and token, each in the same order whatever nr.
+PK_INLINE T512 void long_rows_nt512(float *out, size_t ldo, const float *xp, size_t Cp, const uint16_t *w, size_t C,
+                                    int nr, int NT, int bf16) {
+    __m512 acc[LONG_GROUP][SIMD_MAX_T];
+    for (int r = 0; r < nr; r++)
+        for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();
+    for (size_t i = 0; i < C; i += 32) {
+        __m512 x0[SIMD_MAX_T], x1[SIMD_MAX_T];
+        for (int t = 0; t < NT; t++) {
+            x0[t] = _mm512_load_ps(xp + t * Cp + i);
+            x1[t] = _mm512_load_ps(xp + t * Cp + i + 16);
+        }
+        for (int r = 0; r < nr; r++) {
+            __m512 lo, hi;
+            widen512(w + r * C + i, C - i, bf16, &lo, &hi);
+            for (int t = 0; t < NT; t++) acc[r][t] = _mm512_fmadd_ps(hi, x1[t], _mm512_fmadd_ps(lo, x0[t], acc[r][t]));
+        }
+    }
+    for (int r = 0; r < nr; r++)
+        for (int t = 0; t < NT; t++) out[t * ldo + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+/// Rows of 2 (8 at a time: 16 sums) or 3 tokens (6 at a time: 18 sums) through long_rows_nt512.
+T512 static void long_rows_tokens512(float *out, size_t ldo, const float *xp, size_t Cp, const uint16_t *w,
+                                     size_t rows, size_t C, int NT, int bf16) {
+    size_t r = 0, group = NT == 2 ? 8 : 6;
+#define LONG_NT(nr, nt) (bf16 ? long_rows_nt512(out + r, ldo, xp, Cp, w + r * C, C, nr, nt, 1) \
+                              : long_rows_nt512(out + r, ldo, xp, Cp, w + r * C, C, nr, nt, 0))
+    for (; r + group <= rows; r += group) {
+        if (NT == 2) LONG_NT(8, 2);
+        else LONG_NT(6, 3);
+    }
+    for (; r < rows; r++) {
+        if (NT == 2) LONG_NT(1, 2);
+        else LONG_NT(1, 3);
+    }
+#undef LONG_NT
+}
+
 T512 static void rows512(float *out, size_t ldo, const float *xp, size_t Cp, const uint16_t *w,
                          size_t rows, size_t C, int NT, int bf16) {
+    if (NT > 1 && (size_t)NT * C > LONG_ROW) {
+        long_rows_tokens512(out, ldo, xp, Cp, w, rows, C, NT, bf16);
+        return;
+    }
     if (NT == 1 && C > LONG_ROW) {
         size_t r = 0;
         for (; r + LONG_GROUP <= rows; r += LONG_GROUP) {

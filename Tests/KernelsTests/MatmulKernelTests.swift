@@ -60,13 +60,14 @@ final class MatmulKernelTests: XCTestCase {
     }
 
     /// Rows longer than LONG_ROW (4096) columns with one token go 8 (AVX2: 4) rows at a time,
-    /// the rest one by one: row counts around the groups, widths with a masked last chunk.
-    func testLongRowsOfOneTokenMatchNaiveProduct() {
+    /// 2 and 3 tokens past 4096 floats of activations 8 and 6 rows at a time (AVX-512), the rest
+    /// one by one: row counts around the groups, widths with a masked last chunk.
+    func testLongRowsMatchNaiveProduct() {
         var rng = SplitMix64(seed: 57)
         for family in families {
-            for C in [4097, 4191, 8256] {
-                for rows in [1, 5, 8, 9, 17] {
-                    for T in [1, 2] {
+            for C in [1400, 2049, 4191, 8256] {
+                for rows in [1, 5, 7, 9, 17] {
+                    for T in [1, 2, 3] {
                         let w = bf16(rows * C, &rng), x = rng.floats(T * C, in: -1...1)
                         checkProduct(x, widened(w), tokens: T, rows: rows, cols: C, ldo: rows + 2,
                                      "bf16 \(family) C=\(C) rows=\(rows) T=\(T)") {
