@@ -118,36 +118,9 @@ PK_INLINE T512 void row512(float *out, size_t ldo, const float *xp, size_t Cp, c
                                                           _mm512_add_ps(acc[2][t], acc[3][t])));
 }
 
-/// One token against `nr` (a constant at each call) long rows side by side, two 32-column
-/// chunks each: every activation load serves all nr rows. Each row sums in the same order
-/// whatever nr, so a row's result does not depend on which group it fell in.
-PK_INLINE T512 void long_rows512(float *out, const float *xp, const uint16_t *w, size_t C, int nr, int bf16) {
-    __m512 acc[LONG_GROUP][2];
-    for (int r = 0; r < nr; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-    size_t i = 0;
-    for (; i + 64 <= C; i += 64) {
-        for (int u = 0; u < 2; u++) {
-            __m512 x0 = _mm512_load_ps(xp + i + 32 * u), x1 = _mm512_load_ps(xp + i + 32 * u + 16);
-            for (int r = 0; r < nr; r++) {
-                __m512 lo, hi;
-                widen512(w + r * C + i + 32 * u, 32, bf16, &lo, &hi);
-                acc[r][u] = _mm512_fmadd_ps(hi, x1, _mm512_fmadd_ps(lo, x0, acc[r][u]));
-            }
-        }
-    }
-    for (; i < C; i += 32) {
-        __m512 x0 = _mm512_load_ps(xp + i), x1 = _mm512_load_ps(xp + i + 16);
-        for (int r = 0; r < nr; r++) {
-            __m512 lo, hi;
-            widen512(w + r * C + i, C - i, bf16, &lo, &hi);
-            acc[r][0] = _mm512_fmadd_ps(hi, x1, _mm512_fmadd_ps(lo, x0, acc[r][0]));
-        }
-    }
-    for (int r = 0; r < nr; r++) out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]));
-}
-
-/// 2 or 3 tokens (NT) against nr long rows side by side (nr and NT constants at each call),
-/// one sum per row and token, each in the same order whatever nr.
+/// 1 to 3 tokens (NT) against nr long rows side by side (nr and NT constants at each call):
+/// every activation load serves all nr rows; one sum per row and token, each in the same
+/// order whatever nr, so a row's result does not depend on which group it fell in.
 PK_INLINE T512 void long_rows_nt512(float *out, size_t ldo, const float *xp, size_t Cp, const uint16_t *w, size_t C,
                                     int nr, int NT, int bf16) {
     __m512 acc[LONG_GROUP][SIMD_MAX_T];
@@ -169,18 +142,20 @@ PK_INLINE T512 void long_rows_nt512(float *out, size_t ldo, const float *xp, siz
         for (int t = 0; t < NT; t++) out[t * ldo + r] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
-/// Rows of 2 (8 at a time: 16 sums) or 3 tokens (6 at a time: 18 sums) through long_rows_nt512.
+/// Rows of 1 or 2 tokens 8 at a time (up to 16 sums), of 3 tokens 6 at a time (18 sums).
 T512 static void long_rows_tokens512(float *out, size_t ldo, const float *xp, size_t Cp, const uint16_t *w,
                                      size_t rows, size_t C, int NT, int bf16) {
-    size_t r = 0, group = NT == 2 ? 8 : 6;
+    size_t r = 0, group = NT < 3 ? LONG_GROUP : 6;
 #define LONG_NT(nr, nt) (bf16 ? long_rows_nt512(out + r, ldo, xp, Cp, w + r * C, C, nr, nt, 1) \
                               : long_rows_nt512(out + r, ldo, xp, Cp, w + r * C, C, nr, nt, 0))
     for (; r + group <= rows; r += group) {
-        if (NT == 2) LONG_NT(8, 2);
+        if (NT == 1) LONG_NT(LONG_GROUP, 1);
+        else if (NT == 2) LONG_NT(LONG_GROUP, 2);
         else LONG_NT(6, 3);
     }
     for (; r < rows; r++) {
-        if (NT == 2) LONG_NT(1, 2);
+        if (NT == 1) LONG_NT(1, 1);
+        else if (NT == 2) LONG_NT(1, 2);
         else LONG_NT(1, 3);
     }
 #undef LONG_NT
@@ -188,20 +163,8 @@ T512 static void long_rows_tokens512(float *out, size_t ldo, const float *xp, si
 
 T512 static void rows512(float *out, size_t ldo, const float *xp, size_t Cp, const uint16_t *w,
                          size_t rows, size_t C, int NT, int bf16) {
-    if (NT > 1 && (size_t)NT * C > LONG_ROW) {
+    if ((size_t)NT * C > LONG_ROW) {
         long_rows_tokens512(out, ldo, xp, Cp, w, rows, C, NT, bf16);
-        return;
-    }
-    if (NT == 1 && C > LONG_ROW) {
-        size_t r = 0;
-        for (; r + LONG_GROUP <= rows; r += LONG_GROUP) {
-            if (bf16) long_rows512(out + r, xp, w + r * C, C, LONG_GROUP, 1);
-            else long_rows512(out + r, xp, w + r * C, C, LONG_GROUP, 0);
-        }
-        for (; r < rows; r++) {
-            if (bf16) long_rows512(out + r, xp, w + r * C, C, 1, 1);
-            else long_rows512(out + r, xp, w + r * C, C, 1, 0);
-        }
         return;
     }
     for (size_t r = 0; r < rows; r++) {
@@ -273,7 +236,8 @@ PK_INLINE T256 void row256(float *out, size_t ldo, const float *xp, size_t Cp, c
         out[t * ldo] = hsum256(_mm256_add_ps(_mm256_add_ps(acc[0][t], acc[1][t]), _mm256_add_ps(acc[2][t], acc[3][t])));
 }
 
-/// long_rows512 on 16-column chunks: 4 rows (8 sums, 2 activation and 2 weight vectors in 16 ymm).
+/// One token against nr long rows (long_rows_nt512 on AVX2): 4 rows, two 16-column chunks each
+/// (8 sums, 2 activation and 2 weight vectors in 16 ymm).
 PK_INLINE T256 void long_rows256(float *out, const float *xp, const uint16_t *w, size_t C, int nr, int bf16) {
     __m256 acc[LONG_GROUP256][2];
     for (int r = 0; r < nr; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
