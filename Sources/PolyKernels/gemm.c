@@ -19,20 +19,46 @@
 #define MB 512 // tokens packed at once (rounded up to whole tiles): ≈ 2 KiB × K of x per thread
 
 /// xp[k · MR + t] for the MR tokens from t0 and the n columns from c0; zero padded.
+/// Columns before `from` are left to the caller (pack_x512 transposes them).
 /// The tokens and columns that exist are copied without a test per element, the padding
 /// zeroed after: with the test inside the one loop, packing was a tenth of a scoring run's
 /// CPU time on a 256-wide model (each worker packs all of x for its share of the rows).
-static void pack_x(float *xp, const float *x, size_t T, size_t K, size_t t0, size_t c0, size_t n, size_t MR) {
+static void pack_x_from(float *xp, const float *x, size_t T, size_t K, size_t t0, size_t c0, size_t n, size_t MR,
+                        size_t from) {
     size_t live = T > t0 ? (T - t0 < MR ? T - t0 : MR) : 0;
     size_t valid = K > c0 ? (K - c0 < n ? K - c0 : n) : 0;
     for (size_t t = 0; t < live; t++) {
         const float *xr = x + (t0 + t) * K + c0;
-        for (size_t k = 0; k < valid; k++) xp[k * MR + t] = xr[k];
-        for (size_t k = valid; k < n; k++) xp[k * MR + t] = 0;
+        for (size_t k = from; k < valid; k++) xp[k * MR + t] = xr[k];
+        for (size_t k = valid > from ? valid : from; k < n; k++) xp[k * MR + t] = 0;
     }
     for (size_t t = live; t < MR; t++)
-        for (size_t k = 0; k < n; k++) xp[k * MR + t] = 0;
+        for (size_t k = from; k < n; k++) xp[k * MR + t] = 0;
 }
+
+static void pack_x(float *xp, const float *x, size_t T, size_t K, size_t t0, size_t c0, size_t n, size_t MR) {
+    pack_x_from(xp, x, T, K, t0, c0, n, MR, 0);
+}
+
+#ifdef PK_GEMM_SIMD
+/// pack_x for MR ≤ 16 with 16-column blocks transposed in registers: the scalar copy's stores
+/// MR floats apart were 5-10% of a 512-token product on two cores, where every worker packs
+/// all of x for its share of the rows.
+PK_T512 void pk_gemm_pack_x512(float *xp, const float *x, size_t T, size_t K, size_t t0, size_t c0, size_t n,
+                               size_t MR) {
+    size_t live = T > t0 ? (T - t0 < MR ? T - t0 : MR) : 0;
+    size_t valid = K > c0 ? (K - c0 < n ? K - c0 : n) : 0, blocks = MR <= 16 ? valid / 16 * 16 : 0;
+    __mmask16 lanes = (__mmask16)((1u << MR) - 1u);
+    for (size_t k = 0; k < blocks; k += 16) {
+        __m512i r[16], c[16];
+        for (size_t t = 0; t < 16; t++)
+            r[t] = t < live ? _mm512_loadu_si512(x + (t0 + t) * K + c0 + k) : _mm512_setzero_si512();
+        pk_transpose16(c, r);
+        for (size_t m = 0; m < 16; m++) _mm512_mask_storeu_epi32(xp + (k + m) * MR, lanes, c[m]);
+    }
+    pack_x_from(xp, x, T, K, t0, c0, n, MR, blocks);
+}
+#endif
 
 int pk_gemm_blocked(const pk_gemm_format *f, float *out, size_t ldo, const float *x, const void *weights,
                     size_t T, size_t rows, size_t K) {
@@ -53,7 +79,7 @@ int pk_gemm_blocked(const pk_gemm_format *f, float *out, size_t ldo, const float
         for (size_t k0 = 0; k0 < KS; k0 += KC) {
             size_t kc = KS - k0 < KC ? KS - k0 : KC;
             for (size_t i = 0; i < tiles; i++)
-                pack_x(xp + k0 / KC * stride + i * MR * S * kc, x + m0 * K, mt, K, i * MR, S * k0, S * kc, MR);
+                (f->pack_x ? f->pack_x : pack_x)(xp + k0 / KC * stride + i * MR * S * kc, x + m0 * K, mt, K, i * MR, S * k0, S * kc, MR);
         }
         for (size_t nc0 = 0; nc0 < rows; nc0 += NC) {
             size_t ncn = rows - nc0 < NC ? rows - nc0 : NC;

@@ -25,6 +25,10 @@ typedef void (*pk_gemm_kernel)(float *c, size_t ldc, const float *xp, const void
 typedef void (*pk_gemm_pack)(void *wp, const void *weights, size_t K, size_t row, size_t n, size_t k0,
                              size_t steps, size_t NR);
 
+/// Packs x[T, K]'s MR tokens from t0 and n columns from c0 as xp[k · MR + t], zero past T or K.
+typedef void (*pk_gemm_pack_x)(float *xp, const float *x, size_t T, size_t K, size_t t0, size_t c0, size_t n,
+                               size_t MR);
+
 /// One weight format on one kernel family.
 typedef struct {
     size_t MR, NR;        // the micro-kernel's tile: tokens × weight rows
@@ -33,6 +37,7 @@ typedef struct {
     size_t NC;            // weight rows packed per K block, a multiple of NR
     pk_gemm_kernel kernel;
     pk_gemm_pack pack;
+    pk_gemm_pack_x pack_x; // NULL: the portable copy
 } pk_gemm_format;
 
 /// Returns 0, or -1 with out untouched when the packing buffers cannot be allocated.
@@ -48,6 +53,9 @@ static inline __attribute__((always_inline)) void pk_store_tile(float *c, size_t
 }
 
 #ifdef PK_GEMM_SIMD
+/// The AVX-512 pk_gemm_pack_x (gemm.c), for MR ≤ 16.
+void pk_gemm_pack_x512(float *xp, const float *x, size_t T, size_t K, size_t t0, size_t c0, size_t n, size_t MR);
+
 /// [Σa, Σb, Σc, Σd] of four 16-lane vectors: the reduction of the inner-product kernels' tiles
 /// (gemm_bf16dot.c, attention_gemm.c), which keep 16 partial sums per output.
 static inline __attribute__((always_inline, target("avx512f"))) __m128 pk_sum4_512(__m512 a, __m512 b, __m512 c, __m512 d) {
@@ -90,11 +98,10 @@ static inline __attribute__((always_inline)) PK_T256 void pk_store_tile256(float
     pk_store_tile(c, ldc, tile, 16, mr, nr, accumulate);
 }
 
-/// Stores the 16 × 16 transpose of 32-bit lanes r[i][m] (row i, step m) as o[m · NR + i],
-/// NR a multiple of 16 and o 64-byte aligned: 64 unpacks and shuffles in registers against
-/// a load and a store per lane for a scalar copy.
-static inline __attribute__((always_inline)) PK_T512 void pk_transpose16_store(uint32_t *o, const __m512i r[16],
-                                                                                size_t NR) {
+/// c[m] = lane m of every r[i] (c[m] lane i = r[i] lane m): the 16 × 16 transpose of 32-bit
+/// lanes in registers, 64 unpacks and shuffles against a load and a store per lane for a
+/// scalar copy.
+static inline __attribute__((always_inline)) PK_T512 void pk_transpose16(__m512i c[16], const __m512i r[16]) {
     __m512i t[16], u[16];
     for (int i = 0; i < 8; i++) {
         t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
@@ -110,11 +117,20 @@ static inline __attribute__((always_inline)) PK_T512 void pk_transpose16_store(u
     for (int m = 0; m < 4; m++) {
         __m512i v0 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0x88), v1 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0xdd);
         __m512i w0 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0x88), w1 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0xdd);
-        _mm512_store_si512(o + (size_t)m * NR, _mm512_shuffle_i32x4(v0, w0, 0x88));
-        _mm512_store_si512(o + (size_t)(4 + m) * NR, _mm512_shuffle_i32x4(v1, w1, 0x88));
-        _mm512_store_si512(o + (size_t)(8 + m) * NR, _mm512_shuffle_i32x4(v0, w0, 0xdd));
-        _mm512_store_si512(o + (size_t)(12 + m) * NR, _mm512_shuffle_i32x4(v1, w1, 0xdd));
+        c[m] = _mm512_shuffle_i32x4(v0, w0, 0x88);
+        c[4 + m] = _mm512_shuffle_i32x4(v1, w1, 0x88);
+        c[8 + m] = _mm512_shuffle_i32x4(v0, w0, 0xdd);
+        c[12 + m] = _mm512_shuffle_i32x4(v1, w1, 0xdd);
     }
+}
+
+/// Stores the 16 × 16 transpose of 32-bit lanes r[i][m] (row i, step m) as o[m · NR + i],
+/// NR a multiple of 16 and o 64-byte aligned.
+static inline __attribute__((always_inline)) PK_T512 void pk_transpose16_store(uint32_t *o, const __m512i r[16],
+                                                                                size_t NR) {
+    __m512i c[16];
+    pk_transpose16(c, r);
+    for (int m = 0; m < 16; m++) _mm512_store_si512(o + (size_t)m * NR, c[m]);
 }
 #endif
 

@@ -160,7 +160,7 @@ int pk_gemm_bf16_isa(int isa, float *out, size_t ldo, const float *x, const uint
     if (isa > pk_isa_best()) isa = pk_isa_best();
     pk_gemm_format f = {MR_P, NR_P, 2, KC2, NC, kernel_portable, pack_w};
 #ifdef PK_GEMM_SIMD
-    if (isa == PK_ISA_AVX512) f = (pk_gemm_format){MR_512, NR_512, 2, KC2, NC, kernel512, pack_w512};
+    if (isa == PK_ISA_AVX512) f = (pk_gemm_format){MR_512, NR_512, 2, KC2, NC, kernel512, pack_w512, pk_gemm_pack_x512};
     else if (isa == PK_ISA_AVX2) f = (pk_gemm_format){MR_256, NR_256, 2, KC2, NC, kernel256, pack_w};
 #endif
     return pk_gemm_blocked(&f, out, ldo, x, w, T, rows, K);

@@ -188,7 +188,7 @@ int pk_gemm_q8_isa(int isa, float *out, size_t ldo, const float *x, const int8_t
     if (isa > pk_isa_best()) isa = pk_isa_best();
     pk_gemm_format f = {MR_P, NR_P, 1, Q8_KC, Q8_NC, kernel_portable, pack_q8};
 #ifdef PK_GEMM_SIMD
-    if (isa == PK_ISA_AVX512) f = (pk_gemm_format){MR_512, NR_512, 1, Q8_KC, Q8_NC, kernel512, pack_q8_512};
+    if (isa == PK_ISA_AVX512) f = (pk_gemm_format){MR_512, NR_512, 1, Q8_KC, Q8_NC, kernel512, pack_q8_512, pk_gemm_pack_x512};
     else if (isa == PK_ISA_AVX2) f = (pk_gemm_format){MR_256, NR_256, 1, Q8_KC, Q8_NC, kernel256, pack_q8_256};
 #endif
     q8_weights w = {q, scales};
