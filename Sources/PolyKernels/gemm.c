@@ -41,14 +41,14 @@ static void pack_x(float *xp, const float *x, size_t T, size_t K, size_t t0, siz
 }
 
 #ifdef PK_GEMM_SIMD
-/// pack_x for MR ≤ 16 with 16-column blocks transposed in registers: the scalar copy's stores
-/// MR floats apart were 5-10% of a 512-token product on two cores, where every worker packs
-/// all of x for its share of the rows.
+/// pack_x for MR ≤ 16 with 16-column blocks transposed in registers: the scalar copy, with
+/// stores MR floats apart, was 2.3% of a 512-token prefill's samples on two cores (every
+/// worker packs all of x for its share of the rows), this one 1.3%.
 PK_T512 void pk_gemm_pack_x512(float *xp, const float *x, size_t T, size_t K, size_t t0, size_t c0, size_t n,
                                size_t MR) {
     size_t live = T > t0 ? (T - t0 < MR ? T - t0 : MR) : 0;
     size_t valid = K > c0 ? (K - c0 < n ? K - c0 : n) : 0, blocks = MR <= 16 ? valid / 16 * 16 : 0;
-    __mmask16 lanes = (__mmask16)((1u << MR) - 1u);
+    __mmask16 lanes = (__mmask16)(MR >= 16 ? 0xffffu : (1u << MR) - 1u);
     for (size_t k = 0; k < blocks; k += 16) {
         __m512i r[16], c[16];
         for (size_t t = 0; t < 16; t++)
@@ -68,6 +68,7 @@ int pk_gemm_blocked(const pk_gemm_format *f, float *out, size_t ldo, const float
         return 0;
     }
     size_t MR = f->MR, NR = f->NR, S = f->step, KC = f->KC, NC = f->NC;
+    pk_gemm_pack_x pack_tokens = f->pack_x ? f->pack_x : pack_x;
     size_t KS = (K + S - 1) / S, blocks = (KS + KC - 1) / KC, mb = (MB + MR - 1) / MR * MR;
     size_t stride = (T < mb ? (T + MR - 1) / MR * MR : mb) * S * KC; // floats per packed K block of x
     if (blocks > SIZE_MAX / (stride * sizeof(float))) return -1;
@@ -79,7 +80,7 @@ int pk_gemm_blocked(const pk_gemm_format *f, float *out, size_t ldo, const float
         for (size_t k0 = 0; k0 < KS; k0 += KC) {
             size_t kc = KS - k0 < KC ? KS - k0 : KC;
             for (size_t i = 0; i < tiles; i++)
-                (f->pack_x ? f->pack_x : pack_x)(xp + k0 / KC * stride + i * MR * S * kc, x + m0 * K, mt, K, i * MR, S * k0, S * kc, MR);
+                pack_tokens(xp + k0 / KC * stride + i * MR * S * kc, x + m0 * K, mt, K, i * MR, S * k0, S * kc, MR);
         }
         for (size_t nc0 = 0; nc0 < rows; nc0 += NC) {
             size_t ncn = rows - nc0 < NC ? rows - nc0 : NC;

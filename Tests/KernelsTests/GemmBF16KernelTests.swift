@@ -11,6 +11,8 @@ extension MatmulKernelTests {
     /// around the 16/32-row tiles, K odd (a half-filled last pair) and not a multiple of the
     /// 256-column block; then rows past the 256-row packed block, K over several blocks, and
     /// one whole and one partial 16-row group around the AVX-512 packing's 16 × 16 transposes.
+    /// The activations' 16-column transposes (pk_gemm_pack_x512) leave K blocks' last 1 (257),
+    /// 15 (31) and 8 (600) columns, and a partial tile's missing tokens, to the scalar copy.
     func testBF16GemmMatchesNaiveProduct() {
         var rng = SplitMix64(seed: 61)
         for family in families {
