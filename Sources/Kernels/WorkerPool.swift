@@ -38,6 +38,21 @@ public final class WorkerPool: @unchecked Sendable {
         }
     }
 
+    /// body(item, worker) for every item in 0 ..< items, on at most `threads` threads that each
+    /// take the next item from a shared counter when done with one, so items of unequal cost
+    /// balance themselves within one run. `worker` (0 ..< threads) is the taking thread's own
+    /// index, for scratch memory of its own.
+    public func run(items: Int, threads: Int, _ body: @Sendable (_ item: Int, _ worker: Int) -> Void) {
+        guard items > 0 else { return }
+        let next = UnsafeMutablePointer<CLong>.allocate(capacity: 1)
+        next.initialize(to: 0)
+        defer { next.deallocate() }
+        let counter = UnsafeMutableSendablePointer(next)
+        run(parts: max(1, min(threads, self.threads, items))) { worker in
+            while case let item = Int(pk_claim_next(counter.pointer)), item < items { body(item, worker) }
+        }
+    }
+
     /// body(rowRange) over `rows` rows of `width` elements, one block per thread when the rows
     /// hold enough elements to pay for the split (row-wise work: norms, activations, conversions).
     public static func forEachRowBlock(rows: Int, width: Int, threads: Int, _ body: @Sendable (Range<Int>) -> Void) {

@@ -63,64 +63,65 @@ public struct Attention: Sendable {
 
         let context = pass.work.buffer(.context, N * qDim)
         let scale = 1 / Float(headDim).squareRoot()
+        // Every chunk's keys and values into its cache first: a chunk's attention reads its own.
         var row = 0
-        for chunk in chunks {
-            let n = chunk.tokens.count, start = chunk.cache.count, total = start + n
-            let kc = chunk.cache.keys(layer: layer), vc = chunk.cache.values(layer: layer)
-            (kc + start * kvDim).update(from: ks + row * kvDim, count: n * kvDim)
-            (vc + start * kvDim).update(from: vs + row * kvDim, count: n * kvDim)
-            let group = heads / kvHeads
-            if n == 1 {
-                // Decode: one query per head; a plain loop beats two BLAS calls per head.
-                let scores = pass.work.buffer(.scores, heads * total)
-                let q = UnsafeSendable(qs + row * qDim), ctx = UnsafeSendable(context + row * qDim)
-                let kp = UnsafeSendable(kc), vp = UnsafeSendable(vc), sp = UnsafeSendable(scores)
-                let hd = headDim, isa = options.kernels.rawValue
-                let work: @Sendable (Int) -> Void = { h in
-                    let g = h / group
-                    pk_attend_one_isa(isa, ctx.pointer + h * hd, q.pointer + h * hd, kp.pointer + g * hd, vp.pointer + g * hd,
-                                      kvDim, total, hd, scale, sp.pointer + h * total)
+        let spans = chunks.map { chunk in
+            let n = chunk.tokens.count, start = chunk.cache.count
+            (chunk.cache.keys(layer: layer) + start * kvDim).update(from: ks + row * kvDim, count: n * kvDim)
+            (chunk.cache.values(layer: layer) + start * kvDim).update(from: vs + row * kvDim, count: n * kvDim)
+            defer { row += n }
+            return (row: row, n: n, start: start)
+        }
+        // One run over every (chunk, head) of the step, the costliest first, each thread taking
+        // the next when done: a scoring step holds ~25 chunks (a context, endings of ~20 tokens),
+        // and a run per chunk with its heads split evenly in advance left a core waiting at
+        // each of their ends.
+        let cost = spans.map { $0.n * ($0.start + $0.n) } // query rows × keys
+        let items = spans.indices.sorted { cost[$0] > cost[$1] }.flatMap { c in (0..<heads).map { (chunk: c, head: $0) } }
+        let work = cost.reduce(0, +) * heads * headDim
+        // Splitting small work across threads costs more than it saves; prefill chunks keep to
+        // `headWorkers` (one where OpenBLAS splits their products itself).
+        let threads = spans.contains { $0.n > 1 } ? pass.headWorkers : options.threads
+        let workers = work < 1 << 16 ? 1 : min(threads, items.count)
+        // Queries in blocks of `Attention.queryBlock` rows, each against the keys up to its last
+        // position only: scores never hold more than a block's rows (not n × total), and the
+        // causal upper triangle past each block is never computed. Each worker has its own scores.
+        let scratch = spans.map { min($0.n, Attention.queryBlock) * ($0.start + $0.n) }.max() ?? 0
+        let scores = pass.work.buffer(.scores, workers * scratch)
+        let valid = spans.flatMap { s in (0..<s.n).map { s.start + $0 + 1 } }
+        let cacheKeys = chunks.map { UnsafeSendable($0.cache.keys(layer: layer)) }
+        let cacheValues = chunks.map { UnsafeSendable($0.cache.values(layer: layer)) }
+        let q = UnsafeSendable(qs), ctx = UnsafeSendable(context), sp = UnsafeSendable(scores)
+        let hd = headDim, group = heads / kvHeads, isa = options.kernels.rawValue
+        // Our AVX-512 products, except where OpenBLAS holds the threads and splits each product.
+        let own = options.kernels == .avx512 && !pass.blasSplitsProducts
+        valid.withUnsafeBufferPointer { validRows in
+            let valid = UnsafeSendable(UnsafeMutablePointer(mutating: validRows.baseAddress!))
+            WorkerPool.shared(threads: workers).run(items: items.count, threads: workers) { i, worker in
+                let (c, h) = items[i], span = spans[c], g = h / group
+                let n = span.n, total = span.start + n, s = sp.pointer + worker * scratch
+                let kg = cacheKeys[c].pointer + g * hd, vg = cacheValues[c].pointer + g * hd
+                if n == 1 {
+                    // Decode: one query; a plain loop beats two BLAS calls.
+                    pk_attend_one_isa(isa, ctx.pointer + span.row * qDim + h * hd, q.pointer + span.row * qDim + h * hd,
+                                      kg, vg, kvDim, total, hd, scale, s)
+                    return
                 }
-                // The heads on the cores' pool, as the products around them (WorkerPool).
-                WorkerPool.shared(threads: total * heads * hd < 1 << 16 ? 1 : options.threads).run(parts: heads, work)
-                row += 1
-                continue
-            }
-            // Queries in blocks of `Attention.queryBlock` rows, each against the keys up to its
-            // last position only: scores never hold more than a block's rows (not n × total),
-            // and the causal upper triangle past each block is never computed. Each worker
-            // has its own scores.
-            let workers = min(pass.headWorkers, heads), block = min(n, Attention.queryBlock)
-            let scores = pass.work.buffer(.scores, workers * block * total)
-            let valid = (0..<n).map { start + $0 + 1 }
-            let q = UnsafeSendable(qs + row * qDim), ctx = UnsafeSendable(context + row * qDim)
-            let kp = UnsafeSendable(kc), vp = UnsafeSendable(vc), sp = UnsafeSendable(scores)
-            let hd = headDim, heads = heads
-            // Our AVX-512 products, except where OpenBLAS holds the threads and splits each product.
-            let own = options.kernels == .avx512 && !pass.blasSplitsProducts
-            let work: @Sendable (Int) -> Void = { part in
-                let s = sp.pointer + part * block * total
-                for h in stride(from: part, to: heads, by: workers) {
-                    let g = h / group
-                    for r0 in stride(from: 0, to: n, by: block) {
-                        let rows = min(block, n - r0), keys = start + r0 + rows
-                        let qh = q.pointer + r0 * qDim + h * hd, kg = kp.pointer + g * hd, vg = vp.pointer + g * hd
-                        let ch = ctx.pointer + r0 * qDim + h * hd
-                        // scores[rows, keys] = q_h · k_gᵀ / √hd; our AVX-512 kernel, else OpenBLAS
-                        if !own || pk_attn_scores(s, keys, qh, qDim, kg, kvDim, rows, keys, hd, scale) != 0 {
-                            BLAS.sgemm(transB: true, m: rows, n: keys, k: hd, alpha: scale, a: qh, lda: qDim, b: kg, ldb: kvDim,
-                                       c: s, ldc: keys)
-                        }
-                        valid.withUnsafeBufferPointer { pk_softmax_causal(s, keys, $0.baseAddress! + r0, rows) }
-                        // context[rows, hd] = scores · v_g
-                        if !own || pk_attn_context(ch, qDim, s, keys, vg, kvDim, rows, keys, hd) != 0 {
-                            BLAS.sgemm(m: rows, n: hd, k: keys, a: s, lda: keys, b: vg, ldb: kvDim, c: ch, ldc: qDim)
-                        }
+                for r0 in stride(from: 0, to: n, by: Attention.queryBlock) {
+                    let rows = min(Attention.queryBlock, n - r0), keys = span.start + r0 + rows
+                    let qh = q.pointer + (span.row + r0) * qDim + h * hd, ch = ctx.pointer + (span.row + r0) * qDim + h * hd
+                    // scores[rows, keys] = q_h · k_gᵀ / √hd; our AVX-512 kernel, else OpenBLAS
+                    if !own || pk_attn_scores(s, keys, qh, qDim, kg, kvDim, rows, keys, hd, scale) != 0 {
+                        BLAS.sgemm(transB: true, m: rows, n: keys, k: hd, alpha: scale, a: qh, lda: qDim, b: kg, ldb: kvDim,
+                                   c: s, ldc: keys)
+                    }
+                    pk_softmax_causal(s, keys, valid.pointer + span.row + r0, rows)
+                    // context[rows, hd] = scores · v_g
+                    if !own || pk_attn_context(ch, qDim, s, keys, vg, kvDim, rows, keys, hd) != 0 {
+                        BLAS.sgemm(m: rows, n: hd, k: keys, a: s, lda: keys, b: vg, ldb: kvDim, c: ch, ldc: qDim)
                     }
                 }
             }
-            WorkerPool.shared(threads: workers).run(parts: workers, work)
-            row += n
         }
         pass.observeLayer("attn.context", context, [N, qDim])
         if let outputRows { compactRows(context, width: qDim, keeping: outputRows) }

@@ -129,3 +129,5 @@ void pk_pool_run(pk_pool *p, int parts, void (*fn)(void *, int), void *ctx) {
     while (__atomic_load_n(&p->finished, __ATOMIC_ACQUIRE) < (uint32_t)parts) PK_PAUSE();
     __atomic_store_n(&p->busy, 0, __ATOMIC_RELEASE);
 }
+
+long pk_claim_next(long *counter) { return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED); }

@@ -27,6 +27,31 @@ final class WorkerPoolTests: XCTestCase {
         }
     }
 
+    /// Items taken from a shared counter: each runs once, on a worker index below the threads
+    /// asked for, whatever the items cost; with 2 threads, items of very unequal cost still
+    /// end up on both.
+    func testItemsRunOnceEachOnWorkersBelowTheThreadCount() {
+        for threads in 1...3 {
+            let pool = WorkerPool(threads: 3)
+            for items in [1, 2, 7, 100] {
+                let slots = Slots(items), workers = Slots(items)
+                pool.run(items: items, threads: threads) { item, worker in
+                    slots.p[item] += 1
+                    workers.p[item] = worker
+                    if item == 0 { usleep(2000) } // one long item: the others go to the other threads
+                }
+                XCTAssertEqual(slots.wrong(1), [:], "\(threads) threads, \(items) items")
+                XCTAssertTrue(workers.values.allSatisfy { $0 >= 0 && $0 < threads }, "\(workers.values)")
+            }
+        }
+        let pool = WorkerPool(threads: 2), workers = Slots(64)
+        pool.run(items: 64, threads: 2) { item, worker in
+            workers.p[item] = worker
+            usleep(item == 0 ? 20_000 : 200)
+        }
+        XCTAssertEqual(Set(workers.values), [0, 1], "a 20 ms item and 63 of 0.2 ms all ran on one thread")
+    }
+
     /// Back-to-back runs, as decode's products: none loses a part, none runs a part twice or
     /// late (into the next run), and the caller sees every part's writes when run returns.
     func testManyRunsInARowLoseNoPartAndTheCallerSeesTheirWrites() {

@@ -50,6 +50,33 @@ final class DenseModelTests: XCTestCase {
         try ModelChecks.batchedMatchesSeparate("llama-swiglu-gqa")
     }
 
+    /// A step of chunks big enough that attention's (chunk, head) items are spread over the
+    /// threads (the fixtures' own prompts are below the size that pays for a split), with a
+    /// decode chunk among prefill chunks, one of them continuing a cache: every row's logits
+    /// equal its sequence's run alone. bf16 weights, so attention runs on polycom's kernels
+    /// (exact products: under --bf16-prefill a product's kernel depends on the step's token
+    /// count, `ComputeOptions.bf16DotProducts`).
+    func testAStepOfLargeChunksSplitOverThreadsMatchesSeparateRuns() throws {
+        var rng = SplitMix64(seed: 41)
+        let tokens = { (n: Int) in (0..<n).map { _ in Int(rng.next() % 320) } }
+        let a = tokens(128), b = tokens(100), c = tokens(12), d = tokens(51)
+        let model = try Architectures.load(path: fixtureModel("polynorm-bf16-sharded"))
+        let (ca, cb, cc, cd) = (model.makeCache(), model.makeCache(), model.makeCache(), model.makeCache())
+        _ = try model.forward([SequenceChunk(cache: ca, tokens: Array(a[0..<28]))])
+        _ = try model.forward([SequenceChunk(cache: cd, tokens: Array(d[0..<50]))])
+        let step = try model.forward([SequenceChunk(cache: ca, tokens: Array(a[28...]), allLogits: true),
+                                      SequenceChunk(cache: cb, tokens: b, allLogits: true),
+                                      SequenceChunk(cache: cd, tokens: [d[50]]), SequenceChunk(cache: cc, tokens: c)],
+                                     logits: .last)
+        XCTAssertEqual(step.rows, 100 + 100 + 1 + 1)
+        let aloneA = try model.logits(for: a), aloneB = try model.logits(for: b)
+        for i in 0..<100 { assertClose(step.array(i), aloneA.array(28 + i), tolerance: 1e-5, "a row \(28 + i)") }
+        for i in 0..<100 { assertClose(step.array(100 + i), aloneB.array(i), tolerance: 1e-5, "b row \(i)") }
+        assertClose(step.array(200), try model.logits(for: d).array(50), tolerance: 1e-5, "d's decode step")
+        assertClose(step.array(201), try model.logits(for: c).array(11), tolerance: 1e-5, "c's last row")
+        XCTAssertEqual([ca.count, cb.count, cc.count, cd.count], [128, 100, 12, 51])
+    }
+
     func testRejectsOutOfVocabularyTokens() throws {
         let model = try Architectures.load(path: fixtureModel("polynorm-f32"))
         XCTAssertThrowsError(try model.logits(for: [1, 320])) { XCTAssertTrue("\($0)".contains("outside the vocabulary"), "\($0)") }

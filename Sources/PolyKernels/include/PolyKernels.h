@@ -224,4 +224,7 @@ void pk_pool_destroy(pk_pool *pool);
 /// all are done. A run asked for during another (from a part, or another thread) runs all its
 /// parts on its caller.
 void pk_pool_run(pk_pool *pool, int parts, void (*fn)(void *ctx, int part), void *ctx);
+/// The value of *counter before adding 1, atomically: items handed out one at a time to
+/// whichever thread asks next.
+long pk_claim_next(long *counter);
 #endif
