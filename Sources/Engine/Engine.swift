@@ -93,7 +93,7 @@ public final class Engine: @unchecked Sendable {
         self.weightsFault = weightsFault
         self.options = options
         self.eosTokenIds = eosTokenIds ?? Set(model.config.eosTokenIds)
-        prefixCache = PrefixCache(maxBytes: options.prefixCacheBytes)
+        prefixCache = PrefixCache(maxBytes: options.prefixCacheBytes, copyThreads: model.options.threads)
         kvBudget = options.kvCacheBytes ?? Int(ProcessInfo.processInfo.physicalMemory / 4)
         bytesPerPosition = model.config.kvCacheBytesPerPosition
     }

@@ -40,12 +40,15 @@ final class PrefixCache {
     /// Entries kept at most: lookups and inserts scan them all, and a scoring batch of
     /// tiny pairs would otherwise leave tens of thousands of them within the byte budget.
     let maxEntries: Int
+    /// Threads a hit's copy runs on (`KVCache.copyPrefix`): the model's, idle between steps.
+    let copyThreads: Int
     private(set) var hits = 0
     private(set) var reusedTokens = 0
 
-    init(maxBytes: Int, maxEntries: Int = 256) {
+    init(maxBytes: Int, maxEntries: Int = 256, copyThreads: Int = 1) {
         self.maxBytes = maxBytes
         self.maxEntries = maxEntries
+        self.copyThreads = copyThreads
     }
 
     /// Bytes the entries hold, kept up to date rather than summed: a scoring batch leaves
@@ -68,7 +71,7 @@ final class PrefixCache {
             cache.truncate(to: tokens.count)
             kept = cache
         } else {
-            kept = cache.copyPrefix(tokens.count)
+            kept = cache.copyPrefix(tokens.count, threads: copyThreads)
         }
         let entry = Entry(tokens: tokens, cache: kept, logprobs: logprobs, next: next, lastUse: clock)
         entries.append(entry)
@@ -107,7 +110,7 @@ final class PrefixCache {
         if let from = logprobsFrom, from <= reused {
             records = (from...reused).map { j in e.record(at: j, token: prompt[j], topK: topK)! }
         }
-        return Hit(cache: e.cache.copyPrefix(reused, capacity: capacity), reused: reused, logprobs: records)
+        return Hit(cache: e.cache.copyPrefix(reused, capacity: capacity, threads: copyThreads), reused: reused, logprobs: records)
     }
 
     /// Length of the longest common prefix of two token lists.

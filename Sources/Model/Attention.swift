@@ -63,14 +63,21 @@ public struct Attention: Sendable {
 
         let context = pass.work.buffer(.context, N * qDim)
         let scale = 1 / Float(headDim).squareRoot()
-        // Every chunk's keys and values into its cache first: a chunk's attention reads its own.
         var row = 0
         let spans = chunks.map { chunk in
-            let n = chunk.tokens.count, start = chunk.cache.count
-            (chunk.cache.keys(layer: layer) + start * kvDim).update(from: ks + row * kvDim, count: n * kvDim)
-            (chunk.cache.values(layer: layer) + start * kvDim).update(from: vs + row * kvDim, count: n * kvDim)
-            defer { row += n }
-            return (row: row, n: n, start: start)
+            defer { row += chunk.tokens.count }
+            return (row: row, n: chunk.tokens.count, start: chunk.cache.count)
+        }
+        let cacheKeys = chunks.map { UnsafeSendable($0.cache.keys(layer: layer)) }
+        let cacheValues = chunks.map { UnsafeSendable($0.cache.values(layer: layer)) }
+        // Every chunk's keys and values into its cache first (a chunk's attention reads its
+        // own), on the cores: the first write to a cache's pages is the kernel clearing them,
+        // and one thread copying a scoring step's ~25 chunks left the other core idle.
+        let newKeys = UnsafeSendable(ks), newValues = UnsafeSendable(vs)
+        let copiers = N * kvDim < 1 << 17 ? 1 : options.threads
+        WorkerPool.shared(threads: copiers).run(items: 2 * spans.count, threads: copiers) { i, _ in
+            let span = spans[i / 2], (from, to) = i % 2 == 0 ? (newKeys, cacheKeys[i / 2]) : (newValues, cacheValues[i / 2])
+            (to.pointer + span.start * kvDim).update(from: from.pointer + span.row * kvDim, count: span.n * kvDim)
         }
         // One run over every (chunk, head) of the step, the costliest first, each thread taking
         // the next when done: a scoring step holds ~25 chunks (a context, endings of ~20 tokens),
@@ -89,8 +96,6 @@ public struct Attention: Sendable {
         let scratch = spans.map { min($0.n, Attention.queryBlock) * ($0.start + $0.n) }.max() ?? 0
         let scores = pass.work.buffer(.scores, workers * scratch)
         let valid = spans.flatMap { s in (0..<s.n).map { s.start + $0 + 1 } }
-        let cacheKeys = chunks.map { UnsafeSendable($0.cache.keys(layer: layer)) }
-        let cacheValues = chunks.map { UnsafeSendable($0.cache.values(layer: layer)) }
         let q = UnsafeSendable(qs), ctx = UnsafeSendable(context), sp = UnsafeSendable(scores)
         let hd = headDim, group = heads / kvHeads, isa = options.kernels.rawValue
         // Our AVX-512 products, except where OpenBLAS holds the threads and splits each product.

@@ -39,7 +39,7 @@ struct Convert: ParsableCommand {
         if existing.contains(where: isWeightFile) { throw ValidationError("\(output) already holds weights") }
         for name in try fm.contentsOfDirectory(atPath: source.path) where !isWeightFile(name) {
             var isDir: ObjCBool = false
-            fm.fileExists(atPath: source.appendingPathComponent(name).path, isDirectory: &isDir)
+            _ = fm.fileExists(atPath: source.appendingPathComponent(name).path, isDirectory: &isDir)
             if isDir.boolValue || existing.contains(name) { continue }
             try fm.copyItem(at: source.appendingPathComponent(name), to: target.appendingPathComponent(name))
         }

@@ -64,11 +64,18 @@ final class DenseModelTests: XCTestCase {
         let (ca, cb, cc, cd) = (model.makeCache(), model.makeCache(), model.makeCache(), model.makeCache())
         _ = try model.forward([SequenceChunk(cache: ca, tokens: Array(a[0..<28]))])
         _ = try model.forward([SequenceChunk(cache: cd, tokens: Array(d[0..<50]))])
+        // 14 more chunks make the step's keys and values (1,613 × 96 floats) large enough to
+        // be copied into their caches on both threads.
+        let more = (0..<14).map { _ in tokens(100) }, moreCaches = more.map { _ in model.makeCache() }
         let step = try model.forward([SequenceChunk(cache: ca, tokens: Array(a[28...]), allLogits: true),
                                       SequenceChunk(cache: cb, tokens: b, allLogits: true),
-                                      SequenceChunk(cache: cd, tokens: [d[50]]), SequenceChunk(cache: cc, tokens: c)],
+                                      SequenceChunk(cache: cd, tokens: [d[50]]), SequenceChunk(cache: cc, tokens: c)]
+                                         + zip(moreCaches, more).map { SequenceChunk(cache: $0, tokens: $1) },
                                      logits: .last)
-        XCTAssertEqual(step.rows, 100 + 100 + 1 + 1)
+        XCTAssertEqual(step.rows, 100 + 100 + 1 + 1 + more.count)
+        for (i, m) in more.enumerated() {
+            assertClose(step.array(202 + i), try model.logits(for: m).array(99), tolerance: 1e-5, "chunk \(4 + i)'s last row")
+        }
         let aloneA = try model.logits(for: a), aloneB = try model.logits(for: b)
         for i in 0..<100 { assertClose(step.array(i), aloneA.array(28 + i), tolerance: 1e-5, "a row \(28 + i)") }
         for i in 0..<100 { assertClose(step.array(100 + i), aloneB.array(i), tolerance: 1e-5, "b row \(i)") }
