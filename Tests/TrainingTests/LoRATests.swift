@@ -85,7 +85,7 @@ final class LoRATests: XCTestCase {
         for (name, base) in Self.cases {
             let ref = try reference("lora-" + name)
             let blocks = try ref.tensor("steps_blocks")
-            let T = blocks.shape[1], ids = try blocks.ints()
+            let T = blocks.shape[1], ids = blocks.ints()
             let examples = stride(from: 0, to: ids.count, by: T).map { start -> Example in
                 let toks = ids[start..<start + T].map(Int32.init)
                 return Example(tokens: toks, targets: Array(toks.dropFirst()) + [-100])

@@ -40,7 +40,7 @@ final class ParameterStoreTests: XCTestCase {
         XCTAssertEqual(store.v.count, store.grads.count)
         for name in frozen { XCTAssertNil(store.grad(name), name) }
 
-        let loss = try gradients(m, try tokens.ints().map(Int32.init), targets)
+        let loss = try gradients(m, tokens.ints().map(Int32.init), targets)
         let refLoss = try ref.tensor("grad_loss").bytes.bindMemory(to: Double.self)[0]
         XCTAssertEqual(loss, refLoss, accuracy: 1e-5 * refLoss)
         for slot in trainable {

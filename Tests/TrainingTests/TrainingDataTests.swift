@@ -9,7 +9,7 @@ final class TrainingDataTests: XCTestCase {
 
     func write(_ lines: [String]) -> String {
         let path = temporaryDirectory() + "/data.jsonl"
-        FileManager.default.createFile(atPath: path, contents: lines.joined(separator: "\n").data(using: .utf8))
+        _ = FileManager.default.createFile(atPath: path, contents: lines.joined(separator: "\n").data(using: .utf8))
         return path
     }
 
