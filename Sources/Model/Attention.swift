@@ -70,15 +70,14 @@ public struct Attention: Sendable {
         }
         let cacheKeys = chunks.map { UnsafeSendable($0.cache.keys(layer: layer)) }
         let cacheValues = chunks.map { UnsafeSendable($0.cache.values(layer: layer)) }
-        // Every chunk's keys and values into its cache first (a chunk's attention reads its
-        // own), on the cores: the first write to a cache's pages is the kernel clearing them,
-        // and one thread copying a scoring step's ~25 chunks left the other core idle.
-        let newKeys = UnsafeSendable(ks), newValues = UnsafeSendable(vs)
-        let copiers = N * kvDim < 1 << 17 ? 1 : options.threads
-        WorkerPool.shared(threads: copiers).run(items: 2 * spans.count, threads: copiers) { i, _ in
-            let span = spans[i / 2], (from, to) = i % 2 == 0 ? (newKeys, cacheKeys[i / 2]) : (newValues, cacheValues[i / 2])
-            (to.pointer + span.start * kvDim).update(from: from.pointer + span.row * kvDim, count: span.n * kvDim)
-        }
+        // Every chunk's keys and values into its cache first: a chunk's attention reads its own.
+        KVCache.copy(spans.indices.flatMap { c in
+            let span = spans[c]
+            return [(ks, cacheKeys[c]), (vs, cacheValues[c])].map { from, to in
+                KVCache.Copy(from: UnsafeSendable(from + span.row * kvDim), to: UnsafeSendable(to.pointer + span.start * kvDim),
+                             count: span.n * kvDim)
+            }
+        }, threads: options.threads)
         // One run over every (chunk, head) of the step, the costliest first, each thread taking
         // the next when done: a scoring step holds ~25 chunks (a context, endings of ~20 tokens),
         // and a run per chunk with its heads split evenly in advance left a core waiting at

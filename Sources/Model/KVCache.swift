@@ -52,21 +52,34 @@ public final class KVCache: @unchecked Sendable {
 
     /// A new cache holding this cache's first `length` positions, with room for `capacity`
     /// (at least `length`; a caller that knows its final length copies once, not again on
-    /// growing). The layers' keys and values are copied on up to `threads` threads: the copy
-    /// writes fresh pages, and the kernel clearing them was most of its time (an 80-token
-    /// context of a 1B-shaped model: 5 MB, copied for each of a HellaSwag item's endings while
-    /// the other core waited).
+    /// growing), copied on up to `threads` threads (`KVCache.copy`: an 80-token context of a
+    /// 1B-shaped model is 5 MB, copied for each of a HellaSwag item's endings).
     public func copyPrefix(_ length: Int, capacity: Int = 0, threads: Int = 1) -> KVCache {
         precondition(length <= count)
         let c = KVCache(layers: layers, width: width, capacity: max(length, 16, capacity))
-        let from = (keys + values).map { UnsafeSendable($0.pointer) }, to = (c.keys + c.values).map { UnsafeSendable($0.pointer) }
-        let floats = length * width
-        let workers = 2 * layers * floats < 1 << 18 ? 1 : threads
-        WorkerPool.shared(threads: workers).run(items: 2 * layers, threads: workers) { i, _ in
-            to[i].pointer.update(from: from[i].pointer, count: floats)
-        }
+        KVCache.copy(zip(keys + values, c.keys + c.values).map { from, to in
+            Copy(from: UnsafeSendable(from.pointer), to: UnsafeSendable(to.pointer), count: length * width)
+        }, threads: threads)
         c.count = length
         return c
+    }
+
+    /// `count` floats from `from` to `to`.
+    struct Copy: Sendable {
+        let from: UnsafeSendable<Float>
+        let to: UnsafeSendable<Float>
+        let count: Int
+    }
+
+    /// The copies, on up to `threads` threads once they move 2^18 floats (1 MiB) or more, each
+    /// thread taking the next when done. Copies into a cache write fresh pages, and the kernel
+    /// clearing them is most of their time: on one thread (a scoring step's ~25 chunks, a
+    /// prefix-cache hit) the other core waited.
+    static func copy(_ copies: [Copy], threads: Int) {
+        let workers = copies.reduce(0) { $0 + $1.count } < 1 << 18 ? 1 : threads
+        WorkerPool.shared(threads: workers).run(items: copies.count, threads: workers) { i, _ in
+            copies[i].to.pointer.update(from: copies[i].from.pointer, count: copies[i].count)
+        }
     }
 
     /// Bytes of key/value storage held.
