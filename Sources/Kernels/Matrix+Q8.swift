@@ -4,7 +4,8 @@ import PolyKernels
 /// q8 weights: blocks of 32 int8 values along a row, one f16 scale per block (llama.cpp's
 /// Q8_0 layout, values and scales in two arrays). Decode batches (below
 /// `panelThreshold` tokens) quantise the activations per block too and take integer dot
-/// products (VNNI, AVX2 or portable C, pk_matmul_q8_isa); prefill runs the blocked GEMM of
+/// products (VNNI, AVX2 or portable C, pk_matmul_q8_isa; VNNI with 4 or more tokens in vector
+/// lanes, starting from `q8BlockSums`); prefill runs the blocked GEMM of
 /// bf16 prefill with a packing that dequantises the weights (gemm_q8.c), so its activations
 /// and math stay f32. Dequantised 512-row panels through sgemm (`q8Panels`) are left for
 /// what the kernels refuse (no buffers).
@@ -15,6 +16,16 @@ extension Matrix {
     }
 
     public var isQ8: Bool { tensor.dtype == .i8 }
+
+    /// `q8BlockSums` for these values, or nil where no kernel reads them.
+    static func blockSums(_ values: Tensor, rows: Int, cols: Int) -> ByteStorage? {
+        let vnni = pk_q8_isa(KernelFamily.avx512.rawValue) == KernelFamily.avx512.rawValue
+        guard vnni, cols % Int(PK_Q8_BLOCK) == 0, rows > 0 else { return nil }
+        let sums = ByteStorage(count: rows * cols / Int(PK_Q8_BLOCK) * 2)
+        pk_q8_block_sums(sums.pointer.assumingMemoryBound(to: Int16.self),
+                         values.bytes.baseAddress!.assumingMemoryBound(to: Int8.self), rows, cols)
+        return sums
+    }
 
     private var q8Values: UnsafePointer<Int8> { tensor.bytes.baseAddress!.assumingMemoryBound(to: Int8.self) }
     private var q8Scales: UnsafePointer<UInt16> { scales!.bytes.baseAddress!.assumingMemoryBound(to: UInt16.self) }

@@ -74,7 +74,8 @@ extension Matrix {
         switch tensor.dtype {
         case .i8:
             _ = pk_matmul_q8_claim(isa, out, ldo, x, base.assumingMemoryBound(to: Int8.self),
-                                   scales!.bytes.baseAddress!.assumingMemoryBound(to: UInt16.self), T, rows, cols, chunk, next)
+                                   scales!.bytes.baseAddress!.assumingMemoryBound(to: UInt16.self),
+                                   q8BlockSums?.pointer.assumingMemoryBound(to: Int16.self), T, rows, cols, chunk, next)
         case .bf16:
             pk_matmul_bf16_claim(isa, out, ldo, x, base.assumingMemoryBound(to: UInt16.self), T, rows, cols, chunk, next)
         default:

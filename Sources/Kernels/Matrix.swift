@@ -17,6 +17,10 @@ public struct Matrix: @unchecked Sendable {
     public let tensor: Tensor
     /// q8 only: F16 [rows, ⌈cols/32⌉], one scale per block of 32 columns.
     public let scales: Tensor?
+    /// q8 only, where VNNI runs batches with the tokens in vector lanes (whole blocks, a CPU
+    /// with AVX512-VNNI): Int16 [rows, cols/32], each block's Σ value (pk_q8_block_sums),
+    /// 1/16 of the values' bytes. Batches of 4 or more tokens start their sums from it.
+    let q8BlockSums: ByteStorage?
     public let rows: Int
     public let cols: Int
 
@@ -36,6 +40,7 @@ public struct Matrix: @unchecked Sendable {
         precondition([.f32, .bf16, .f16].contains(tensor.dtype), "unsupported weight dtype \(tensor.dtype)")
         self.tensor = tensor
         scales = nil
+        q8BlockSums = nil
         rows = tensor.shape[0]
         cols = tensor.shape[1]
     }
@@ -48,6 +53,7 @@ public struct Matrix: @unchecked Sendable {
         self.scales = scales
         rows = values.shape[0]
         cols = values.shape[1]
+        q8BlockSums = Matrix.blockSums(values, rows: rows, cols: cols)
     }
 
     /// Bytes one pass over the matrix reads (values and scales).

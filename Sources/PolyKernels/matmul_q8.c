@@ -1,6 +1,7 @@
 #include "PolyKernels.h"
 #include "half.h"
 #include "claim.h"
+#include "q8_lanes.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,17 @@ void pk_quantize_q8(int8_t *q, uint16_t *scales, const float *x, size_t rows, si
             }
         }
     }
+}
+
+void pk_q8_block_sums(int16_t *sums, const int8_t *q, size_t rows, size_t C) {
+    size_t nb = blocks(C);
+    for (size_t r = 0; r < rows; r++)
+        for (size_t b = 0; b < nb; b++) {
+            size_t c0 = b * QB, n = C - c0 < QB ? C - c0 : QB;
+            int32_t sum = 0;
+            for (size_t i = 0; i < n; i++) sum += q[r * C + c0 + i];
+            sums[r * nb + b] = (int16_t)sum;
+        }
 }
 
 void pk_dequantize_q8(float *out, const int8_t *q, const uint16_t *scales, size_t rows, size_t C) {
@@ -358,7 +370,7 @@ static void rows_family(int family, float *out, size_t ldo, const act_q8 *a, con
 }
 
 int pk_matmul_q8_claim(int isa, float *out, size_t ldo, const float *x, const int8_t *q, const uint16_t *scales,
-                       size_t T, size_t rows, size_t C, size_t chunk, size_t *next) {
+                       const int16_t *sums, size_t T, size_t rows, size_t C, size_t chunk, size_t *next) {
     if (T == 0 || rows == 0) return 0;
     if (chunk == 0) chunk = rows;
     act_q8 a = {0};
@@ -366,6 +378,8 @@ int pk_matmul_q8_claim(int isa, float *out, size_t ldo, const float *x, const in
     a.pairs = (a.nb + 1) / 2;
     int family = pk_q8_isa(isa), rc = 0;
 #ifdef PK_Q8_SIMD
+    if (family == PK_ISA_AVX512 && sums && C % QB == 0 && T >= PK_Q8_LANES_MIN)
+        return pk_q8_lanes_claim(out, ldo, x, q, scales, sums, T, rows, C, chunk, next);
     if (family == PK_ISA_AVX512) {
         a.ob = aligned_alloc(64, T * a.pairs * 64);
         a.dx = aligned_alloc(64, T * a.pairs * 64);
@@ -386,7 +400,7 @@ int pk_matmul_q8_claim(int isa, float *out, size_t ldo, const float *x, const in
 }
 
 int pk_matmul_q8_isa(int isa, float *out, size_t ldo, const float *x, const int8_t *q, const uint16_t *scales,
-                     size_t T, size_t rows, size_t C) {
+                     const int16_t *sums, size_t T, size_t rows, size_t C) {
     size_t next = 0;
-    return pk_matmul_q8_claim(isa, out, ldo, x, q, scales, T, rows, C, rows, &next);
+    return pk_matmul_q8_claim(isa, out, ldo, x, q, scales, sums, T, rows, C, rows, &next);
 }

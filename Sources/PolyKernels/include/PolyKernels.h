@@ -57,17 +57,22 @@ void pk_matmul_f16_portable(float *out, size_t ldo, const float *x, const uint16
 enum { PK_Q8_BLOCK = 32 };
 void pk_quantize_q8(int8_t *q, uint16_t *scales, const float *x, size_t rows, size_t C);
 void pk_dequantize_q8(float *out, const int8_t *q, const uint16_t *scales, size_t rows, size_t C);
+/// sums[rows, ⌈C/32⌉]: each block's Σ q (|Σ| ≤ 32 · 127), which the token-lane VNNI kernel
+/// for batches of 4 or more tokens starts its sums from; computed once per matrix.
+void pk_q8_block_sums(int16_t *sums, const int8_t *q, size_t rows, size_t C);
 /// The family pk_matmul_q8_isa runs for a requested one: AVX512 needs VNNI (else AVX2).
 int pk_q8_isa(int isa);
 /// out[T, rows] (row stride ldo) = x · wᵀ with x quantised per block of 32 (f32 scales)
-/// and integer dot products per block: VNNI, AVX2, or portable C (the reference).
+/// and integer dot products per block: VNNI, AVX2, or portable C (the reference). With
+/// `sums` (pk_q8_block_sums; may be NULL), VNNI runs batches of 4 or more tokens on columns
+/// that are whole blocks with the tokens in vector lanes (matmul_q8_lanes.c).
 /// Returns 0, or -1 with out untouched when the activations' buffer cannot be allocated.
 int pk_matmul_q8_isa(int isa, float *out, size_t ldo, const float *x, const int8_t *q,
-                     const uint16_t *scales, size_t T, size_t rows, size_t C);
+                     const uint16_t *scales, const int16_t *sums, size_t T, size_t rows, size_t C);
 /// The same shared by threads, rows taken from `next` as by pk_matmul_bf16_claim. A thread that cannot allocate its quantised activations returns
 /// -1 having taken no rows; rows left in `next` afterwards are the caller's to compute.
 int pk_matmul_q8_claim(int isa, float *out, size_t ldo, const float *x, const int8_t *q, const uint16_t *scales,
-                       size_t T, size_t rows, size_t C, size_t chunk, size_t *next);
+                       const int16_t *sums, size_t T, size_t rows, size_t C, size_t chunk, size_t *next);
 
 /// Prefill (gemm_bf16.c): out[T, rows] = x[T, K] · w[rows, K]ᵀ with bf16 weights and f32
 /// math, a blocked, packed GEMM that widens the weights in registers (no f32 copy of w).
