@@ -12,7 +12,7 @@ import PolyKernels
 /// older than the CPU does not know the model and falls back to generic SSE3 kernels
 /// ("Prescott"): Debian's 0.3.21 on a recent Xeon runs sgemm at a fifth of the speed it
 /// reaches with `OPENBLAS_CORETYPE=SkylakeX`. The choice is made before `main` runs, so
-/// the only fix is to start the process again with the variable set.
+/// the only fix is to start the process again with the variable set (`StartupEnvironment`).
 public enum BLASCore {
     /// The kernel family OpenBLAS runs, e.g. "Haswell", "SkylakeX", "Cooperlake".
     public static var name: String { String(cString: openblas_get_corename()) }
@@ -57,19 +57,13 @@ public enum BLASCore {
     /// Environment variable a re-started process finds the replaced family in.
     static let replacedKey = "POLYCOM_BLAS_REPLACED"
 
-    /// Starts this program again with `OPENBLAS_CORETYPE` set when OpenBLAS runs generic
-    /// kernels on a CPU it does not know; returns (without doing anything) otherwise, or
-    /// when the re-start fails. Call first thing in `main`, before any thread starts.
-    public static func restartWithMatchingKernelsIfNeeded() {
-        let env = ProcessEnvironment(), core = name
+    /// `OPENBLAS_CORETYPE` (and the family it replaces) for `StartupEnvironment`'s re-start
+    /// when OpenBLAS runs generic kernels on a CPU it does not know; none otherwise.
+    static func startupVariables(_ env: ProcessEnvironment) -> [(name: String, value: String)] {
+        let core = name
         guard let target = replacement(for: core, cpuLevel: cpuVectorLevel, userSet: env["OPENBLAS_CORETYPE"] != nil)
-        else { return }
-        setenv("OPENBLAS_CORETYPE", target, 1)
-        setenv(replacedKey, core, 1)
-        execv("/proc/self/exe", CommandLine.unsafeArgv)
-        // Only reached when exec failed: run on, slowly, and say so.
-        unsetenv("OPENBLAS_CORETYPE")
-        unsetenv(replacedKey)
+        else { return [] }
+        return [("OPENBLAS_CORETYPE", target), (replacedKey, core)]
     }
 
     /// One line for logs: the family that runs and why.
@@ -86,11 +80,6 @@ public enum BLASCore {
         }
         return line
     }
-}
-
-/// Reads of the process environment (getenv), without Foundation.
-struct ProcessEnvironment {
-    subscript(key: String) -> String? { getenv(key).map { String(cString: $0) } }
 }
 
 private extension String {

@@ -193,6 +193,7 @@ struct BenchModel: ParsableCommand {
             return
         }
         print(BLASCore.summary)
+        print(MallocHugePages.summary)
         print(String(format: "load     %8.2f s (%@); peak RSS %.2f GB; kernels %@; weights %@ (%.2f GB read per token); %d threads",
                      loadSeconds, compute.mmap ? "files mapped" : "read into 2 MiB pages", Double(peakRSS) / 1e9, "\(options.kernels)",
                      compute.weights.rawValue, Double(weightBytes) / 1e9, m.options.threads))

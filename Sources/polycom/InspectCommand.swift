@@ -81,6 +81,7 @@ struct Inspect: ParsableCommand {
         }
         print("kv cache     \(bytes(kvPerToken)) per token, \(bytes(kvFull)) for a full \(c.maxPositionEmbeddings)-token context")
         print("runtime      \(BLASCore.summary)")
+        print("             \(MallocHugePages.summary)")
     }
 }
 

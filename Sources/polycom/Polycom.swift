@@ -22,8 +22,9 @@ struct Polycom: ParsableCommand {
         subcommands: [Serve.self, Generate.self, Forward.self, Inspect.self, Tokenize.self, Detokenize.self, Bench.self, Convert.self, Train.self, Eval.self])
 
     static func main() {
-        // Before any thread starts: OpenBLAS chose its kernels when it loaded.
-        BLASCore.restartWithMatchingKernelsIfNeeded()
+        // Before any thread starts: OpenBLAS chose its kernels when it loaded, glibc read its
+        // malloc tunables.
+        StartupEnvironment.restartIfNeeded()
         main(nil)
     }
 }

@@ -113,6 +113,7 @@ struct Serve: ParsableCommand {
         let service = InferenceService(modelPath: model, options: options)
         let bound = try service.start()
         service.log(BLASCore.summary)
+        service.log(MallocHugePages.summary)
         service.log("polycom listening on http://\(host):\(bound) — loading \(model)")
         // SIGINT / SIGTERM: stop accepting, finish in-flight requests, exit 0. The handler
         // only writes a byte to a pipe (async-signal-safe); a thread of ours does the work.

@@ -113,6 +113,26 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(r.stdout.contains("warning: generic kernels"), BLASCore.cpuVectorLevel >= 2, r.stdout)
     }
 
+    /// polycom starts again with glibc's malloc in huge pages where glibc (2.35 on, read here
+    /// from confstr) and the kernel (its transparent huge pages not `never`) offer them; a
+    /// value the user set is kept.
+    func testMallocHugePagesAreSetByRestartingUnlessTheUserChose() throws {
+        var version = [CChar](repeating: 0, count: 64)
+        _ = confstr(Int32(_CS_GNU_LIBC_VERSION), &version, version.count)
+        let glibc = String(cString: version).split(separator: " ").last.map { $0.split(separator: ".").compactMap { Int($0) } } ?? []
+        let mode = (try? String(contentsOfFile: "/sys/kernel/mm/transparent_hugepage/enabled", encoding: .utf8)) ?? "[never]"
+        let offered = glibc.count >= 2 && (glibc[0] > 2 || glibc[1] >= 35) && !mode.contains("[never]")
+        let clean: [String: String?] = ["GLIBC_TUNABLES": nil, "POLYCOM_MALLOC_HUGETLB_SET": nil]
+        let r = try polycom(["inspect", repositoryRoot + "/Configs/PolyNorm_1B"], environment: clean)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout.contains("malloc: glibc.malloc.hugetlb=1 (set by polycom: heaps in transparent huge pages)\n"),
+                       offered, r.stdout)
+        let user = try polycom(["inspect", repositoryRoot + "/Configs/PolyNorm_1B"],
+                               environment: ["GLIBC_TUNABLES": "glibc.malloc.hugetlb=0", "POLYCOM_MALLOC_HUGETLB_SET": nil])
+        XCTAssertEqual(user.status, 0, user.stderr)
+        XCTAssertTrue(user.stdout.contains("malloc: glibc.malloc.hugetlb=0 (GLIBC_TUNABLES from the environment)\n"), user.stdout)
+    }
+
     func testInspectPolyNorm1BConfig() throws {
         let r = try polycom("inspect", repositoryRoot + "/Configs/PolyNorm_1B")
         XCTAssertEqual(r.status, 0, r.stderr)
