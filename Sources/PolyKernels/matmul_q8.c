@@ -1,6 +1,7 @@
 #include "PolyKernels.h"
 #include "half.h"
 #include "claim.h"
+#include "q8_block.h"
 #include "q8_lanes.h"
 #include <math.h>
 #include <stdlib.h>
@@ -212,24 +213,12 @@ Q8_TILE(tile_avx2, TQ_AVX2, block_avx2)
 /// lanes are zeros (ob 128, da 0).
 TQ_VNNI static void quantize_acts_vnni(act_q8 *a, const float *x, size_t T, size_t C) {
     size_t P = a->pairs;
-    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127), offset = _mm512_set1_epi32(128);
     for (size_t t = 0; t < T; t++)
         for (size_t b = 0; b < 2 * P; b++) {
             size_t c0 = b * QB, n = c0 < C ? (C - c0 < QB ? C - c0 : QB) : 0;
             __mmask16 m0 = n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1);
             __mmask16 m1 = n >= 32 ? 0xffff : n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;
-            const float *xb = x + t * C + c0;
-            __m512 v0 = _mm512_maskz_loadu_ps(m0, xb), v1 = _mm512_maskz_loadu_ps(m1, xb + 16);
-            float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
-            float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
-            __m512 scale = _mm512_set1_ps(id);
-            // vcvtps2dq rounds to nearest even, as nearbyintf in the default rounding mode.
-            __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, scale)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, scale));
-            q0 = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q0, lo), hi), offset);
-            q1 = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q1, lo), hi), offset);
-            uint8_t *ob = a->ob + t * P * 64 + c0;
-            _mm_store_si128((__m128i *)ob, _mm512_cvtepi32_epi8(q0));
-            _mm_store_si128((__m128i *)(ob + 16), _mm512_cvtepi32_epi8(q1));
+            float d = pk_q8_block_u8(x + t * C + c0, m0, m1, a->ob + t * P * 64 + c0);
             _mm256_store_ps(a->dx + t * P * 16 + b * 8, _mm256_set1_ps(d));
         }
 }

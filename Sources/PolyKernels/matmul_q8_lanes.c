@@ -1,4 +1,5 @@
 #include "q8_lanes.h"
+#include "q8_block.h"
 #include "claim.h"
 #include <stdlib.h>
 #include <string.h>
@@ -31,8 +32,7 @@ enum { LANES = 8, QB = 32, ROWS = 4 };
 /// scale. Lanes past the last token are zeros: u8 0 adds nothing to a sum, scale 0.
 typedef struct { uint32_t *x; float *d; size_t nb, groups; } lanes_act;
 
-/// Quantised as matmul_q8.c's VNNI activations (d = amax / 127, values rounded to nearest
-/// even and clamped to ±127), so both kernels multiply the same integers.
+/// Each block through pk_q8_block_u8, as matmul_q8.c's VNNI activations.
 TL static int quantize(lanes_act *a, const float *x, size_t T, size_t C) {
     size_t nb = C / QB, groups = (T + LANES - 1) / LANES, cells = groups * nb * LANES;
     a->nb = nb;
@@ -42,21 +42,11 @@ TL static int quantize(lanes_act *a, const float *x, size_t T, size_t C) {
     if (!a->x || !a->d) return -1;
     memset(a->x, 0, cells * 8 * 4);
     memset(a->d, 0, cells * 4);
-    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127), offset = _mm512_set1_epi32(128);
     for (size_t t = 0; t < T; t++) {
         size_t g = t / LANES, lane = t % LANES;
         for (size_t b = 0; b < nb; b++) {
-            const float *xb = x + t * C + b * QB;
-            __m512 v0 = _mm512_loadu_ps(xb), v1 = _mm512_loadu_ps(xb + 16);
-            float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
-            float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
-            __m512 scale = _mm512_set1_ps(id);
-            __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, scale)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, scale));
-            q0 = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q0, lo), hi), offset);
-            q1 = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q1, lo), hi), offset);
             uint32_t bytes[8];
-            _mm_storeu_si128((__m128i *)bytes, _mm512_cvtepi32_epi8(q0));
-            _mm_storeu_si128((__m128i *)(bytes + 4), _mm512_cvtepi32_epi8(q1));
+            float d = pk_q8_block_u8(x + t * C + b * QB, 0xffff, 0xffff, (uint8_t *)bytes);
             size_t cell = g * nb + b;
             for (int j = 0; j < 8; j++) a->x[(cell * 8 + j) * LANES + lane] = bytes[j];
             a->d[cell * LANES + lane] = d;
