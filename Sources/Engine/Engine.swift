@@ -337,9 +337,10 @@ public final class Engine: @unchecked Sendable {
                 if s.prefillEnd == s.prompt.count && (sibling || !generates) {
                     s.nextTokenLogprobs = Logprobs.logSoftmax(logits.row(row + rows - 1))
                 }
-                // A sibling waiting for this prompt gets a copy now; otherwise (and always for
-                // a prompt that ends here) the cache is handed to the prefix cache without
-                // copying when the sequence finishes.
+                // A sibling waiting for this prompt gets its positions now (read from this
+                // sequence's cache, which only appends past them); otherwise (and always for a
+                // prompt that ends here) the cache is handed to the prefix cache when the
+                // sequence finishes.
                 if sibling && generates {
                     prefixCache.insert(tokens: s.prompt, cache: s.cache!, logprobs: s.positionRecords,
                                        next: s.nextTokenLogprobs)

@@ -16,7 +16,8 @@ final class PrefixCache {
         let next: [Float]?
         var lastUse: Int
 
-        var bytes: Int { cache.bytes + (next?.count ?? 0) * MemoryLayout<Float>.stride }
+        /// Bytes of the entry itself; its cache's storage is counted apart (`storageReaders`).
+        var bytes: Int { (next?.count ?? 0) * MemoryLayout<Float>.stride }
 
         /// The record of `token` at position `j` with `topK` alternatives, if kept.
         func record(at j: Int, token: Int, topK: Int) -> TokenLogprob? {
@@ -40,7 +41,7 @@ final class PrefixCache {
     /// Entries kept at most: lookups and inserts scan them all, and a scoring batch of
     /// tiny pairs would otherwise leave tens of thousands of them within the byte budget.
     let maxEntries: Int
-    /// Threads a hit's copy runs on (`KVCache.copyPrefix`): the model's, idle between steps.
+    /// Threads a hit's copies run on (`KVCache.sharingPrefix`): the model's, idle between steps.
     let copyThreads: Int
     private(set) var hits = 0
     private(set) var reusedTokens = 0
@@ -52,18 +53,30 @@ final class PrefixCache {
     }
 
     /// Bytes the entries hold, kept up to date rather than summed: a scoring batch leaves
-    /// thousands of entries, and every insert checks the budget.
+    /// thousands of entries, and every insert checks the budget. Entries share KV storage
+    /// (the endings of one context read the context's), so each storage counts once, for as
+    /// long as an entry reads it.
     private(set) var bytes = 0
+    private var storageReaders: [ObjectIdentifier: Int] = [:]
 
-    /// Keeps `cache`'s first `tokens.count` positions: a copy while the sequence still runs,
-    /// or the cache itself (`handOver`) once it has finished. `next`: the log-softmax after
-    /// the last of `tokens` (see `Entry.next`).
+    private func count(_ entry: Entry, _ sign: Int) {
+        bytes += sign * entry.bytes
+        for storage in entry.cache.storages {
+            let id = storage.id, readers = storageReaders[id, default: 0] + sign
+            if readers == 0 || (sign > 0 && readers == 1) { bytes += sign * storage.bytes }
+            storageReaders[id] = readers == 0 ? nil : readers
+        }
+    }
+
+    /// Keeps `cache`'s first `tokens.count` positions: read from the sequence's cache while it
+    /// still runs (`KVCache.sharingPrefix`), or the cache itself (`handOver`) once it has
+    /// finished. `next`: the log-softmax after the last of `tokens` (see `Entry.next`).
     func insert(tokens: [Int], cache: KVCache, logprobs: [TokenLogprob?], next: [Float]? = nil, handOver: Bool = false) {
         guard maxBytes > 0, tokens.count > 1, tokens.count <= cache.count else { return }
         clock += 1
         entries.removeAll { e in
             guard e.tokens == tokens else { return false }
-            bytes -= e.bytes
+            count(e, -1)
             return true
         }
         let kept: KVCache
@@ -71,20 +84,21 @@ final class PrefixCache {
             cache.truncate(to: tokens.count)
             kept = cache
         } else {
-            kept = cache.copyPrefix(tokens.count, threads: copyThreads)
+            kept = cache.sharingPrefix(tokens.count, threads: copyThreads)
         }
         let entry = Entry(tokens: tokens, cache: kept, logprobs: logprobs, next: next, lastUse: clock)
         entries.append(entry)
-        bytes += entry.bytes
+        count(entry, 1)
         while bytes > maxBytes || entries.count > maxEntries, let oldest = entries.indices.min(by: { entries[$0].lastUse < entries[$1].lastUse }) {
-            bytes -= entries[oldest].bytes
+            count(entries[oldest], -1)
             entries.remove(at: oldest)
         }
     }
 
     /// The best reusable prefix for `prompt`. The last prompt token is never taken: its
     /// logits start the generation (or, for a prompt that generates nothing, nothing needs it).
-    /// The hit's cache is a copy with room for `capacity` positions (the sequence's own).
+    /// The hit's cache reads the entry's positions (`KVCache.sharingPrefix`) and has room for
+    /// `capacity` positions (the sequence's own).
     func lookup(_ prompt: [Int], logprobsFrom: Int?, topK: Int, capacity: Int = 0) -> Hit? {
         var best: (index: Int, reused: Int)?
         for (i, e) in entries.enumerated() {
@@ -110,7 +124,7 @@ final class PrefixCache {
         if let from = logprobsFrom, from <= reused {
             records = (from...reused).map { j in e.record(at: j, token: prompt[j], topK: topK)! }
         }
-        return Hit(cache: e.cache.copyPrefix(reused, capacity: capacity, threads: copyThreads), reused: reused, logprobs: records)
+        return Hit(cache: e.cache.sharingPrefix(reused, capacity: capacity, threads: copyThreads), reused: reused, logprobs: records)
     }
 
     /// Length of the longest common prefix of two token lists.

@@ -68,14 +68,12 @@ public struct Attention: Sendable {
             defer { row += chunk.tokens.count }
             return (row: row, n: chunk.tokens.count, start: chunk.cache.count)
         }
-        let cacheKeys = chunks.map { UnsafeSendable($0.cache.keys(layer: layer)) }
-        let cacheValues = chunks.map { UnsafeSendable($0.cache.values(layer: layer)) }
+        let runs = chunks.map { $0.cache.runs(layer: layer) }
         // Every chunk's keys and values into its cache first: a chunk's attention reads its own.
         KVCache.copy(spans.indices.flatMap { c in
-            let span = spans[c]
-            return [(ks, cacheKeys[c]), (vs, cacheValues[c])].map { from, to in
-                KVCache.Copy(from: UnsafeSendable(from + span.row * kvDim), to: UnsafeSendable(to.pointer + span.start * kvDim),
-                             count: span.n * kvDim)
+            let span = spans[c], at = (span.start - runs[c].sharedCount) * kvDim
+            return [(ks, runs[c].keys), (vs, runs[c].values)].map { from, to in
+                KVCache.Copy(from: UnsafeSendable(from + span.row * kvDim), to: UnsafeSendable(to + at), count: span.n * kvDim)
             }
         }, threads: options.threads)
         // One run over every (chunk, head) of the step, the costliest first, each thread taking
@@ -102,28 +100,39 @@ public struct Attention: Sendable {
         valid.withUnsafeBufferPointer { validRows in
             let valid = UnsafeSendable(UnsafeMutablePointer(mutating: validRows.baseAddress!))
             WorkerPool.shared(threads: workers).run(items: items.count, threads: workers) { i, worker in
-                let (c, h) = items[i], span = spans[c], g = h / group
+                let (c, h) = items[i], span = spans[c], g = h / group, run = runs[c]
                 let n = span.n, total = span.start + n, s = sp.pointer + worker * scratch
-                let kg = cacheKeys[c].pointer + g * hd, vg = cacheValues[c].pointer + g * hd
+                // Keys and values in two runs (`KVCache.Runs`): a shared prefix of p positions, then the cache's own.
+                let p = run.sharedCount, kg = run.keys + g * hd, vg = run.values + g * hd
+                let kp = run.sharedKeys.map { $0 + g * hd }, vp = run.sharedValues.map { $0 + g * hd }
                 if n == 1 {
                     // Decode: one query; a plain loop beats two BLAS calls.
-                    pk_attend_one_isa(isa, ctx.pointer + span.row * qDim + h * hd, q.pointer + span.row * qDim + h * hd,
-                                      kg, vg, kvDim, total, hd, scale, s)
+                    pk_attend_runs_isa(isa, ctx.pointer + span.row * qDim + h * hd, q.pointer + span.row * qDim + h * hd,
+                                       kp, vp, p, kg, vg, total - p, kvDim, hd, scale, s)
                     return
                 }
                 for r0 in stride(from: 0, to: n, by: Attention.queryBlock) {
                     let rows = min(Attention.queryBlock, n - r0), keys = span.start + r0 + rows
                     let qh = q.pointer + (span.row + r0) * qDim + h * hd, ch = ctx.pointer + (span.row + r0) * qDim + h * hd
-                    // scores[rows, keys] = q_h · k_gᵀ / √hd; our AVX-512 kernel, else OpenBLAS
-                    if !own || pk_attn_scores(s, keys, qh, qDim, kg, kvDim, rows, keys, hd, scale) != 0 {
-                        BLAS.sgemm(transB: true, m: rows, n: keys, k: hd, alpha: scale, a: qh, lda: qDim, b: kg, ldb: kvDim,
-                                   c: s, ldc: keys)
+                    // scores[rows, keys] = q_h · k_gᵀ / √hd, a run at a time; our AVX-512 kernel, else OpenBLAS
+                    func scoreRun(_ k: UnsafeMutablePointer<Float>, first: Int, count: Int) {
+                        if !own || pk_attn_scores(s + first, keys, qh, qDim, k, kvDim, rows, count, hd, scale) != 0 {
+                            BLAS.sgemm(transB: true, m: rows, n: count, k: hd, alpha: scale, a: qh, lda: qDim, b: k, ldb: kvDim,
+                                       c: s + first, ldc: keys)
+                        }
                     }
+                    // context[rows, hd] (+)= scores · v_g over one run's keys
+                    func contextRun(_ v: UnsafeMutablePointer<Float>, first: Int, count: Int, accumulate: Bool) {
+                        if !own || pk_attn_context(ch, qDim, s + first, keys, v, kvDim, rows, count, hd, accumulate ? 1 : 0) != 0 {
+                            BLAS.sgemm(m: rows, n: hd, k: count, a: s + first, lda: keys, b: v, ldb: kvDim,
+                                       beta: accumulate ? 1 : 0, c: ch, ldc: qDim)
+                        }
+                    }
+                    if let kp { scoreRun(kp, first: 0, count: p) }
+                    scoreRun(kg, first: p, count: keys - p)
                     pk_softmax_causal(s, keys, valid.pointer + span.row + r0, rows)
-                    // context[rows, hd] = scores · v_g
-                    if !own || pk_attn_context(ch, qDim, s, keys, vg, kvDim, rows, keys, hd) != 0 {
-                        BLAS.sgemm(m: rows, n: hd, k: keys, a: s, lda: keys, b: vg, ldb: kvDim, c: ch, ldc: qDim)
-                    }
+                    if let vp { contextRun(vp, first: 0, count: p, accumulate: false) }
+                    contextRun(vg, first: p, count: keys - p, accumulate: vp != nil)
                 }
             }
         }

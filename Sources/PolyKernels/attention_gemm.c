@@ -107,12 +107,12 @@ TARGET static void scores(float *s, size_t lds, const float *q, size_t ldq, cons
 }
 
 TARGET static void context(float *out, size_t ldo, const float *p, size_t ldp, const float *v, size_t ldv,
-                           size_t rows, size_t keys, size_t hd) {
+                           size_t rows, size_t keys, size_t hd, int accumulate) {
     // Key blocks one after another, each summed into what the blocks before it left.
     for (size_t b0 = 0; b0 == 0 || b0 < keys; b0 += KB) {
         size_t kb = keys - b0 < KB ? keys - b0 : KB;
         const float *vb = v + b0 * ldv;
-        int acc = b0 > 0;
+        int acc = accumulate || b0 > 0;
         for (size_t t0 = 0; t0 < rows; t0 += MR) {
             int mr = rows - t0 < MR ? (int)(rows - t0) : MR;
             const float *pt[MR];
@@ -146,13 +146,13 @@ int pk_attn_scores(float *s, size_t lds, const float *q, size_t ldq, const float
 }
 
 int pk_attn_context(float *out, size_t ldo, const float *p, size_t ldp, const float *v, size_t ldv,
-                    size_t rows, size_t keys, size_t hd) {
+                    size_t rows, size_t keys, size_t hd, int accumulate) {
 #ifdef PK_ATTN_SIMD
     if (!has_avx512()) return -1;
-    context(out, ldo, p, ldp, v, ldv, rows, keys, hd);
+    context(out, ldo, p, ldp, v, ldv, rows, keys, hd, accumulate);
     return 0;
 #else
-    (void)out; (void)ldo; (void)p; (void)ldp; (void)v; (void)ldv; (void)rows; (void)keys; (void)hd;
+    (void)out; (void)ldo; (void)p; (void)ldp; (void)v; (void)ldv; (void)rows; (void)keys; (void)hd; (void)accumulate;
     return -1;
 #endif
 }

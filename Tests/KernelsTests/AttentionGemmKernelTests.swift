@@ -37,20 +37,27 @@ final class AttentionGemmKernelTests: XCTestCase {
     func testContextMatchesNaiveProduct() throws {
         var rng = SplitMix64(seed: 72)
         for hd in [16, 24, 64, 100, 128] {
-            for (rows, keys) in [(1, 1), (5, 3), (6, 4), (7, 9), (13, 37), (20, 100)] {
+            for (rows, keys) in [(1, 1), (5, 3), (6, 4), (7, 9), (13, 37), (20, 100), (3, 300)] {
                 let ldp = keys + 3, ldv = 2 * hd + 7, ldo = hd + 4
                 let p = rng.floats(rows * ldp, in: 0...1), v = rng.floats(keys * ldv, in: -2...2)
-                var out = [Float](repeating: sentinel, count: rows * ldo)
-                guard pk_attn_context(&out, ldo, p, ldp, v, ldv, rows, keys, hd) == 0 else {
-                    throw XCTSkip("this CPU has no AVX-512: prefill attention keeps OpenBLAS")
-                }
-                for i in 0..<rows {
-                    for d in 0..<hd {
-                        let terms = (0..<keys).map { Double(p[i * ldp + $0]) * Double(v[$0 * ldv + d]) }
-                        let want = terms.reduce(0, +), bound = Double(keys + 2) * u * terms.reduce(0) { $0 + abs($1) } + 1e-30
-                        XCTAssertLessThanOrEqual(abs(Double(out[i * ldo + d]) - want), bound, "hd \(hd) \(rows)×\(keys) [\(i), \(d)]")
+                // Written, then added to what is there (the second run of a shared prefix's keys).
+                let start = rng.floats(rows * ldo, in: -1...1)
+                for accumulate in [false, true] {
+                    var out = accumulate ? start : [Float](repeating: sentinel, count: rows * ldo)
+                    if accumulate { for i in 0..<rows { for d in hd..<ldo { out[i * ldo + d] = sentinel } } }
+                    guard pk_attn_context(&out, ldo, p, ldp, v, ldv, rows, keys, hd, accumulate ? 1 : 0) == 0 else {
+                        throw XCTSkip("this CPU has no AVX-512: prefill attention keeps OpenBLAS")
                     }
-                    for d in hd..<ldo { XCTAssertEqual(out[i * ldo + d], sentinel, "padding [\(i), \(d)]") }
+                    for i in 0..<rows {
+                        for d in 0..<hd {
+                            let terms = (0..<keys).map { Double(p[i * ldp + $0]) * Double(v[$0 * ldv + d]) }
+                                + (accumulate ? [Double(start[i * ldo + d])] : [])
+                            let want = terms.reduce(0, +), bound = Double(keys + 3) * u * terms.reduce(0) { $0 + abs($1) } + 1e-30
+                            XCTAssertLessThanOrEqual(abs(Double(out[i * ldo + d]) - want), bound,
+                                                     "hd \(hd) \(rows)×\(keys) [\(i), \(d)] accumulate \(accumulate)")
+                        }
+                        for d in hd..<ldo { XCTAssertEqual(out[i * ldo + d], sentinel, "padding [\(i), \(d)]") }
+                    }
                 }
             }
         }

@@ -42,6 +42,8 @@ final class AttentionKernelTests: XCTestCase {
     /// softmax(q · kᵀ · scale) · v over L cached rows `ld` floats apart, on the portable C and
     /// (where the CPU has it) the AVX-512 kernel: head sizes around its 16-lane vectors and
     /// 128-lane passes, key counts around its 8-key tiles; nothing written past out or scores.
+    /// The same keys and values split into two runs (a shared prefix and a cache's own,
+    /// `pk_attend_runs_isa`) at the first, middle and last position keep the bound.
     ///
     /// Bound: each score is a dot product of hd terms (γ_hd · Σ|q·k| · scale) times scale (1u);
     /// an error δ in the scores moves p_j by at most δ_j + max δ relative; the softmax itself
@@ -81,6 +83,17 @@ final class AttentionKernelTests: XCTestCase {
                     pk_attend_one_isa(family.rawValue, &out, q, k, v, ld, L, hd, scale, &scores)
                     assertWithin(Array(out[0..<hd]), expected, bounds: bounds, "\(family) hd=\(hd) L=\(L)")
                     XCTAssertTrue(out[hd...].allSatisfy(\.isNaN) && scores[L...].allSatisfy(\.isNaN), "\(family) hd=\(hd) L=\(L): written past the end")
+                    for split in Set([1, L / 2, L - 1]) where split > 0 && split < L {
+                        // The runs in separate arrays, as two caches' storage.
+                        let k0 = Array(k[0..<split * ld]), v0 = Array(v[0..<split * ld])
+                        let k1 = Array(k[(split * ld)...]), v1 = Array(v[(split * ld)...])
+                        out = [Float](repeating: .nan, count: hd + pad)
+                        scores = [Float](repeating: .nan, count: L + pad)
+                        pk_attend_runs_isa(family.rawValue, &out, q, k0, v0, split, k1, v1, L - split, ld, hd, scale, &scores)
+                        let where_ = "\(family) hd=\(hd) L=\(L) split at \(split)"
+                        assertWithin(Array(out[0..<hd]), expected, bounds: bounds, where_)
+                        XCTAssertTrue(out[hd...].allSatisfy(\.isNaN) && scores[L...].allSatisfy(\.isNaN), "\(where_): written past the end")
+                    }
                 }
             }
         }

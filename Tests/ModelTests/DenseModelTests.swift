@@ -84,6 +84,39 @@ final class DenseModelTests: XCTestCase {
         XCTAssertEqual([ca.count, cb.count, cc.count, cd.count], [128, 100, 12, 51])
     }
 
+    /// Sequences reading a shared prefix (`KVCache.sharingPrefix`: an ending reading its
+    /// context, a decode step after it, a reader of a reader, all while the context's own cache
+    /// grows in the same step) give every row the logits of their sequence run alone: on
+    /// polycom's attention kernels (bf16 weights), OpenBLAS's (f32 weights, and the portable
+    /// family, whose decode runs the portable C).
+    func testSequencesReadingASharedPrefixMatchSeparateRuns() throws {
+        var rng = SplitMix64(seed: 43)
+        let tokens = { (n: Int) in (0..<n).map { _ in Int(rng.next() % 320) } }
+        let context = tokens(60), e1 = tokens(30), e2 = tokens(12), more = tokens(5), next = tokens(1)
+        for (name, kernels) in [("polynorm-bf16-sharded", KernelFamily.best), ("polynorm-f32", .best), ("polynorm-bf16-sharded", .portable)] {
+            let model = try Architectures.load(path: fixtureModel(name), options: ComputeOptions(kernels: kernels))
+            let root = model.makeCache(capacity: 60)
+            _ = try model.forward([SequenceChunk(cache: root, tokens: context)])
+            let first = root.sharingPrefix(40), decode = root.sharingPrefix(60)
+            let step1 = try model.forward([SequenceChunk(cache: first, tokens: e1, allLogits: true),
+                                           SequenceChunk(cache: decode, tokens: next),
+                                           SequenceChunk(cache: root, tokens: more, allLogits: true)])
+            XCTAssertEqual(step1.rows, 36)
+            // `first` holds 40 shared positions and 30 of its own: a reader of 55 of them copies 15.
+            let second = first.sharingPrefix(55)
+            XCTAssertEqual(second.sharedCount, 40)
+            let step2 = try model.forward([SequenceChunk(cache: second, tokens: e2, allLogits: true)])
+            let at = "\(name), \(kernels)"
+            let aloneFirst = try model.logits(for: Array(context[0..<40]) + e1)
+            for i in 0..<30 { assertClose(step1.array(i), aloneFirst.array(40 + i), tolerance: 1e-5, "\(at): first, row \(40 + i)") }
+            assertClose(step1.array(30), try model.logits(for: context + next).array(60), tolerance: 1e-5, "\(at): the decode step")
+            let aloneRoot = try model.logits(for: context + more)
+            for i in 0..<5 { assertClose(step1.array(31 + i), aloneRoot.array(60 + i), tolerance: 1e-5, "\(at): root, row \(60 + i)") }
+            let aloneSecond = try model.logits(for: Array((Array(context[0..<40]) + e1)[0..<55]) + e2)
+            for i in 0..<12 { assertClose(step2.array(i), aloneSecond.array(55 + i), tolerance: 1e-5, "\(at): second, row \(55 + i)") }
+        }
+    }
+
     func testRejectsOutOfVocabularyTokens() throws {
         let model = try Architectures.load(path: fixtureModel("polynorm-f32"))
         XCTAssertThrowsError(try model.logits(for: [1, 320])) { XCTAssertTrue("\($0)".contains("outside the vocabulary"), "\($0)") }

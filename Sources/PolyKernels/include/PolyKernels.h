@@ -144,14 +144,19 @@ void pk_attend_one(float *out, const float *q, const float *k, const float *v, s
 /// The same on a kernel family (PK_ISA_*; AVX-512, else the portable C).
 void pk_attend_one_isa(int isa, float *out, const float *q, const float *k, const float *v, size_t ld,
                        size_t L, size_t hd, float scale, float *scores);
+/// The same over keys and values held in two runs: L0 positions at k0 / v0 (a prefix shared
+/// with another sequence's cache; none when k0 is NULL), then L at k / v; scores needs L0 + L floats.
+void pk_attend_runs_isa(int isa, float *out, const float *q, const float *k0, const float *v0, size_t L0,
+                        const float *k, const float *v, size_t L, size_t ld, size_t hd, float scale, float *scores);
 
 // ---- prefill attention's products (attention_gemm.c): AVX-512, else -1 (keep OpenBLAS) ---
 /// s[rows, keys] (row stride lds) = scale · q[rows, hd] · k[keys, hd]ᵀ, q and k rows ldq / ldk apart.
 int pk_attn_scores(float *s, size_t lds, const float *q, size_t ldq, const float *k, size_t ldk,
                    size_t rows, size_t keys, size_t hd, float scale);
-/// out[rows, hd] (row stride ldo) = p[rows, keys] · v[keys, hd], p and v rows ldp / ldv apart.
+/// out[rows, hd] (row stride ldo) = p[rows, keys] · v[keys, hd], p and v rows ldp / ldv apart;
+/// with `accumulate`, added to what out holds (keys in two runs: a shared prefix, then its own).
 int pk_attn_context(float *out, size_t ldo, const float *p, size_t ldp, const float *v, size_t ldv,
-                    size_t rows, size_t keys, size_t hd);
+                    size_t rows, size_t keys, size_t hd, int accumulate);
 
 // ---- CPU (cpu.c) ----------------------------------------------------------------------
 /// The widest x86 vector extensions this CPU has: 0 none of these, 1 AVX, 2 AVX2 + FMA,
