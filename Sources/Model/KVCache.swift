@@ -65,9 +65,15 @@ public final class KVCache: @unchecked Sendable {
     /// New own storage holding the filled own positions.
     private func replaceOwn(capacity ownCapacity: Int) {
         let next = Storage(layers: layers, width: width, capacity: ownCapacity)
-        let rows = (count - sharedCount) * width
-        for (from, to) in zip(own.keys + own.values, next.keys + next.values) { to.pointer.update(from: from.pointer, count: rows) }
+        copyOwn(count - sharedCount, into: next, threads: 1)
         own = next
+    }
+
+    /// The first `positions` of the own storage into `to`, every layer's keys and values.
+    private func copyOwn(_ positions: Int, into to: Storage, threads: Int) {
+        KVCache.copy(zip(own.keys + own.values, to.keys + to.values).map { from, to in
+            Copy(from: UnsafeSendable(from.pointer), to: UnsafeSendable(to.pointer), count: positions * width)
+        }, threads: threads)
     }
 
     /// Layer `layer`'s keys and values as two runs of positions: [0, sharedCount) read from
@@ -85,14 +91,13 @@ public final class KVCache: @unchecked Sendable {
     }
 
     /// The keys / values of `position` at `layer` (`width` floats), in whichever run holds it.
-    public func keys(layer: Int, position: Int) -> UnsafeMutablePointer<Float> {
-        position < sharedCount ? prefix!.keys[layer].pointer + position * width
-            : own.keys[layer].pointer + (position - sharedCount) * width
-    }
+    public func keys(layer: Int, position: Int) -> UnsafeMutablePointer<Float> { row(\.keys, layer, position) }
 
-    public func values(layer: Int, position: Int) -> UnsafeMutablePointer<Float> {
-        position < sharedCount ? prefix!.values[layer].pointer + position * width
-            : own.values[layer].pointer + (position - sharedCount) * width
+    public func values(layer: Int, position: Int) -> UnsafeMutablePointer<Float> { row(\.values, layer, position) }
+
+    private func row(_ part: KeyPath<Storage, [FloatBuffer]>, _ layer: Int, _ position: Int) -> UnsafeMutablePointer<Float> {
+        position < sharedCount ? prefix![keyPath: part][layer].pointer + position * width
+            : own[keyPath: part][layer].pointer + (position - sharedCount) * width
     }
 
     /// Forgets positions from `length` on (rewind after a rejected continuation). Positions
@@ -129,9 +134,7 @@ public final class KVCache: @unchecked Sendable {
             return c
         }
         let c = KVCache(layers: layers, width: width, prefix: prefix, sharedCount: sharedCount, ownCapacity: total - sharedCount)
-        KVCache.copy(zip(own.keys + own.values, c.own.keys + c.own.values).map { from, to in
-            Copy(from: UnsafeSendable(from.pointer), to: UnsafeSendable(to.pointer), count: (length - sharedCount) * width)
-        }, threads: threads)
+        copyOwn(length - sharedCount, into: c.own, threads: threads)
         c.count = length
         return c
     }
